@@ -1,0 +1,5 @@
+"""``python -m roundtable``: what torchrun and accelerate launch."""
+
+from roundtable.cli import main
+
+raise SystemExit(main())

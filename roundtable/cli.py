@@ -1,0 +1,220 @@
+"""Command line: compare, demo, report, generate.
+
+Errors in the user's input print one line and exit with code 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from roundtable.errors import UserError
+
+DEMO_BUDGET = "120s"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(2, f"roundtable: error: {message} (see --help)\n")
+
+
+def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
+    if not demo:
+        p.add_argument("--data", help="training data: .txt/.md file, folder of text files, or .jsonl/.json/.csv")
+        p.add_argument("--valid", help="validation data (same formats); default: a document-level split of --data")
+        p.add_argument("--valid-fraction", type=float, help="share of documents held out (default 0.1)")
+        p.add_argument("--text-field", help="record field holding the text (default text)")
+        p.add_argument("--document-field", help="summarize: record field with the document (default document)")
+        p.add_argument("--summary-field", help="summarize: record field with the summary (default summary)")
+        p.add_argument("--model", help="hub id, local folder, .gguf file, or smollm2-135m (offline default)")
+        p.add_argument("--arms", help="comma-separated arms (default finetune,scratch-lstm)")
+        p.add_argument("--seeds", type=int, help="runs per arm with different seeds (default 1)")
+        p.add_argument("--fractions", help="nested training-data fractions, e.g. 0.1,0.3,1.0 (default 1.0)")
+        p.add_argument("--config", help="YAML or JSON file of these settings (flags override it)")
+        p.add_argument("--encoding-errors", choices=["strict", "replace"], help="undecodable bytes (default strict)")
+        p.add_argument("--skip-bad-records", action="store_true", default=None, help="skip and count bad records")
+        p.add_argument("--max-document-tokens", type=int, help="summarize: document cut (default 384)")
+        p.add_argument("--max-summary-tokens", type=int, help="summarize: summary cut (default 64)")
+        p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a hub model's own code")
+        p.add_argument("--resume", action="store_true", default=None, help="continue a comparison in --out")
+        p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
+    p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
+    p.add_argument("--budget", help="wall-clock training budget per run: 90s, 10m, 1h" + (" (default 120s)" if not demo else ""))
+    p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
+    p.add_argument("--curve-points", type=int, help="evaluations between step 0 and the end (default 3)")
+    p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="roundtable", description="Fine-tune a pretrained LM or train from scratch? Measure it.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _compare_args(sub.add_parser("compare", help="run every arm on your data and compare"))
+    _compare_args(sub.add_parser("demo", help="the built-in demo (no download)"), demo=True)
+    r = sub.add_parser("report", help="re-render the report of a comparison folder")
+    r.add_argument("dir")
+    g = sub.add_parser("generate", help="sample from a trained arm")
+    g.add_argument("dir")
+    g.add_argument("--arm", required=True)
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--max-new-tokens", type=int, default=100)
+    g.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """Config file values, overridden by the flags that were given."""
+    from roundtable.config import load_config_file
+
+    s = load_config_file(args.config) if getattr(args, "config", None) else {}
+    for k, v in vars(args).items():
+        if v is not None and k not in ("command", "config", "no_progress"):
+            s[k] = v
+    return s
+
+
+def compare_config(s: dict):
+    from roundtable.config import (
+        DEFAULT_ARMS, DEFAULT_MODEL, BudgetConfig, CompareConfig, DataConfig, parse_arms, parse_budget,
+        parse_fractions,
+    )
+
+    s = dict(s)
+    if not s.get("task"):
+        raise UserError("give --task lm or --task summarize")
+    if not s.get("data"):
+        raise UserError("give --data PATH")
+    data = DataConfig(
+        path=str(s.pop("data")),
+        valid=s.pop("valid", None),
+        valid_fraction=float(s.pop("valid_fraction", 0.1)),
+        split_seed=int(s.pop("split_seed", 0)),
+        text_field=s.pop("text_field", "text"),
+        document_field=s.pop("document_field", "document"),
+        summary_field=s.pop("summary_field", "summary"),
+        encoding_errors=s.pop("encoding_errors", "strict"),
+        skip_bad_records=bool(s.pop("skip_bad_records", False)),
+    )
+    max_steps = s.pop("max_steps", None)
+    budget_text = s.pop("budget", None)
+    seconds = parse_budget(budget_text) if budget_text is not None else (None if max_steps else 120.0)
+    budget = BudgetConfig(
+        seconds=seconds,
+        max_steps=int(max_steps) if max_steps else None,
+        curve_points=int(s.pop("curve_points", 3)),
+        curve_eval_bytes=int(s.pop("curve_eval_bytes", 20_000)),
+    )
+    arms_spec = s.pop("arms", ",".join(DEFAULT_ARMS))
+    if isinstance(arms_spec, list):
+        arms_spec = ",".join(arms_spec)
+    arms = parse_arms(arms_spec, s.pop("arm_settings", None))
+    fractions = s.pop("fractions", "1.0")
+    fractions = parse_fractions(fractions) if isinstance(fractions, str) else [float(f) for f in fractions]
+    cfg = CompareConfig(
+        task=s.pop("task"),
+        data=data,
+        budget=budget,
+        arms=arms,
+        model=s.pop("model", DEFAULT_MODEL),
+        seeds=int(s.pop("seeds", 1)),
+        fractions=fractions,
+        out=str(s.pop("out", "roundtable-out")),
+        device=s.pop("device", "auto"),
+        trust_remote_code=bool(s.pop("trust_remote_code", False)),
+        max_document_tokens=int(s.pop("max_document_tokens", 384)),
+        max_summary_tokens=int(s.pop("max_summary_tokens", 64)),
+        resume=bool(s.pop("resume", False)),
+        overwrite=bool(s.pop("overwrite", False)),
+    )
+    if s:
+        raise UserError(f"unknown setting(s): {', '.join(sorted(s))}")
+    return cfg
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+
+
+def cmd_compare(args, settings: dict | None = None) -> int:
+    from roundtable.compare import Comparison
+    from roundtable.summary import print_summary
+
+    cfg = compare_config(settings if settings is not None else _settings(args))
+    comp = Comparison(cfg, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    print(f"roundtable: preparing data and arms ({', '.join(a.name for a in cfg.arms)})", file=sys.stderr)
+    comp.prepare()
+    results = comp.run()
+    print_summary(results)
+    _render_report(Path(cfg.out))
+    print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+    return 0
+
+
+def _render_report(out: Path) -> None:
+    try:
+        from roundtable.report import render
+    except ImportError:
+        return
+    render(out)
+
+
+def cmd_demo(args) -> int:
+    from roundtable import demo
+
+    out = Path(args.out or "roundtable-demo")
+    task = args.task or "lm"
+    data = demo.write_lm_data(out / "data") if task == "lm" else demo.write_summarize_data(out / "data")
+    settings = {
+        "task": task, "data": str(data), "budget": args.budget or DEMO_BUDGET, "out": str(out),
+        "overwrite": True, "curve_eval_bytes": 12_000,
+    }
+    for k in ("max_steps", "curve_points", "curve_eval_bytes", "device"):
+        if getattr(args, k) is not None:
+            settings[k] = getattr(args, k)
+    print(f"roundtable demo: {task} on {data} (text from the Python standard library)", file=sys.stderr)
+    return cmd_compare(args, settings)
+
+
+def cmd_report(args) -> int:
+    from roundtable.report import render
+
+    out = Path(args.dir)
+    if not (out / "results.json").is_file():
+        raise UserError(f"no results.json in {out}")
+    path = render(out)
+    print(path)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from roundtable.generate import generate
+
+    print(generate(Path(args.dir), args.arm, args.prompt, args.max_new_tokens, args.greedy, args.temperature, args.seed))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _quiet_libraries()
+        return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate}[
+            args.command
+        ](args)
+    except UserError as e:
+        print(f"roundtable: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("roundtable: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,202 @@
+"""A comparison: arms x seeds x data fractions, each trained and scored the same way."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from roundtable import __version__
+from roundtable.arms import ArmFactory
+from roundtable.config import ArmConfig, CompareConfig
+from roundtable.data import Corpus, load_corpus, nested_subset
+from roundtable.errors import Diverged, UserError
+from roundtable.evaluate import ArmEvaluator
+from roundtable.flops import FORMULA
+from roundtable.results import dir_bytes, read_json, write_json
+from roundtable.tasks import first_by_bytes, get_task
+from roundtable.train import train_run
+from roundtable.verdict import verdict
+
+RESULTS = "results.json"
+
+
+def pick_device(requested: str) -> str:
+    """auto: CUDA, then MPS, then CPU."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda but no CUDA device is available")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps but MPS is not available")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unknown --device {requested!r}; choose auto, cpu, cuda or mps")
+    return requested
+
+
+def run_name(arm: str, seed: int, fraction: float) -> str:
+    return f"{arm}-seed{seed}-frac{fraction:g}"
+
+
+@dataclass
+class Prepared:
+    """One arm on one data fraction: tokenizer, training blocks and evaluation sets."""
+
+    tokenizer: object
+    data: object
+    evaluator: ArmEvaluator
+
+
+class Comparison:
+    def __init__(self, cfg: CompareConfig, progress: bool = True, log=print):
+        self.cfg = cfg
+        self.progress = progress
+        self.log = log
+        self.out = Path(cfg.out)
+        self.task = get_task(cfg.task)
+        self.factory = ArmFactory(cfg.model, cfg.trust_remote_code)
+        self.device = pick_device(cfg.device)
+        self.corpus: Corpus | None = None
+        self._prepared: dict[tuple[str, float], Prepared] = {}
+
+    # -- preparation: everything that can fail on the user's input fails here ---------
+    def prepare(self) -> None:
+        self.corpus = load_corpus(self.cfg.data, self.cfg.task)
+        for fraction in self.cfg.fractions:
+            train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
+            for arm in self.cfg.arms:
+                self._prepared[(arm.name, fraction)] = self._prepare_arm(arm, train)
+
+    def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
+        tok = self.factory.tokenizer(arm, train)
+        data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **self._task_kwargs(tok))
+        valid = self.corpus.valid
+        subset = first_by_bytes(valid, self.cfg.budget.curve_eval_bytes)
+        full = self.task.eval_set(tok, valid, **self._task_kwargs(tok))
+        sub = self.task.eval_set(tok, subset, **self._task_kwargs(tok)) if len(subset) < len(valid) else None
+        stride = max(1, int(round(arm.block_size * arm.eval_stride)))
+        evaluator = ArmEvaluator(
+            full=full, subset=sub, window=arm.block_size, stride=stride, progress=self.progress,
+            batch_tokens=max(arm.block_size, self.cfg.eval_batch_size * arm.block_size),
+        )
+        return Prepared(tok, data, evaluator)
+
+    def _task_kwargs(self, tok) -> dict:
+        if self.cfg.task == "summarize":
+            return {"max_document_tokens": self.cfg.max_document_tokens, "max_summary_tokens": self.cfg.max_summary_tokens}
+        return {}
+
+    # -- output folder ------------------------------------------------------------
+    def _check_out(self) -> list[dict]:
+        path = self.out / RESULTS
+        if not path.exists():
+            if self.out.exists() and any(self.out.iterdir()) and not (self.cfg.overwrite or self.cfg.resume):
+                raise UserError(f"--out {self.out} exists and is not empty; pass --overwrite or choose another folder")
+            return []
+        try:
+            old = read_json(path)
+        except Exception:  # noqa: BLE001
+            old = {}
+        same = old.get("config_key") == self.config_key()
+        if self.cfg.resume and same:
+            return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
+        if self.cfg.overwrite:
+            return []
+        if self.cfg.resume:
+            raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
+        raise UserError(f"--out {self.out} holds a comparison already; pass --resume, --overwrite or another --out")
+
+    def config_key(self) -> dict:
+        d = self.cfg.to_dict()
+        for k in ("resume", "overwrite", "out", "device"):
+            d.pop(k, None)
+        return d
+
+    # -- running ------------------------------------------------------------------
+    def run(self) -> dict:
+        done = self._check_out()
+        self.out.mkdir(parents=True, exist_ok=True)
+        finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
+        runs = list(done)
+        results = self._results(runs, complete=False)
+        write_json(self.out / RESULTS, results)
+        plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
+        for i, (fraction, seed, arm) in enumerate(plan, start=1):
+            if (arm.name, seed, fraction) in finished:
+                continue
+            name = run_name(arm.name, seed, fraction)
+            self.log(f"[{i}/{len(plan)}] {name}")
+            runs.append(self._run_one(arm, seed, fraction))
+            runs.sort(key=lambda r: [(p[2].name, p[1], p[0]) for p in plan].index((r["arm"], r["seed"], r["fraction"])))
+            write_json(self.out / RESULTS, self._results(runs, complete=False))
+        results = self._results(runs, complete=True)
+        write_json(self.out / RESULTS, results)
+        return results
+
+    def _run_one(self, arm: ArmConfig, seed: int, fraction: float) -> dict:
+        prep = self._prepared[(arm.name, fraction)]
+        name = run_name(arm.name, seed, fraction)
+        run_dir = self.out / "runs" / name
+        record = {
+            "arm": arm.name, "seed": seed, "fraction": fraction, "status": "failed",
+            "model": self.factory.model_name(arm), "run_dir": str(run_dir.relative_to(self.out)),
+            "recipe": asdict(arm),
+        }
+        t0 = time.perf_counter()
+        try:
+            model = self.factory.model(arm, prep.tokenizer, seed=seed)
+            record["params"] = int(sum(p.numel() for p in model.parameters()))
+            record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+            outcome = train_run(
+                model, prep.tokenizer, prep.data, prep.evaluator, arm, self.cfg.budget, run_dir,
+                self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
+            )
+            s = prep.evaluator.last_full
+            np.savez(run_dir / "valid_scores.npz", doc_nll_nats=s.doc_nll_nats, doc_bytes=prep.evaluator.full.doc_bytes)
+            record.update(
+                status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
+                train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
+                eval_seconds=outcome.curve.eval_seconds, curve=outcome.curve.points, final=outcome.final,
+                checkpoint_bytes=dir_bytes(run_dir / "model"),
+            )
+        except Diverged as e:
+            record.update(status="diverged", diverged_step=e.step, error=str(e))
+            self.log(f"  {name}: diverged ({e})")
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - one failing run must not stop the others
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            record.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+            self.log(f"  {name}: failed ({record['error']}); traceback in {run_dir / 'error.log'}")
+        record["wall_seconds"] = time.perf_counter() - t0
+        return record
+
+    def _results(self, runs: list[dict], complete: bool) -> dict:
+        data = self.corpus.summary() if self.corpus else {}
+        data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes) if self._prepared else 0
+        return {
+            "task": self.cfg.task,
+            "complete": complete,
+            "data": data,
+            "runs": runs,
+            "verdict": verdict(runs, self.cfg.task, self.out) if complete else None,
+            "config": self.cfg.to_dict(),
+            "config_key": self.config_key(),
+            "flops_formula": FORMULA,
+            "environment": {
+                "roundtable": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+                "transformers": __import__("transformers").__version__, "platform": platform.platform(),
+                "device": self.device, "threads": torch.get_num_threads(),
+            },
+        }

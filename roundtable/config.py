@@ -1,0 +1,241 @@
+"""Typed configuration: data, arms, budget, output.
+
+Every knob the CLI exposes lives here, validated once in ``__post_init__`` so the
+rest of the code can trust it. ``load_config_file`` reads the same names from YAML
+or JSON; command-line flags override the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from roundtable.errors import UserError
+
+ARM_NAMES = ("finetune", "finetune-lora", "scratch-lstm", "scratch-transformer", "scratch-same")
+DEFAULT_ARMS = ("finetune", "scratch-lstm")
+DEFAULT_MODEL = "smollm2-135m"
+TASKS = ("lm", "summarize")
+
+
+def parse_budget(text: str | float | int) -> float:
+    """Wall-clock budget per arm in seconds: ``90``, ``90s``, ``10m``, ``1.5h``."""
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
+        if not m:
+            raise UserError(f"cannot parse --budget {text!r}: use e.g. 90s, 10m or 1.5h")
+        unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, None: 1}[m.group(2)]
+        seconds = float(m.group(1)) * unit
+    if seconds <= 0:
+        raise UserError(f"--budget must be positive, got {text!r}")
+    return seconds
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it is split."""
+
+    path: str
+    """Training data: .txt/.md file, a folder of text files, or .jsonl/.json/.csv records."""
+    valid: str | None = None
+    """Validation data in the same formats; otherwise a document-level split of --data."""
+    valid_fraction: float = 0.1
+    """Share of documents held out for validation when --valid is not given."""
+    split_seed: int = 0
+    """Seed of the document-level split and of the nested data fractions."""
+    text_field: str = "text"
+    document_field: str = "document"
+    summary_field: str = "summary"
+    encoding_errors: str = "strict"
+    """How undecodable bytes are handled: strict (error) or replace."""
+    skip_bad_records: bool = False
+    """Skip (and count) unusable records instead of stopping with an error."""
+
+    def __post_init__(self):
+        if not 0.0 < self.valid_fraction < 1.0:
+            raise UserError(f"--valid-fraction must be between 0 and 1, got {self.valid_fraction}")
+        if self.encoding_errors not in ("strict", "replace"):
+            raise UserError(f"--encoding-errors must be strict or replace, got {self.encoding_errors!r}")
+
+
+@dataclass
+class BudgetConfig:
+    """The same budget for every arm. Evaluation time is not charged to it."""
+
+    seconds: float | None = 120.0
+    """Wall-clock training seconds per run (arm x seed x fraction)."""
+    max_steps: int | None = None
+    """Optimizer steps per run; the alternative (or an extra cap) to seconds."""
+    curve_points: int = 3
+    """Evaluations between the step-0 and the final point, at regular intervals of the budget."""
+    curve_eval_bytes: int = 20_000
+    """Validation bytes scored at intermediate curve points (0: the whole text)."""
+
+    def __post_init__(self):
+        if self.seconds is None and self.max_steps is None:
+            raise UserError("give a --budget or --max-steps")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise UserError(f"--max-steps must be positive, got {self.max_steps}")
+        if self.curve_points < 0:
+            raise UserError("--curve-points must be >= 0")
+        if self.curve_eval_bytes < 0:
+            raise UserError("--curve-eval-bytes must be >= 0")
+
+
+@dataclass
+class ArmConfig:
+    """How one arm is built and trained. Defaults per arm come from ``arm_defaults``."""
+
+    name: str
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    batch_size: int = 4
+    block_size: int = 256
+    """Training sequence length in the arm's own tokens; also its evaluation window."""
+    eval_stride: float = 0.75
+    """Sliding-window stride as a fraction of block_size: every scored token sees at
+    least (1 - eval_stride) * block_size tokens of context, except at the start; each
+    token costs 1 / eval_stride forward passes."""
+    warmup_fraction: float = 0.05
+    """Linear warmup over this share of the budget, then linear decay to 10%."""
+    max_grad_norm: float = 1.0
+    tokenizer: str = "byte"
+    """byte or bpe (trained on the train split); scratch arms only."""
+    bpe_vocab_size: int = 4096
+    n_layer: int = 4
+    n_embd: int = 128
+    n_head: int = 4
+    """Small transformer size (scratch-transformer)."""
+    lstm_embed: int = 128
+    lstm_hidden: int = 128
+    lstm_layers: int = 2
+    dropout: float = 0.0
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None
+    """None: the defaults for the model's architecture."""
+
+    def __post_init__(self):
+        if self.name not in ARM_NAMES:
+            raise UserError(f"unknown arm {self.name!r}; choose from {', '.join(ARM_NAMES)}")
+        for k in ("learning_rate", "batch_size", "block_size", "n_layer", "n_embd", "n_head"):
+            if getattr(self, k) <= 0:
+                raise UserError(f"arm {self.name}: {k} must be positive")
+        if not 0.0 < self.eval_stride <= 1.0:
+            raise UserError(f"arm {self.name}: eval_stride must be in (0, 1]")
+        if self.tokenizer not in ("byte", "bpe"):
+            raise UserError(f"arm {self.name}: tokenizer must be byte or bpe")
+        if self.n_embd % self.n_head:
+            raise UserError(f"arm {self.name}: n_embd must be divisible by n_head")
+
+    @property
+    def is_pretrained_family(self) -> bool:
+        """Arms that use the pretrained model's tokenizer (and, but scratch-same, its weights)."""
+        return self.name in ("finetune", "finetune-lora", "scratch-same")
+
+
+def arm_defaults(name: str, **overrides) -> ArmConfig:
+    """The recipe each arm is known to train well with on small data."""
+    base: dict = {
+        "finetune": dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, block_size=256),
+        "finetune-lora": dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, block_size=256),
+        "scratch-same": dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, block_size=256),
+        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=32, block_size=256),
+        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=32, block_size=256),
+    }.get(name, {})
+    base.update(overrides)
+    return ArmConfig(name=name, **base)
+
+
+@dataclass
+class CompareConfig:
+    """One comparison: a task, its data, the arms, the budget, where results go."""
+
+    task: str
+    data: DataConfig
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    arms: list[ArmConfig] = field(default_factory=lambda: [arm_defaults(a) for a in DEFAULT_ARMS])
+    model: str = DEFAULT_MODEL
+    """Pretrained model: hub id, local folder, .gguf file, or smollm2-135m (offline default)."""
+    seeds: int = 1
+    fractions: list[float] = field(default_factory=lambda: [1.0])
+    out: str = "roundtable-out"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    max_document_tokens: int = 384
+    """summarize: documents are cut to this many bytes' worth of text (see tasks.py)."""
+    max_summary_tokens: int = 64
+    eval_batch_size: int = 8
+    resume: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise UserError(f"unknown --task {self.task!r}; choose lm or summarize")
+        if self.seeds < 1:
+            raise UserError("--seeds must be >= 1")
+        if not self.arms:
+            raise UserError("--arms is empty")
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise UserError(f"--arms lists an arm twice: {','.join(names)}")
+        for f in self.fractions:
+            if not 0.0 < f <= 1.0:
+                raise UserError(f"--fractions must lie in (0, 1], got {f}")
+        self.fractions = sorted(set(self.fractions))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
+    overrides = overrides or {}
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    for n in names:
+        if n not in ARM_NAMES:
+            raise UserError(f"unknown arm {n!r}; choose from {', '.join(ARM_NAMES)}")
+    known = {f.name for f in fields(ArmConfig)}
+    arms = []
+    for n in names:
+        o = overrides.get(n, {})
+        bad = set(o) - known
+        if bad:
+            raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}")
+        arms.append(arm_defaults(n, **o))
+    return arms
+
+
+def parse_fractions(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"cannot parse --fractions {text!r}: use e.g. 0.1,0.3,1.0") from None
+
+
+def load_config_file(path: str) -> dict:
+    """Read a YAML or JSON file of CLI settings (same names, underscores or dashes)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {path}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error is the user's file
+        raise UserError(f"{path}: cannot parse config: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: config must be a mapping of settings")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def with_arm(cfg: CompareConfig, arm: ArmConfig) -> CompareConfig:
+    return replace(cfg, arms=[arm])

@@ -1,0 +1,194 @@
+"""The one evaluator: bits per byte on the same validation bytes for every arm.
+
+``valid_bits_per_byte`` = total negative log-likelihood of the scored text under the
+arm's model, in bits, divided by the UTF-8 byte count of that same text. The
+denominator is fixed by the data, not by the tokenizer, which is what makes arms
+with different tokenizers comparable. Long text is scored with a sliding window, so
+every token after the first window is predicted with at least
+``window - stride`` tokens of context. Perplexity and next-token accuracy are in the
+arm's own tokens and are not comparable across tokenizers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class EvalSequence:
+    """One token sequence to score; only tokens with ``scored`` count."""
+
+    ids: np.ndarray  # (L,) int64
+    scored: np.ndarray  # (L,) bool
+    doc: np.ndarray  # (L,) int32 document index of each token, -1 if unscored
+
+
+@dataclass
+class EvalSet:
+    """Tokenized validation text for one arm. ``doc_bytes`` is shared by all arms."""
+
+    sequences: list[EvalSequence]
+    doc_bytes: np.ndarray  # (n_docs,) UTF-8 bytes scored per document
+    pad_id: int = 0
+
+    @property
+    def n_bytes(self) -> int:
+        return int(self.doc_bytes.sum())
+
+    def __len__(self) -> int:  # lets the Trainer accept it as its eval_dataset
+        return len(self.doc_bytes)
+
+
+@dataclass
+class Scores:
+    nll_nats: float
+    n_tokens: int
+    n_correct: int
+    n_bytes: int
+    seconds: float
+    doc_nll_nats: np.ndarray = field(repr=False)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return self.nll_nats / LN2 / self.n_bytes
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.nll_nats / max(self.n_tokens, 1), 700.0))
+
+    @property
+    def token_accuracy(self) -> float:
+        return self.n_correct / max(self.n_tokens, 1)
+
+    def metrics(self) -> dict:
+        return {
+            "valid_bits_per_byte": self.bits_per_byte,
+            "valid_perplexity": self.perplexity,
+            "valid_token_accuracy": self.token_accuracy,
+            "eval_bytes": self.n_bytes,
+            "eval_tokens": self.n_tokens,
+            "eval_seconds": self.seconds,
+        }
+
+
+def windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, score_from) windows covering positions 1..length-1 exactly once.
+
+    Position p is the token predicted from positions < p; the first token of a
+    sequence has no context and is never scored.
+    """
+    out, prev_end, begin = [], 1, 0
+    while prev_end < length:
+        end = min(begin + window, length)
+        out.append((begin, end, prev_end))
+        prev_end = end
+        begin = min(begin + stride, end - 1)  # keep >= 1 token of context
+    return out
+
+
+@torch.inference_mode()
+def score(
+    model,
+    eval_set: EvalSet,
+    window: int,
+    stride: int,
+    batch_tokens: int = 2048,
+    device: torch.device | str = "cpu",
+    desc: str = "eval",
+    progress: bool = True,
+) -> Scores:
+    """Score every scored token of ``eval_set`` once; returns totals and per-document NLL."""
+    t0 = time.perf_counter()
+    was_training = model.training
+    model.eval()
+    jobs = [(s, b, e, f) for s, seq in enumerate(eval_set.sequences) for (b, e, f) in windows(len(seq.ids), window, stride)]
+    jobs = [j for j in jobs if eval_set.sequences[j[0]].scored[j[3] : j[2]].any()]
+    per_batch = max(1, batch_tokens // window)
+    doc_nll = np.zeros(len(eval_set.doc_bytes), dtype=np.float64)
+    nll = 0.0
+    n_tok = n_ok = 0
+    bar = tqdm(total=len(jobs), desc=desc, unit="win", leave=False, disable=not progress)
+    for i in range(0, len(jobs), per_batch):
+        batch = jobs[i : i + per_batch]
+        width = max(e - b for _, b, e, _ in batch)
+        x = torch.full((len(batch), width), eval_set.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, (s, b, e, _) in enumerate(batch):
+            x[r, : e - b] = torch.from_numpy(eval_set.sequences[s].ids[b:e])
+            mask[r, : e - b] = 1
+        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V): row t predicts token t+1
+        target = x[:, 1:].to(device)
+        tok_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).cpu().double().numpy()
+        hit = (logp.argmax(-1) == target).cpu().numpy()
+        for r, (s, b, e, f) in enumerate(batch):
+            seq = eval_set.sequences[s]
+            sel = np.nonzero(seq.scored[f:e])[0] + f  # absolute positions scored here
+            rows = sel - b - 1
+            lp = tok_lp[r, rows]
+            nll -= lp.sum()
+            np.subtract.at(doc_nll, seq.doc[sel], lp)
+            n_tok += len(sel)
+            n_ok += int(hit[r, rows].sum())
+        bar.update(len(batch))
+    bar.close()
+    if was_training:
+        model.train()
+    return Scores(
+        nll_nats=float(nll),
+        n_tokens=n_tok,
+        n_correct=n_ok,
+        n_bytes=eval_set.n_bytes,
+        seconds=time.perf_counter() - t0,
+        doc_nll_nats=doc_nll,
+    )
+
+
+@dataclass
+class ArmEvaluator:
+    """Scores one arm's model at curve points: the whole validation text (step 0 and
+    final) or the fixed curve subset (the same bytes for every arm). ``extra`` adds
+    task metrics computed on the model (ROUGE from generated summaries)."""
+
+    full: EvalSet
+    subset: EvalSet | None
+    window: int
+    stride: int
+    batch_tokens: int = 2048
+    device: torch.device | str = "cpu"
+    extra: object | None = None
+    progress: bool = True
+    last_full: Scores | None = None
+
+    def evaluate(self, model, full: bool) -> dict:
+        def run(es: EvalSet, desc: str) -> Scores:
+            return score(model, es, self.window, self.stride, self.batch_tokens, self.device, desc, self.progress)
+
+        t0 = time.perf_counter()
+        out: dict = {}
+        if full or self.subset is None:
+            s = run(self.full, "eval (all)")
+            self.last_full = s
+            out.update(s.metrics())
+            out["scope"] = "full"
+            if self.subset is not None:
+                out["subset_bits_per_byte"] = run(self.subset, "eval (subset)").bits_per_byte
+            else:
+                out["subset_bits_per_byte"] = s.bits_per_byte
+        else:
+            s = run(self.subset, "eval (subset)")
+            out.update(s.metrics())
+            out["scope"] = "subset"
+            out["subset_bits_per_byte"] = s.bits_per_byte
+        if self.extra is not None:
+            out.update(self.extra(model, full))
+        out["eval_seconds"] = time.perf_counter() - t0
+        return out

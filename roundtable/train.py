@@ -1,0 +1,253 @@
+"""The one training path: every arm is trained by the Hugging Face ``Trainer``.
+
+An arm contributes only its model, tokenizer and recipe (ArmConfig). The budget,
+learning-rate schedule, curve points, checkpoints and divergence checks are the same
+code for every arm, so no arm can be trained differently by accident.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.integrations import TensorBoardCallback
+
+from roundtable.budget import BudgetClock, lr_multiplier
+from roundtable.config import ArmConfig, BudgetConfig
+from roundtable.errors import Diverged
+from roundtable.evaluate import ArmEvaluator
+from roundtable.flops import flops_per_token
+from roundtable.tasks import BlockDataset
+
+NEVER = 10**9  # "no step limit" for the Trainer when the budget is wall-clock
+
+
+@dataclass
+class Curve:
+    """Curve points of one run; the first is step 0, before any training."""
+
+    points: list[dict] = field(default_factory=list)
+    eval_seconds: float = 0.0
+
+
+class CurveRecorder:
+    """Evaluates the model at a curve point and writes the point everywhere it goes."""
+
+    def __init__(self, evaluator: ArmEvaluator, data: BlockDataset, flops_tok: float, writer: SummaryWriter):
+        self.evaluator = evaluator
+        self.data = data
+        self.flops_tok = flops_tok
+        self.writer = writer
+        self.curve = Curve()
+
+    def record(self, model, step: int, seconds: float, tokens: int, full: bool) -> dict:
+        metrics = self.evaluator.evaluate(model, full=full)
+        point = {
+            "step": step,
+            "seconds": round(seconds, 3),
+            "train_tokens": int(tokens),
+            "train_bytes": int(tokens * self.data.bytes_per_token),
+            "flops": float(tokens * self.flops_tok),
+            **metrics,
+        }
+        self.curve.points.append(point)
+        self.curve.eval_seconds += metrics["eval_seconds"]
+        for k, v in metrics.items():
+            if k.startswith(("valid_", "subset_", "rouge")) and isinstance(v, float) and math.isfinite(v):
+                self.writer.add_scalar(f"curve/{k}", v, step)
+        self.writer.flush()
+        return point
+
+
+class BudgetCallback(TrainerCallback):
+    """Stops at the budget, asks for curve points at regular intervals of it, shows progress."""
+
+    def __init__(self, clock: BudgetClock, n_points: int, desc: str, progress: bool = True):
+        self.clock = clock
+        self.marks = [(k + 1) / (n_points + 1) for k in range(n_points)]
+        self.desc = desc
+        self.progress = progress
+        self.bar = None
+        self._last = 0.0
+        self.step_seconds = 0.0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.clock.start()
+        self._last = self.clock.elapsed()
+        total = self.clock.seconds or self.clock.max_steps
+        unit = "s" if self.clock.seconds else "step"
+        self.bar = tqdm(total=round(total, 1), desc=self.desc, unit=unit, leave=False, disable=not self.progress)
+
+    def on_step_end(self, args, state, control, **kw):
+        now = self.clock.elapsed()
+        self.step_seconds = now - self._last
+        self._last = now
+        p = self.clock.progress(state.global_step)
+        if self.clock.should_stop(state.global_step, self.step_seconds):
+            control.should_training_stop = True
+            control.should_evaluate = False  # the final point (whole text) follows training
+        elif self.marks and p >= self.marks[0]:
+            while self.marks and p >= self.marks[0]:
+                self.marks.pop(0)
+            control.should_evaluate = True
+            control.should_save = True
+        if self.bar is not None:
+            self.bar.n = min(self.bar.total, round(now if self.clock.seconds else state.global_step, 1))
+            self.bar.set_postfix(step=state.global_step, refresh=True)
+        return control
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.close()
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._last = self.clock.elapsed()  # evaluation is not part of a step's time
+
+
+class RoundtableTrainer(Trainer):
+    """``Trainer`` with the budget schedule, our evaluator, and divergence checks."""
+
+    def __init__(self, *args, clock: BudgetClock, recorder: CurveRecorder, warmup: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.recorder = recorder
+        self.warmup = warmup
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            opt = optimizer if optimizer is not None else self.optimizer
+            self.lr_scheduler = LambdaLR(
+                opt, lambda _: lr_multiplier(self.clock.progress(self.state.global_step), self.warmup)
+            )
+        return self.lr_scheduler
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise Diverged(self.state.global_step + 1, float(loss.detach().float().mean()))
+        return loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        with self.clock.paused():
+            point = self.recorder.record(
+                self.model, self.state.global_step, self.clock.elapsed(), self.state.num_input_tokens_seen, full=False
+            )
+        metrics = {f"{metric_key_prefix}_{k}": v for k, v in point.items() if isinstance(v, (int, float))}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
+        return metrics
+
+    def _save_checkpoint(self, model, trial):
+        with self.clock.paused():
+            super()._save_checkpoint(model, trial)
+
+
+@dataclass
+class TrainOutcome:
+    steps: int
+    train_seconds: float
+    train_tokens: int
+    train_bytes: int
+    train_flops: float
+    curve: Curve
+    final: dict
+    wall_seconds: float
+
+
+def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed: int, device: str) -> TrainingArguments:
+    """The classic recipe (AdamW, warmup, weight decay, eval/save every N steps) per arm."""
+    if budget.max_steps and not budget.seconds:
+        every = max(1, budget.max_steps // (budget.curve_points + 1))
+    else:
+        every = NEVER  # wall-clock budgets: BudgetCallback asks at regular intervals of the budget
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=arm.batch_size,
+        learning_rate=arm.learning_rate,
+        weight_decay=arm.weight_decay,
+        max_grad_norm=arm.max_grad_norm,
+        max_steps=budget.max_steps or NEVER,
+        eval_strategy="steps",
+        eval_steps=every,
+        save_strategy="steps",
+        save_steps=every,
+        save_total_limit=1,
+        logging_steps=10,
+        logging_first_step=True,
+        report_to="none",
+        disable_tqdm=True,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu" or (device == "auto" and not use_cuda and not torch.backends.mps.is_available()),
+        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        logging_nan_inf_filter=False,
+    )
+
+
+def train_run(
+    model,
+    tokenizer,
+    data: BlockDataset,
+    evaluator: ArmEvaluator,
+    arm: ArmConfig,
+    budget: BudgetConfig,
+    run_dir: Path,
+    tb_dir: Path,
+    seed: int,
+    device: str = "auto",
+    desc: str = "train",
+    progress: bool = True,
+) -> TrainOutcome:
+    """Train one run under the budget; curve points at step 0, at intervals, and final."""
+    t_wall = time.perf_counter()
+    args = training_arguments(arm, budget, run_dir, seed, device)
+    clock = BudgetClock(budget.seconds, budget.max_steps)
+    writer = SummaryWriter(str(tb_dir))
+    model.to(args.device)
+    evaluator.device = args.device
+    recorder = CurveRecorder(evaluator, data, flops_per_token(model, arm.block_size), writer)
+    recorder.record(model, 0, 0.0, 0, full=True)
+    budget_cb = BudgetCallback(clock, budget.curve_points if budget.seconds else 0, desc, progress)
+    trainer = RoundtableTrainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=evaluator.subset or evaluator.full,
+        processing_class=tokenizer,
+        callbacks=[budget_cb, TensorBoardCallback(SummaryWriter(str(tb_dir)))],
+        clock=clock,
+        recorder=recorder,
+        warmup=arm.warmup_fraction,
+    )
+    trainer.remove_callback(PrinterCallback)  # our own progress bar; logs go to TensorBoard
+    trainer.train()
+    seconds = clock.elapsed()
+    tokens = trainer.state.num_input_tokens_seen
+    steps = trainer.state.global_step
+    final_point = recorder.record(model, steps, seconds, tokens, full=True)
+    writer.close()
+    trainer.save_model(str(run_dir / "model"))
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    final = {k: v for k, v in final_point.items() if k.startswith(("valid_", "rouge"))}
+    return TrainOutcome(
+        steps=steps,
+        train_seconds=seconds,
+        train_tokens=int(tokens),
+        train_bytes=final_point["train_bytes"],
+        train_flops=final_point["flops"],
+        curve=recorder.curve,
+        final=final,
+        wall_seconds=time.perf_counter() - t_wall,
+    )
