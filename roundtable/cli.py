@@ -36,8 +36,10 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--config", help="YAML or JSON file of these settings (flags override it)")
         p.add_argument("--encoding-errors", choices=["strict", "replace"], help="undecodable bytes (default strict)")
         p.add_argument("--skip-bad-records", action="store_true", default=None, help="skip and count bad records")
-        p.add_argument("--max-document-tokens", type=int, help="summarize: document cut (default 384)")
-        p.add_argument("--max-summary-tokens", type=int, help="summarize: summary cut (default 64)")
+        p.add_argument("--max-document-tokens", type=int, help="summarize: document cut in bytes, all arms (default 768)")
+        p.add_argument("--max-summary-tokens", type=int, help="summarize: summary cut in bytes, all arms (default 128)")
+        p.add_argument("--rouge-examples", type=int, help="summarize: examples scored by ROUGE per curve point (24)")
+        p.add_argument("--num-beams", type=int, help="summarize: beam search width (default 1: greedy)")
         p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a hub model's own code")
         p.add_argument("--resume", action="store_true", default=None, help="continue a comparison in --out")
         p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
@@ -128,8 +130,10 @@ def compare_config(s: dict):
         out=str(s.pop("out", "roundtable-out")),
         device=s.pop("device", "auto"),
         trust_remote_code=bool(s.pop("trust_remote_code", False)),
-        max_document_tokens=int(s.pop("max_document_tokens", 384)),
-        max_summary_tokens=int(s.pop("max_summary_tokens", 64)),
+        max_document_tokens=int(s.pop("max_document_tokens", 768)),
+        max_summary_tokens=int(s.pop("max_summary_tokens", 128)),
+        rouge_examples=int(s.pop("rouge_examples", 24)),
+        num_beams=int(s.pop("num_beams", 1)),
         resume=bool(s.pop("resume", False)),
         overwrite=bool(s.pop("overwrite", False)),
     )

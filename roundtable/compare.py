@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -21,6 +22,7 @@ from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import FORMULA
 from roundtable.results import dir_bytes, read_json, write_json
 from roundtable.tasks import first_by_bytes, get_task
+from roundtable.tokenization import encode_texts
 from roundtable.train import train_run
 from roundtable.verdict import verdict
 
@@ -79,19 +81,30 @@ class Comparison:
 
     def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
         tok = self.factory.tokenizer(arm, train)
-        data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **self._task_kwargs(tok))
+        kw = self._task_kwargs()
+        data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **kw)
         valid = self.corpus.valid
         subset = first_by_bytes(valid, self.cfg.budget.curve_eval_bytes)
-        full = self.task.eval_set(tok, valid, **self._task_kwargs(tok))
-        sub = self.task.eval_set(tok, subset, **self._task_kwargs(tok)) if len(subset) < len(valid) else None
+        full = self.task.eval_set(tok, valid, **kw)
+        sub = self.task.eval_set(tok, subset, **kw) if len(subset) < len(valid) else None
+        window = arm.block_size
         stride = max(1, int(round(arm.block_size * arm.eval_stride)))
+        extra = None
+        if self.cfg.task == "summarize":
+            # one example per window: the whole document is the summary's context
+            window = stride = max(len(s.ids) for s in full.sequences)
+            longest = max(len(x) for x in encode_texts(tok, [s for _, s in self.task.pairs(train, **kw)]))
+            extra = self.task.rouge_evaluator(
+                tok, valid[: self.cfg.rouge_examples], max_new_tokens=longest + 8, num_beams=self.cfg.num_beams,
+                progress=self.progress, **kw,
+            )
         evaluator = ArmEvaluator(
-            full=full, subset=sub, window=arm.block_size, stride=stride, progress=self.progress,
-            batch_tokens=max(arm.block_size, self.cfg.eval_batch_size * arm.block_size),
+            full=full, subset=sub, window=window, stride=stride, progress=self.progress, extra=extra,
+            batch_tokens=max(window, self.cfg.eval_batch_size * window),
         )
         return Prepared(tok, data, evaluator)
 
-    def _task_kwargs(self, tok) -> dict:
+    def _task_kwargs(self) -> dict:
         if self.cfg.task == "summarize":
             return {"max_document_tokens": self.cfg.max_document_tokens, "max_summary_tokens": self.cfg.max_summary_tokens}
         return {}
@@ -161,8 +174,7 @@ class Comparison:
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, self.cfg.budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
             )
-            s = prep.evaluator.last_full
-            np.savez(run_dir / "valid_scores.npz", doc_nll_nats=s.doc_nll_nats, doc_bytes=prep.evaluator.full.doc_bytes)
+            self._save_scores(run_dir, prep)
             record.update(
                 status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
                 train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
@@ -181,6 +193,18 @@ class Comparison:
             self.log(f"  {name}: failed ({record['error']}); traceback in {run_dir / 'error.log'}")
         record["wall_seconds"] = time.perf_counter() - t0
         return record
+
+    @staticmethod
+    def _save_scores(run_dir: Path, prep: Prepared) -> None:
+        """Per-document scores for the paired bootstrap; generated summaries to read."""
+        scores = {"doc_nll_nats": prep.evaluator.last_full.doc_nll_nats, "doc_bytes": prep.evaluator.full.doc_bytes}
+        rouge = prep.evaluator.extra
+        if rouge is not None:
+            scores["doc_rougeL"] = rouge.last_rougeL
+            with open(run_dir / "generations.jsonl", "w", encoding="utf-8") as f:
+                for row in rouge.last:
+                    f.write(json.dumps(row) + "\n")
+        np.savez(run_dir / "valid_scores.npz", **scores)
 
     def _results(self, runs: list[dict], complete: bool) -> dict:
         data = self.corpus.summary() if self.corpus else {}

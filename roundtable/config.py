@@ -167,9 +167,15 @@ class CompareConfig:
     out: str = "roundtable-out"
     device: str = "auto"
     trust_remote_code: bool = False
-    max_document_tokens: int = 384
-    """summarize: documents are cut to this many bytes' worth of text (see tasks.py)."""
-    max_summary_tokens: int = 64
+    max_document_tokens: int = 768
+    """summarize: documents are cut to this many byte-level tokens (UTF-8 bytes), the
+    same bytes for every arm (see summarize.py)."""
+    max_summary_tokens: int = 128
+    """summarize: summaries are cut to this many bytes."""
+    rouge_examples: int = 24
+    """summarize: validation examples summarized and scored with ROUGE at each curve point."""
+    num_beams: int = 1
+    """summarize: 1 is greedy decoding; more is beam search."""
     eval_batch_size: int = 8
     resume: bool = False
     overwrite: bool = False
@@ -188,6 +194,10 @@ class CompareConfig:
             if not 0.0 < f <= 1.0:
                 raise UserError(f"--fractions must lie in (0, 1], got {f}")
         self.fractions = sorted(set(self.fractions))
+        if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
+            raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
+        if self.rouge_examples < 1 or self.num_beams < 1:
+            raise UserError("--rouge-examples and --num-beams must be positive")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,7 +2,9 @@
 
 Language modelling uses the Python Language Reference that ships inside the standard
 library (``pydoc_data.topics``: 79 topics, about 465 KB of English prose with code);
-each topic is one document. Nothing is downloaded and none of the text is ours.
+each topic is one document. Summarization pairs each docstring of the standard
+library's modules, classes and functions (its body) with its own first line (the
+summary). Nothing is downloaded and none of the text is ours.
 """
 
 from __future__ import annotations
@@ -23,4 +25,64 @@ def write_lm_data(folder: Path) -> Path:
     with open(path, "w", encoding="utf-8") as f:
         for text in reference_topics():
             f.write(json.dumps({"text": text}) + "\n")
+    return path
+
+
+# Collected in a child process: importing the standard library has side effects we keep
+# out of the comparison's own process.
+_DOCSTRINGS = r'''
+import contextlib, importlib, inspect, io, json, sys, warnings
+warnings.filterwarnings("ignore")
+SKIP = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "lib2to3", "ensurepip",
+        "venv", "pydoc_data", "msilib", "winreg", "winsound", "msvcrt", "nt", "crypt", "nis", "spwd",
+        "ossaudiodev", "xxlimited", "xxsubtype", "idle", "pty", "tty", "readline", "webbrowser"}
+seen, out = set(), []
+def add(obj):
+    doc = inspect.getdoc(obj)
+    if not doc or "\n\n" not in doc:
+        return
+    head, body = doc.split("\n\n", 1)
+    summary, body = " ".join(head.split()), body.strip()
+    if 20 <= len(summary) <= 200 and len(body) >= 80 and body not in seen:
+        seen.add(body)
+        out.append({"document": body, "summary": summary})
+for name in sorted(sys.stdlib_module_names):
+    if name.startswith("_") or name in SKIP:
+        continue
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            mod = importlib.import_module(name)
+    except BaseException:
+        continue
+    add(mod)
+    for key, obj in sorted(vars(mod).items()):
+        if key.startswith("_") or getattr(obj, "__module__", None) != name:
+            continue
+        if inspect.isfunction(obj):
+            add(obj)
+        elif inspect.isclass(obj):
+            add(obj)
+            for mkey, meth in sorted(vars(obj).items()):
+                if not mkey.startswith("_") and inspect.isfunction(meth):
+                    add(meth)
+json.dump(out, sys.stdout)
+'''
+
+
+def docstring_pairs() -> list[dict]:
+    """(document, summary) pairs from the standard library's docstrings: the summary is
+    a docstring's first line, the document the paragraphs that follow it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _DOCSTRINGS], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def write_summarize_data(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "stdlib-docstrings.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for row in docstring_pairs():
+            f.write(json.dumps(row) + "\n")
     return path

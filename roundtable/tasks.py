@@ -82,13 +82,13 @@ class LMTask:
 
 
 def first_by_bytes(records: list[Record], max_bytes: int) -> list[Record]:
-    """The leading documents holding at least ``max_bytes`` scored bytes (all if 0)."""
+    """The leading documents holding at least ``max_bytes`` bytes of text (all if 0)."""
     if max_bytes <= 0:
         return records
     out, total = [], 0
     for r in records:
         out.append(r)
-        total += len((r.summary if r.summary is not None else r.text).encode())
+        total += len(r.text.encode()) + len((r.summary or "").encode())
         if total >= max_bytes:
             break
     return out
