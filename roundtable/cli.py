@@ -11,7 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from roundtable.errors import UserError
+from roundtable.errors import Interrupted, UserError
 
 DEMO_BUDGET = "120s"
 
@@ -43,6 +43,7 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a hub model's own code")
         p.add_argument("--resume", action="store_true", default=None, help="continue a comparison in --out")
         p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
+        p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
     p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
     p.add_argument("--budget", help="wall-clock training budget per run: 90s, 10m, 1h" + (" (default 120s)" if not demo else ""))
     p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
@@ -84,7 +85,13 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def compare_config(s: dict):
     from roundtable.config import (
-        DEFAULT_ARMS, DEFAULT_MODEL, BudgetConfig, CompareConfig, DataConfig, parse_arms, parse_budget,
+        DEFAULT_ARMS,
+        DEFAULT_MODEL,
+        BudgetConfig,
+        CompareConfig,
+        DataConfig,
+        parse_arms,
+        parse_budget,
         parse_fractions,
     )
 
@@ -136,6 +143,7 @@ def compare_config(s: dict):
         num_beams=int(s.pop("num_beams", 1)),
         resume=bool(s.pop("resume", False)),
         overwrite=bool(s.pop("overwrite", False)),
+        keep_models=s.pop("keep_models", "best"),
     )
     if s:
         raise UserError(f"unknown setting(s): {', '.join(sorted(s))}")
@@ -157,7 +165,6 @@ def cmd_compare(args, settings: dict | None = None) -> int:
 
     cfg = compare_config(settings if settings is not None else _settings(args))
     comp = Comparison(cfg, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
-    print(f"roundtable: preparing data and arms ({', '.join(a.name for a in cfg.arms)})", file=sys.stderr)
     comp.prepare()
     results = comp.run()
     print_summary(results)
@@ -219,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"roundtable: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Interrupted as e:
+        print(f"roundtable: {e}; results so far are saved; continue with the same command and --resume",
+              file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("roundtable: interrupted", file=sys.stderr)
+        print("roundtable: stopped at once; continue with the same command and --resume", file=sys.stderr)
         return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -17,14 +18,17 @@ from roundtable import __version__
 from roundtable.arms import ArmFactory
 from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, load_corpus, nested_subset
-from roundtable.errors import Diverged, UserError
+from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import FORMULA
+from roundtable.generate import generation_speed, lm_samples
 from roundtable.results import dir_bytes, read_json, write_json
+from roundtable.stopping import STOP
+from roundtable.summarize import cut_bytes
 from roundtable.tasks import first_by_bytes, get_task
 from roundtable.tokenization import encode_texts
 from roundtable.train import train_run
-from roundtable.verdict import verdict
+from roundtable.verdict import primary_metric, verdict
 
 RESULTS = "results.json"
 
@@ -124,6 +128,10 @@ class Comparison:
         if self.cfg.resume and same:
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
         if self.cfg.overwrite:
+            for sub in ("runs", "tensorboard", "plots"):
+                shutil.rmtree(self.out / sub, ignore_errors=True)
+            for f in (RESULTS, "report.html", "report.md"):
+                (self.out / f).unlink(missing_ok=True)
             return []
         if self.cfg.resume:
             raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
@@ -131,7 +139,7 @@ class Comparison:
 
     def config_key(self) -> dict:
         d = self.cfg.to_dict()
-        for k in ("resume", "overwrite", "out", "device"):
+        for k in ("resume", "overwrite", "out", "device", "keep_models"):
             d.pop(k, None)
         return d
 
@@ -144,17 +152,44 @@ class Comparison:
         results = self._results(runs, complete=False)
         write_json(self.out / RESULTS, results)
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
-        for i, (fraction, seed, arm) in enumerate(plan, start=1):
-            if (arm.name, seed, fraction) in finished:
-                continue
-            name = run_name(arm.name, seed, fraction)
-            self.log(f"[{i}/{len(plan)}] {name}")
-            runs.append(self._run_one(arm, seed, fraction))
-            runs.sort(key=lambda r: [(p[2].name, p[1], p[0]) for p in plan].index((r["arm"], r["seed"], r["fraction"])))
-            write_json(self.out / RESULTS, self._results(runs, complete=False))
+        order = [(a.name, s, f) for f, s, a in plan]
+        with STOP.installed():
+            for i, (fraction, seed, arm) in enumerate(plan, start=1):
+                if (arm.name, seed, fraction) in finished:
+                    continue
+                if STOP.requested:
+                    raise Interrupted("stopped between runs")
+                name = run_name(arm.name, seed, fraction)
+                self.log(f"[{i}/{len(plan)}] {name}")
+                runs.append(self._run_one(arm, seed, fraction))
+                runs.sort(key=lambda r: order.index((r["arm"], r["seed"], r["fraction"])))
+                write_json(self.out / RESULTS, self._results(runs, complete=False))
+        self._apply_keep_policy(runs)
         results = self._results(runs, complete=True)
         write_json(self.out / RESULTS, results)
         return results
+
+    def _apply_keep_policy(self, runs: list[dict]) -> None:
+        """--keep-models: all, none, or best (per arm, its best run: what generate and
+        the report need). Resume checkpoints are already gone when a run finishes."""
+        metric, lower = primary_metric(self.cfg.task)
+        keep: set[str] = set()
+        if self.cfg.keep_models == "all":
+            keep = {r["run_dir"] for r in runs}
+        elif self.cfg.keep_models == "best":
+            for arm in {r["arm"] for r in runs}:
+                ok = [r for r in runs if r["arm"] == arm and r["status"] == "ok"]
+                if ok:
+                    top = max(r["fraction"] for r in ok)
+                    cands = [r for r in ok if r["fraction"] == top]
+                    best = min(cands, key=lambda r: r["final"][metric] * (1 if lower else -1))
+                    keep.add(best["run_dir"])
+        for r in runs:
+            model_dir = self.out / r["run_dir"] / "model"
+            if r["run_dir"] not in keep:
+                shutil.rmtree(model_dir, ignore_errors=True)
+            r["model_kept"] = model_dir.is_dir()
+            r["kept_bytes"] = dir_bytes(self.out / r["run_dir"])
 
     def _run_one(self, arm: ArmConfig, seed: int, fraction: float) -> dict:
         prep = self._prepared[(arm.name, fraction)]
@@ -175,6 +210,7 @@ class Comparison:
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
             )
             self._save_scores(run_dir, prep)
+            record.update(self._costs(model, prep))
             record.update(
                 status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
                 train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
@@ -184,7 +220,7 @@ class Comparison:
         except Diverged as e:
             record.update(status="diverged", diverged_step=e.step, error=str(e))
             self.log(f"  {name}: diverged ({e})")
-        except (UserError, KeyboardInterrupt):
+        except (UserError, Interrupted, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - one failing run must not stop the others
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +229,16 @@ class Comparison:
             self.log(f"  {name}: failed ({record['error']}); traceback in {run_dir / 'error.log'}")
         record["wall_seconds"] = time.perf_counter() - t0
         return record
+
+    def _costs(self, model, prep: Prepared) -> dict:
+        """Deployment costs and samples, measured after training (not charged to it)."""
+        t0 = time.perf_counter()
+        out = {"generation": generation_speed(model, prep.tokenizer)}
+        if self.cfg.task == "lm":
+            prompts = [cut_bytes(r.text, 80) for r in self.corpus.valid[:3]]
+            out["samples"] = lm_samples(model, prep.tokenizer, prompts, 200, prep.data.bytes_per_token)
+        out["cost_seconds"] = time.perf_counter() - t0
+        return out
 
     @staticmethod
     def _save_scores(run_dir: Path, prep: Prepared) -> None:
@@ -212,6 +258,7 @@ class Comparison:
         return {
             "task": self.cfg.task,
             "complete": complete,
+            "kept_bytes": dir_bytes(self.out / "runs"),
             "data": data,
             "runs": runs,
             "verdict": verdict(runs, self.cfg.task, self.out) if complete else None,

@@ -179,6 +179,9 @@ class CompareConfig:
     eval_batch_size: int = 8
     resume: bool = False
     overwrite: bool = False
+    keep_models: str = "best"
+    """Which final models stay on disk: all, best (per arm: what generate and the report
+    need), or none. A run's resume checkpoint is deleted when the run finishes."""
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -194,6 +197,8 @@ class CompareConfig:
             if not 0.0 < f <= 1.0:
                 raise UserError(f"--fractions must lie in (0, 1], got {f}")
         self.fractions = sorted(set(self.fractions))
+        if self.keep_models not in ("all", "best", "none"):
+            raise UserError(f"--keep-models must be all, best or none, got {self.keep_models!r}")
         if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
             raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
         if self.rouge_examples < 1 or self.num_beams < 1:

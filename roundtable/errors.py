@@ -28,3 +28,7 @@ class Diverged(RuntimeError):
         self.step = step
         self.loss = loss
         super().__init__(f"loss became {loss} at step {step}")
+
+
+class Interrupted(Exception):
+    """The user asked to stop (Ctrl-C / SIGTERM); state so far was checkpointed."""

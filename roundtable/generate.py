@@ -28,8 +28,9 @@ def find_run(out: Path, arm: str) -> dict:
 
 def load_trained(model_dir: Path, results: dict | None = None):
     """Load a saved arm: full model (safetensors) or LoRA adapter over the base model."""
-    import roundtable.arms.lstm  # noqa: F401 - registers the LSTM with the Auto classes
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import roundtable.arms.lstm  # noqa: F401 - registers the LSTM with the Auto classes
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     if (model_dir / "adapter_config.json").is_file():
@@ -70,3 +71,39 @@ def generate(out: Path, arm: str, prompt: str, max_new_tokens: int = 100, greedy
     ids = [start] + encode_texts(tok, [prompt])[0]
     new = complete(model, tok, ids, max_new_tokens, greedy, temperature)
     return prompt + tok.decode(new, skip_special_tokens=True)
+
+
+@torch.inference_mode()
+def generation_speed(model, tok, new_tokens: int = 64, prompt: str = "The") -> dict:
+    """Tokens/s and bytes/s generating exactly ``new_tokens`` greedy tokens after a fixed
+    prompt (no early stop), with the model's own cache where it has one."""
+    import time
+
+    start, _ = task_token_ids(tok)
+    x = torch.tensor([[start] + encode_texts(tok, [prompt])[0]], device=model.device)
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    out = model.generate(
+        input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+        do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=None,
+    )[0, x.shape[1]:]
+    seconds = time.perf_counter() - t0
+    if was_training:
+        model.train()
+    n_bytes = len(tok.decode(out, skip_special_tokens=True).encode())
+    return {
+        "new_tokens": int(out.numel()), "seconds": seconds,
+        "tokens_per_second": out.numel() / seconds, "bytes_per_second": n_bytes / seconds,
+    }
+
+
+def lm_samples(model, tok, prompts: list[str], new_bytes: int, bytes_per_token: float) -> list[dict]:
+    """Greedy continuations of fixed prompts, about ``new_bytes`` long for every arm."""
+    start, _ = task_token_ids(tok)
+    n = max(1, int(new_bytes / max(bytes_per_token, 1e-6)))
+    rows = []
+    for p in prompts:
+        new = complete(model, tok, [start] + encode_texts(tok, [p])[0], n, greedy=True)
+        rows.append({"prompt": p, "text": tok.decode(new, skip_special_tokens=True)})
+    return rows

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    try:
+        return "-" if v is None else format(v, spec)
+    except (TypeError, ValueError):
+        return str(v)
 
 
 def summary_rows(results: dict) -> list[list[str]]:
@@ -14,8 +17,10 @@ def summary_rows(results: dict) -> list[list[str]]:
     for r in results["runs"]:
         final = r.get("final") or {}
         curve = r.get("curve") or [{}]
+        final = final if isinstance(final, dict) else {}
         row = [
-            r["arm"], str(r["seed"]), f"{r['fraction']:g}", r["status"], _fmt(r.get("steps"), "d"),
+            str(r.get("arm", "-")), _fmt(r.get("seed"), "d"), _fmt(r.get("fraction"), "g"), str(r.get("status", "-")),
+            _fmt(r.get("steps"), "d"),
             _fmt(r.get("train_seconds"), ".0f"), _fmt(curve[0].get("valid_bits_per_byte"), ".3f"),
             _fmt(final.get("valid_bits_per_byte"), ".3f"), _fmt(final.get("valid_perplexity"), ".2f"),
             _fmt(final.get("valid_token_accuracy"), ".3f"),

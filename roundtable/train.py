@@ -22,12 +22,15 @@ from transformers.integrations import TensorBoardCallback
 
 from roundtable.budget import BudgetClock, lr_multiplier
 from roundtable.config import ArmConfig, BudgetConfig
-from roundtable.errors import Diverged
+from roundtable.errors import Diverged, Interrupted
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import flops_per_token
+from roundtable.results import read_json, write_json
+from roundtable.stopping import STOP
 from roundtable.tasks import BlockDataset
 
 NEVER = 10**9  # "no step limit" for the Trainer when the budget is wall-clock
+STATE_FILE = "roundtable_state.json"
 
 
 @dataclass
@@ -70,9 +73,12 @@ class CurveRecorder:
 class BudgetCallback(TrainerCallback):
     """Stops at the budget, asks for curve points at regular intervals of it, shows progress."""
 
-    def __init__(self, clock: BudgetClock, n_points: int, desc: str, progress: bool = True):
+    def __init__(self, clock: BudgetClock, n_points: int, desc: str, recorder: CurveRecorder,
+                 progress: bool = True, marks: list[float] | None = None):
         self.clock = clock
-        self.marks = [(k + 1) / (n_points + 1) for k in range(n_points)]
+        self.marks = marks if marks is not None else [(k + 1) / (n_points + 1) for k in range(n_points)]
+        self.recorder = recorder
+        self.interrupted = False
         self.desc = desc
         self.progress = progress
         self.bar = None
@@ -91,7 +97,12 @@ class BudgetCallback(TrainerCallback):
         self.step_seconds = now - self._last
         self._last = now
         p = self.clock.progress(state.global_step)
-        if self.clock.should_stop(state.global_step, self.step_seconds):
+        if STOP.requested:
+            self.interrupted = True
+            control.should_training_stop = True
+            control.should_evaluate = False
+            control.should_save = True
+        elif self.clock.should_stop(state.global_step, self.step_seconds):
             control.should_training_stop = True
             control.should_evaluate = False  # the final point (whole text) follows training
         elif self.marks and p >= self.marks[0]:
@@ -110,6 +121,17 @@ class BudgetCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, **kw):
         self._last = self.clock.elapsed()  # evaluation is not part of a step's time
+
+    def on_save(self, args, state, control, **kw):
+        """Write our state last: its presence marks the checkpoint complete."""
+        if not state.is_world_process_zero:
+            return
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ckpt.is_dir():
+            write_json(ckpt / STATE_FILE, {
+                "spent_seconds": self.clock.elapsed(), "marks": self.marks,
+                "curve": self.recorder.curve.points, "eval_seconds": self.recorder.curve.eval_seconds,
+            })
 
 
 class RoundtableTrainer(Trainer):
@@ -213,13 +235,22 @@ def train_run(
     """Train one run under the budget; curve points at step 0, at intervals, and final."""
     t_wall = time.perf_counter()
     args = training_arguments(arm, budget, run_dir, seed, device)
-    clock = BudgetClock(budget.seconds, budget.max_steps)
+    resume_from = last_complete_checkpoint(run_dir / "checkpoints")
+    state = read_json(resume_from / STATE_FILE) if resume_from else None
+    clock = BudgetClock(budget.seconds, budget.max_steps, spent_before=state["spent_seconds"] if state else 0.0)
     writer = SummaryWriter(str(tb_dir))
     model.to(args.device)
     evaluator.device = args.device
     recorder = CurveRecorder(evaluator, data, flops_per_token(model, arm.block_size), writer)
-    recorder.record(model, 0, 0.0, 0, full=True)
-    budget_cb = BudgetCallback(clock, budget.curve_points if budget.seconds else 0, desc, progress)
+    if state:
+        recorder.curve.points = state["curve"]
+        recorder.curve.eval_seconds = state["eval_seconds"]
+    else:
+        recorder.record(model, 0, 0.0, 0, full=True)
+    budget_cb = BudgetCallback(
+        clock, budget.curve_points if budget.seconds else 0, desc, recorder, progress,
+        marks=state["marks"] if state else None,
+    )
     trainer = RoundtableTrainer(
         model=model,
         args=args,
@@ -232,13 +263,16 @@ def train_run(
         warmup=arm.warmup_fraction,
     )
     trainer.remove_callback(PrinterCallback)  # our own progress bar; logs go to TensorBoard
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if budget_cb.interrupted:
+        writer.close()
+        raise Interrupted(f"stopped at step {trainer.state.global_step}")
     seconds = clock.elapsed()
     tokens = trainer.state.num_input_tokens_seen
     steps = trainer.state.global_step
     final_point = recorder.record(model, steps, seconds, tokens, full=True)
     writer.close()
-    trainer.save_model(str(run_dir / "model"))
+    save_model_atomically(trainer, run_dir / "model")
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     final = {k: v for k, v in final_point.items() if k.startswith(("valid_", "rouge"))}
     return TrainOutcome(
@@ -251,3 +285,27 @@ def train_run(
         final=final,
         wall_seconds=time.perf_counter() - t_wall,
     )
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint whose state file was written; incomplete ones are removed."""
+    if not folder.is_dir():
+        return None
+    found = sorted(
+        (p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    complete = [p for p in found if (p / STATE_FILE).is_file()]
+    for p in found:
+        if p not in complete[-1:]:
+            shutil.rmtree(p, ignore_errors=True)
+    return complete[-1] if complete else None
+
+
+def save_model_atomically(trainer: Trainer, final: Path) -> None:
+    """Save into a temporary folder, then rename: a model folder is always complete."""
+    tmp = final.with_name(final.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)

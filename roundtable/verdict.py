@@ -21,6 +21,11 @@ def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
+def curve_key(task: str) -> str:
+    """The curve value measured on the same bytes at every point."""
+    return "subset_bits_per_byte" if task == "lm" else "rougeL"
+
+
 def primary_metric(task: str) -> tuple[str, bool]:
     """(metric name in run['final'], lower is better)."""
     return ("valid_bits_per_byte", True) if task == "lm" else ("rougeL", False)
@@ -73,10 +78,68 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
             f"({fmt(means[runner])}): the 95% interval of the difference ({ci_text}) includes zero; "
             "choose on cost, or give more validation data or seeds."
         )
+    crossing = crossing_fraction(ok, winner, runner, metric, lower)
+    key = curve_key(task)
+    target = float(np.mean([r["curve"][-1][key] for r in by_arm[winner] if r.get("curve")]))
+    match = time_to_match(by_arm[runner], target, task, lower)
+    if crossing is not None:
+        sentence += (
+            f" With less data the order flips: below about {crossing:.0%} of the training data "
+            f"{runner} is ahead."
+        )
+    if separated and match is not None:
+        sentence += f" Extrapolating its curve, {runner} would need about {match:.0f} s to catch up."
     return {
         "metric": metric, "winner": winner, "runner_up": runner, "margin": margin, "ci95": list(ci) if ci else None,
-        "separated": separated, "fraction": top, "means": means, "sentence": sentence,
+        "separated": separated, "fraction": top, "means": means, "crossing_fraction": crossing,
+        "time_to_match": match, "sentence": sentence,
     }
+
+
+def crossing_fraction(runs: list[dict], a: str, b: str, metric: str, lower: bool) -> float | None:
+    """The data fraction where arm a's and b's mean final scores cross (linear in log
+    fraction between the two sweep points that bracket the sign change), if they do."""
+    def mean_at(arm, f):
+        v = [r["final"][metric] for r in runs if r["arm"] == arm and r["fraction"] == f]
+        return float(np.mean(v)) if v else None
+
+    fracs = sorted({r["fraction"] for r in runs})
+    diffs = []
+    for f in fracs:
+        va, vb = mean_at(a, f), mean_at(b, f)
+        if va is not None and vb is not None:
+            diffs.append((f, (vb - va) if lower else (va - vb)))  # > 0: a ahead
+    for (f0, d0), (f1, d1) in zip(diffs, diffs[1:]):
+        if d0 < 0 <= d1:
+            t = -d0 / (d1 - d0)
+            return float(np.exp(np.log(f0) + t * (np.log(f1) - np.log(f0))))
+    return None
+
+
+def time_to_match(loser_runs: list[dict], target: float, task: str, lower: bool, horizon: float = 100.0):
+    """Seconds of training the losing arm would need to reach the winner's final score,
+    from a fit of score against log(seconds) over the last three curve points (seed
+    mean); None if its curve is flat or rising, or if the answer is beyond ``horizon``
+    times its budget (the curve does not say)."""
+    key = curve_key(task)
+    pts: dict[float, list[float]] = {}
+    for r in loser_runs:
+        for p in r.get("curve", []):
+            if p.get("seconds", 0) > 0 and p.get(key) is not None:
+                pts.setdefault(round(p["seconds"], 0), []).append(p[key])
+    xs = sorted(pts)[-3:]
+    if len(xs) < 2:
+        return None
+    x = np.log(np.asarray(xs))
+    y = np.asarray([np.mean(pts[k]) for k in xs])
+    slope, icept = np.polyfit(x, y, 1)
+    improving = slope < 0 if lower else slope > 0
+    if not improving:
+        return None
+    seconds = float(np.exp((target - icept) / slope))
+    if seconds > horizon * max(xs) or seconds <= 0:
+        return None
+    return seconds
 
 
 def _interval(win_runs, run_runs, out: Path, task: str, lower: bool):

@@ -1,0 +1,99 @@
+"""budget.py: the learning-rate schedule shape, the clock that excludes evaluation, stop rules."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from roundtable.budget import BudgetClock, lr_multiplier
+from roundtable.config import parse_budget
+from roundtable.errors import UserError
+
+
+@pytest.mark.parametrize("warmup", [0.05, 0.1, 0.5])
+def test_lr_multiplier_endpoints(warmup):
+    assert lr_multiplier(0.0, warmup) == pytest.approx(0.1)  # warmup starts at 10%
+    assert lr_multiplier(warmup / 2, warmup) == pytest.approx(0.55)  # half way up: 0.1 + 0.9 / 2
+    assert lr_multiplier(warmup, warmup) == pytest.approx(1.0)  # peak at the end of warmup
+    assert lr_multiplier((1 + warmup) / 2, warmup) == pytest.approx(0.55)  # half way down
+    assert lr_multiplier(1.0, warmup) == pytest.approx(0.1)  # decays to 10% at the end of the budget
+
+
+def test_lr_multiplier_without_warmup_and_monotone():
+    assert lr_multiplier(0.0, 0.0) == pytest.approx(1.0)
+    assert lr_multiplier(1.0, 0.0) == pytest.approx(0.1)
+    ps = [i / 100 for i in range(101)]
+    up = [lr_multiplier(p, 0.2) for p in ps if p <= 0.2]
+    down = [lr_multiplier(p, 0.2) for p in ps if p >= 0.2]
+    assert up == sorted(up) and down == sorted(down, reverse=True)
+    assert lr_multiplier(0.5, 0.2, floor=0.0) == pytest.approx(1 - 0.3 / 0.8)
+
+
+def test_clock_excludes_paused_time():
+    clock = BudgetClock(seconds=100.0, max_steps=None)
+    assert clock.elapsed() == 0.0  # not started
+    clock.start()
+    with clock.paused():
+        time.sleep(0.3)
+        assert clock.elapsed() < 0.2  # frozen while paused
+    assert clock.elapsed() < 0.2  # the 0.3 s pause is not charged
+    with clock.paused():
+        with clock.paused():  # nested pauses are counted once
+            time.sleep(0.3)
+    assert clock.elapsed() < 0.2
+
+
+def test_clock_counts_unpaused_time_and_time_before_a_resume():
+    clock = BudgetClock(seconds=100.0, max_steps=None, spent_before=40.0)
+    assert clock.elapsed() == 40.0
+    clock.start()
+    time.sleep(0.05)
+    assert 40.0 < clock.elapsed() < 60.0
+    assert clock.progress(0) == pytest.approx(clock.elapsed() / 100.0, abs=0.01)
+
+
+def test_pause_before_start_is_harmless():
+    clock = BudgetClock(seconds=10.0, max_steps=None)
+    with clock.paused():
+        pass
+    clock.start()
+    assert clock.elapsed() < 0.2
+
+
+def test_max_steps_stop_and_progress():
+    clock = BudgetClock(seconds=None, max_steps=8)
+    clock.start()
+    assert [clock.should_stop(s, step_seconds=1.0) for s in range(10)] == [False] * 8 + [True, True]
+    assert clock.progress(2) == 0.25 and clock.progress(8) == 1.0 and clock.progress(20) == 1.0
+
+
+def test_seconds_stop_when_the_next_step_would_end_past_the_budget():
+    # 9 s already spent of 10 s: stop if half the next step (step_seconds / 2) reaches the end
+    clock = BudgetClock(seconds=10.0, max_steps=None, spent_before=9.0)
+    clock.start()
+    assert not clock.should_stop(5, step_seconds=1.0)  # 9 + 0.5 < 10
+    assert clock.should_stop(5, step_seconds=2.5)  # 9 + 1.25 >= 10
+
+
+def test_both_limits_stop_at_the_first():
+    clock = BudgetClock(seconds=1000.0, max_steps=3)
+    clock.start()
+    assert not clock.should_stop(2, 0.01) and clock.should_stop(3, 0.01)
+    over = BudgetClock(seconds=1.0, max_steps=1000, spent_before=2.0)
+    over.start()
+    assert over.should_stop(1, 0.0) and over.progress(1) == 1.0
+
+
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("90", 90.0), ("90s", 90.0), (" 90 sec ", 90.0), ("10m", 600.0), ("2min", 120.0), ("1.5h", 5400.0), (45, 45.0)],
+)
+def test_parse_budget(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "10 days", "-5s", "0", "1e3", ""])
+def test_parse_budget_rejects(text):
+    with pytest.raises(UserError, match="--budget"):
+        parse_budget(text)

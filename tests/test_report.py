@@ -1,0 +1,236 @@
+"""report.render: a self-contained HTML page and a Markdown twin, built from results.json alone."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+
+from roundtable.report import render
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ARMS = ("finetune", "scratch-lstm")
+SENTENCE = "Fine-tune the pretrained model: finetune scores 1.100 bits per byte against 1.900 for scratch-lstm."
+EVIL = "<script>alert('x')</script> & friends"
+
+
+def _curve(scale: float, seconds: float, n: int = 5) -> list[dict]:
+    points = []
+    for i in range(n):
+        t = seconds * i / (n - 1)
+        nbytes = int(t * 2000)
+        sub = scale * (3.0 - 1.5 * i / (n - 1))
+        points.append({
+            "step": 10 * i, "seconds": t, "train_tokens": nbytes // 2, "train_bytes": nbytes, "flops": nbytes * 1e6,
+            "valid_bits_per_byte": sub * 1.02, "subset_bits_per_byte": sub,
+            "scope": "full" if i in (0, n - 1) else "subset",
+        })
+    return points
+
+
+def _run(arm: str, seed: int, fraction: float, task: str = "lm") -> dict:
+    scale = (0.5 if arm == "finetune" else 0.9) * (1.1 - 0.1 * fraction) * (1 + 0.02 * seed)
+    curve = _curve(scale, seconds=10.0 + seed)
+    last = curve[-1]
+    final = {"valid_bits_per_byte": last["valid_bits_per_byte"], "valid_perplexity": 3.2, "valid_token_accuracy": 0.41}
+    if task == "summarize":
+        final.update(rouge1=0.3 / scale, rouge2=0.1 / scale, rougeL=0.25 / scale)
+        for p in curve:
+            p["rougeL"] = 0.1 + p["step"] / 400
+    run = {
+        "arm": arm, "seed": seed, "fraction": fraction, "status": "ok", "model": f"{arm}-model",
+        "run_dir": f"runs/{arm}-seed{seed}-frac{fraction:g}", "params": 135_000_000 if arm == "finetune" else 330_000,
+        "trainable_params": 135_000_000 if arm == "finetune" else 330_000, "steps": 40, "train_seconds": last["seconds"],
+        "train_tokens": last["train_tokens"], "train_bytes": last["train_bytes"], "train_flops": last["flops"],
+        "eval_seconds": 2.5, "checkpoint_bytes": 540_000_000 if arm == "finetune" else 1_400_000,
+        "curve": curve, "final": final,
+    }
+    if arm == "finetune":
+        run["generation"] = {"tokens_per_second": 85.0, "bytes_per_second": 330.0}
+    return run
+
+
+def _results(task: str = "lm") -> dict:
+    runs = [_run(a, s, f, task) for f in (0.5, 1.0) for s in (0, 1) for a in ARMS]
+    bad = next(r for r in runs if r["arm"] == "scratch-lstm" and r["seed"] == 1 and r["fraction"] == 0.5)
+    for k in ("curve", "final", "steps", "train_seconds", "checkpoint_bytes"):
+        bad.pop(k)
+    bad.update(status="diverged", diverged_step=7, error="loss is nan at step 7")
+    for r in runs:
+        if r["seed"] == 0 and r["fraction"] == 1.0:
+            r["samples"] = [{"prompt": f"Prompt {i}", "text": f"{r['arm']} says {i} {EVIL}"} for i in range(4)]
+    return {
+        "task": task, "complete": True,
+        "data": {"train_bytes": 100_000, "valid_bytes": 10_000, "train_records": 50, "valid_records": 5},
+        "runs": runs,
+        "verdict": {
+            "metric": "valid_bits_per_byte", "winner": "finetune", "runner_up": "scratch-lstm", "margin": 0.8,
+            "ci95": [0.7, 0.9], "separated": True, "fraction": 1.0, "sentence": SENTENCE,
+            "crossing_fraction": 0.25, "time_to_match": None,
+        },
+        "config": {"task": task, "arms": list(ARMS), "budget": {"seconds": 10}},
+        "flops_formula": "6 x matmul parameters x tokens",
+        "environment": {"roundtable": "0.1.0", "python": "3.11", "torch": "2.x"},
+    }
+
+
+def _write(out: Path, results: dict) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return out
+
+
+def _img_sources(page: str) -> list[str]:
+    return re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", page)
+
+
+@pytest.fixture(scope="module")
+def lm_report(tmp_path_factory) -> Path:
+    out = _write(tmp_path_factory.mktemp("lm"), _results("lm"))
+    return render(out)
+
+
+def test_html_is_self_contained(lm_report: Path):
+    page = lm_report.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    for attr in re.findall(r"\s(?:src|href)\s*=\s*[\"']?([^\"'\s>]*)", page, flags=re.I):
+        assert attr.startswith("data:"), attr
+    assert "<script" not in page.lower(), "the report must need no JavaScript (and escape sample text)"
+
+
+def test_every_image_is_an_inline_png_that_decodes(lm_report: Path):
+    sources = _img_sources(lm_report.read_text(encoding="utf-8"))
+    assert len(sources) >= 4  # three curves and the data-size sweep
+    for src in sources:
+        prefix = "data:image/png;base64,"
+        assert src.startswith(prefix)
+        raw = base64.b64decode(src[len(prefix):], validate=True)
+        assert raw.startswith(PNG_SIGNATURE)
+        img = mpimg.imread(io.BytesIO(raw), format="png")
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_markdown_and_plot_files(lm_report: Path):
+    out = lm_report.parent
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for name in ("bpb_vs_seconds", "bpb_vs_bytes", "bpb_vs_flops", "fraction_sweep"):
+        assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_SIGNATURE)
+        assert f"](plots/{name}.png)" in md
+    assert SENTENCE in md
+    assert "<script>" not in md
+
+
+def test_content_and_order(lm_report: Path):
+    page = lm_report.read_text(encoding="utf-8")
+    assert SENTENCE in page
+    headings = ["Runs", "Learning curves", "Cost", "Samples", "Runs that diverged or failed", "Configuration"]
+    positions = [page.index(f"<h2>{h}</h2>") for h in headings]
+    assert positions == sorted(positions)
+    assert page.index(SENTENCE) < positions[0]
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in page
+    assert "loss is nan at step 7" in page and "diverged" in page
+    assert "crossing fraction" in page and "time the runner-up needs to match" in page
+    assert "540.0" in page  # checkpoint MB
+    assert "6 x matmul parameters x tokens" in page
+    assert "Prompt 3" not in page  # the first three samples per arm only
+
+
+def test_summarize_report_shows_rouge_and_generations(tmp_path: Path):
+    results = _results("summarize")
+    out = _write(tmp_path, results)
+    for r in results["runs"]:
+        d = out / r["run_dir"]
+        d.mkdir(parents=True, exist_ok=True)
+        lines = [{"id": i, "document": f"doc {i} {EVIL}", "reference": f"ref {i}", "prediction": f"{r['arm']} {i}"}
+                 for i in range(5)]
+        (d / "generations.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", "utf-8")
+    page = render(out).read_text(encoding="utf-8")
+    assert (out / "plots" / "rougeL_vs_seconds.png").is_file()
+    assert (out / "plots" / "rouge_final.png").is_file()
+    assert "doc 2 &lt;script&gt;" in page and "doc 3" not in page
+    assert "<script" not in page.lower()
+
+
+@pytest.mark.parametrize("results", [
+    {},
+    {"task": "lm", "runs": None, "verdict": None},
+    {"task": "lm", "runs": "oops", "verdict": "oops", "config": None, "environment": [1]},
+    {"task": "summarize", "complete": False, "runs": [{}, {"arm": "x", "status": "failed", "error": None}]},
+    {"task": "lm", "runs": [{"arm": "a", "seed": 0, "fraction": 1.0, "status": "ok", "steps": 3.0,
+                             "curve": [None, {"step": "a", "seconds": None}, {"seconds": 1, "subset_bits_per_byte": 2}],
+                             "final": {"valid_bits_per_byte": float("nan")}, "generation": None, "params": "many"}],
+     "verdict": {"ci95": None, "margin": "big", "means": {"a": None}}},
+])
+def test_partial_results_never_crash(tmp_path: Path, results: dict):
+    page = render(_write(tmp_path, results)).read_text(encoding="utf-8")
+    assert "<h2>Configuration</h2>" in page
+    assert (tmp_path / "report.md").is_file()
+
+
+def test_missing_results_file_is_reported_not_raised(tmp_path: Path):
+    page = render(tmp_path).read_text(encoding="utf-8")
+    assert "Could not read results.json" in page
+
+
+# -- in a real browser ------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--enable-logging=stderr", "--v=0"]
+# Counts image failures and page errors (including blocked loads) and writes them into the page.
+CHECK = """<script>
+var problems = [];
+window.addEventListener('error', function (e) { problems.push('error: ' + (e.message || (e.target && e.target.src))); },
+                        true);
+document.addEventListener('securitypolicyviolation', function (e) { problems.push('csp: ' + e.blockedURI); });
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).length;
+  var pre = document.createElement('pre');
+  pre.id = 'check';
+  pre.textContent = 'images=' + imgs.length + ' broken=' + broken + ' problems=' + problems.length;
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / "profile"
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _console_lines(stderr: str, page: Path) -> list[str]:
+    """Console messages from the page itself; Chromium's own noise (dbus, gcm, vaapi) is not one."""
+    return [ln for ln in stderr.splitlines() if ":CONSOLE" in ln and page.as_uri() in ln]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install -y chromium; .ci/run does)")
+def test_report_in_headless_chromium(lm_report: Path, tmp_path: Path):
+    page = lm_report.read_text(encoding="utf-8")
+    n_images = len(_img_sources(page))
+
+    # 1. the report as written: it has no script, so any console line means a blocked load or an error
+    shot = tmp_path / "screenshot.png"
+    proc = _chromium(tmp_path, "--window-size=1100,5000", f"--screenshot={shot}", lm_report.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.read_bytes().startswith(PNG_SIGNATURE)
+    assert _console_lines(proc.stderr, lm_report) == []
+
+    # 2. a copy with a probe script (and without the CSP that would block it): did every image decode?
+    probe = tmp_path / "probe.html"
+    copy = re.sub(r"<meta http-equiv=\"Content-Security-Policy\"[^>]*>", "", page)
+    probe.write_text(copy.replace("<head>", "<head>" + CHECK, 1), encoding="utf-8")
+    proc = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r"<pre id=\"check\">images=(\d+) broken=(\d+) problems=(\d+)</pre>", proc.stdout)
+    assert found, proc.stdout[-2000:]
+    assert found.groups() == (str(n_images), "0", "0")
+    assert _console_lines(proc.stderr, probe) == []
