@@ -164,12 +164,16 @@ def cmd_compare(args, settings: dict | None = None) -> int:
     from roundtable.summary import print_summary
 
     cfg = compare_config(settings if settings is not None else _settings(args))
-    comp = Comparison(cfg, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    from roundtable import dist
+
+    log = (lambda m: print(m, file=sys.stderr)) if dist.is_main() else (lambda m: None)
+    comp = Comparison(cfg, progress=not args.no_progress, log=log)
     comp.prepare()
     results = comp.run()
-    print_summary(results)
-    _render_report(Path(cfg.out))
-    print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+    if dist.is_main():
+        print_summary(results)
+        _render_report(Path(cfg.out))
+        print(f"\nresults: {Path(cfg.out) / 'results.json'}")
     return 0
 
 

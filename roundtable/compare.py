@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roundtable import __version__
+from roundtable import __version__, dist
 from roundtable.arms import ArmFactory
 from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, load_corpus, nested_subset
@@ -127,11 +127,13 @@ class Comparison:
         same = old.get("config_key") == self.config_key()
         if self.cfg.resume and same:
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
-        if self.cfg.overwrite:
+        if self.cfg.overwrite and dist.is_main():
             for sub in ("runs", "tensorboard", "plots"):
                 shutil.rmtree(self.out / sub, ignore_errors=True)
             for f in (RESULTS, "report.html", "report.md"):
                 (self.out / f).unlink(missing_ok=True)
+            return []
+        if self.cfg.overwrite:
             return []
         if self.cfg.resume:
             raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
@@ -146,11 +148,11 @@ class Comparison:
     # -- running ------------------------------------------------------------------
     def run(self) -> dict:
         done = self._check_out()
+        dist.barrier()
         self.out.mkdir(parents=True, exist_ok=True)
         finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
         runs = list(done)
-        results = self._results(runs, complete=False)
-        write_json(self.out / RESULTS, results)
+        self._write(self._results(runs, complete=False))
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
         order = [(a.name, s, f) for f, s, a in plan]
         with STOP.installed():
@@ -163,11 +165,17 @@ class Comparison:
                 self.log(f"[{i}/{len(plan)}] {name}")
                 runs.append(self._run_one(arm, seed, fraction))
                 runs.sort(key=lambda r: order.index((r["arm"], r["seed"], r["fraction"])))
-                write_json(self.out / RESULTS, self._results(runs, complete=False))
-        self._apply_keep_policy(runs)
+                self._write(self._results(runs, complete=False))
+        if dist.is_main():
+            self._apply_keep_policy(runs)
         results = self._results(runs, complete=True)
-        write_json(self.out / RESULTS, results)
+        self._write(results)
         return results
+
+    def _write(self, results: dict) -> None:
+        if dist.is_main():
+            write_json(self.out / RESULTS, results)
+        dist.barrier()
 
     def _apply_keep_policy(self, runs: list[dict]) -> None:
         """--keep-models: all, none, or best (per arm, its best run: what generate and
@@ -209,8 +217,10 @@ class Comparison:
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, self.cfg.budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
             )
-            self._save_scores(run_dir, prep)
-            record.update(self._costs(model, prep))
+            if dist.is_main():
+                self._save_scores(run_dir, prep)
+                record.update(self._costs(model, prep))
+            dist.barrier()
             record.update(
                 status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
                 train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
@@ -223,6 +233,8 @@ class Comparison:
         except (UserError, Interrupted, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - one failing run must not stop the others
+            if not dist.is_main() and dist.active():
+                raise  # a collective failed on one process: the others cannot go on alone
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
             record.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])

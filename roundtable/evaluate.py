@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from roundtable import dist
+
 LN2 = math.log(2.0)
 
 
@@ -111,11 +113,13 @@ def score(
     model.eval()
     jobs = [(s, b, e, f) for s, seq in enumerate(eval_set.sequences) for (b, e, f) in windows(len(seq.ids), window, stride)]
     jobs = [j for j in jobs if eval_set.sequences[j[0]].scored[j[3] : j[2]].any()]
+    jobs.sort(key=lambda j: j[2] - j[1])  # similar lengths together: less padding
+    jobs = jobs[dist.rank() :: dist.world()]  # under torchrun each process scores its share
     per_batch = max(1, batch_tokens // window)
     doc_nll = np.zeros(len(eval_set.doc_bytes), dtype=np.float64)
     nll = 0.0
     n_tok = n_ok = 0
-    bar = tqdm(total=len(jobs), desc=desc, unit="win", leave=False, disable=not progress)
+    bar = tqdm(total=len(jobs), desc=desc, unit="win", leave=False, disable=not progress or not dist.is_main())
     for i in range(0, len(jobs), per_batch):
         batch = jobs[i : i + per_batch]
         width = max(e - b for _, b, e, _ in batch)
@@ -142,6 +146,8 @@ def score(
     bar.close()
     if was_training:
         model.train()
+    totals = dist.all_sum(np.concatenate([[nll, n_tok, n_ok], doc_nll]))
+    nll, n_tok, n_ok, doc_nll = totals[0], int(totals[1]), int(totals[2]), totals[3:]
     return Scores(
         nll_nats=float(nll),
         n_tokens=n_tok,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rouge_score import rouge_scorer
 
+from roundtable import dist
 from roundtable.data import Record
 from roundtable.errors import DataError
 from roundtable.evaluate import EvalSequence, EvalSet
@@ -120,16 +121,22 @@ class RougeEvaluator:
         was_training = model.training
         model.eval()
         scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
-        rows, per = [], {k: [] for k in ROUGE_KEYS}
-        for i, prompt in enumerate(tqdm(self.prompts, desc="generate", leave=False, disable=not self.progress)):
-            new = complete(model, self.tokenizer, prompt, self.max_new_tokens, greedy=True, num_beams=self.num_beams)
-            pred = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-            s = scorer.score(self.references[i], pred)
-            for k in ROUGE_KEYS:
-                per[k].append(s[k].fmeasure)
-            rows.append({"id": i, "document": self.documents[i], "reference": self.references[i], "prediction": pred})
+        mine = list(range(len(self.prompts)))[dist.rank() :: dist.world()]  # each process its share
+        preds = {}
+        for i in tqdm(mine, desc="generate", leave=False, disable=not self.progress or not dist.is_main()):
+            new = complete(model, self.tokenizer, self.prompts[i], self.max_new_tokens, greedy=True,
+                           num_beams=self.num_beams)
+            preds[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        for part in dist.all_gather_objects(preds):
+            preds.update(part)
         if was_training:
             model.train()
+        rows, per = [], {k: [] for k in ROUGE_KEYS}
+        for i in range(len(self.prompts)):
+            s = scorer.score(self.references[i], preds[i])
+            for k in ROUGE_KEYS:
+                per[k].append(s[k].fmeasure)
+            rows.append({"id": i, "document": self.documents[i], "reference": self.references[i], "prediction": preds[i]})
         self.last = rows
         self.last_rougeL = np.asarray(per["rougeL"])
         out = {k: float(np.mean(v)) if v else 0.0 for k, v in per.items()}

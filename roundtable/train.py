@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
+from roundtable import dist
 from roundtable.budget import BudgetClock, lr_multiplier
 from roundtable.config import ArmConfig, BudgetConfig
 from roundtable.errors import Diverged, Interrupted
@@ -90,19 +91,25 @@ class BudgetCallback(TrainerCallback):
         self._last = self.clock.elapsed()
         total = self.clock.seconds or self.clock.max_steps
         unit = "s" if self.clock.seconds else "step"
-        self.bar = tqdm(total=round(total, 1), desc=self.desc, unit=unit, leave=False, disable=not self.progress)
+        self.bar = tqdm(total=round(total, 1), desc=self.desc, unit=unit, leave=False,
+                        disable=not self.progress or not dist.is_main())
 
     def on_step_end(self, args, state, control, **kw):
         now = self.clock.elapsed()
         self.step_seconds = now - self._last
         self._last = now
-        p = self.clock.progress(state.global_step)
-        if STOP.requested:
+        # every process takes the same decision: the slowest clock and any stop request win
+        p, stop, wants_stop = dist.all_max([
+            self.clock.progress(state.global_step),
+            float(self.clock.should_stop(state.global_step, self.step_seconds)),
+            float(STOP.requested),
+        ])
+        if wants_stop:
             self.interrupted = True
             control.should_training_stop = True
             control.should_evaluate = False
             control.should_save = True
-        elif self.clock.should_stop(state.global_step, self.step_seconds):
+        elif stop:
             control.should_training_stop = True
             control.should_evaluate = False  # the final point (whole text) follows training
         elif self.marks and p >= self.marks[0]:
@@ -193,7 +200,8 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=arm.batch_size,
+        # the recipe's batch is the global batch, whatever the number of processes
+        per_device_train_batch_size=max(1, -(-arm.batch_size // dist.world())),
         learning_rate=arm.learning_rate,
         weight_decay=arm.weight_decay,
         max_grad_norm=arm.max_grad_norm,
@@ -215,6 +223,7 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
         logging_nan_inf_filter=False,
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -238,7 +247,7 @@ def train_run(
     resume_from = last_complete_checkpoint(run_dir / "checkpoints")
     state = read_json(resume_from / STATE_FILE) if resume_from else None
     clock = BudgetClock(budget.seconds, budget.max_steps, spent_before=state["spent_seconds"] if state else 0.0)
-    writer = SummaryWriter(str(tb_dir))
+    writer = SummaryWriter(str(tb_dir)) if dist.is_main() else _NoWriter()
     model.to(args.device)
     evaluator.device = args.device
     recorder = CurveRecorder(evaluator, data, flops_per_token(model, arm.block_size), writer)
@@ -257,7 +266,7 @@ def train_run(
         train_dataset=data,
         eval_dataset=evaluator.subset or evaluator.full,
         processing_class=tokenizer,
-        callbacks=[budget_cb, TensorBoardCallback(SummaryWriter(str(tb_dir)))],
+        callbacks=[budget_cb, TensorBoardCallback(writer if dist.is_main() else None)],
         clock=clock,
         recorder=recorder,
         warmup=arm.warmup_fraction,
@@ -273,7 +282,9 @@ def train_run(
     final_point = recorder.record(model, steps, seconds, tokens, full=True)
     writer.close()
     save_model_atomically(trainer, run_dir / "model")
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    if dist.is_main():
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    dist.barrier()
     final = {k: v for k, v in final_point.items() if k.startswith(("valid_", "rouge"))}
     return TrainOutcome(
         steps=steps,
@@ -296,16 +307,34 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
         key=lambda p: int(p.name.split("-")[-1]),
     )
     complete = [p for p in found if (p / STATE_FILE).is_file()]
-    for p in found:
-        if p not in complete[-1:]:
-            shutil.rmtree(p, ignore_errors=True)
+    dist.barrier()  # every process has looked before the main one removes anything
+    if dist.is_main():
+        for p in found:
+            if p not in complete[-1:]:
+                shutil.rmtree(p, ignore_errors=True)
     return complete[-1] if complete else None
 
 
 def save_model_atomically(trainer: Trainer, final: Path) -> None:
     """Save into a temporary folder, then rename: a model folder is always complete."""
     tmp = final.with_name(final.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    if dist.is_main():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # writes on the main process only
+    if dist.is_main():
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    dist.barrier()
+
+
+class _NoWriter:
+    """Stands in for the TensorBoard writer on processes other than the main one."""
+
+    def add_scalar(self, *a, **k):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass

@@ -1,0 +1,65 @@
+"""The few collective operations roundtable needs under torchrun / accelerate.
+
+Every helper is a no-op in a single process, so the same code runs on a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else int(os.environ.get("RANK", 0))
+
+
+def world() -> int:
+    return dist.get_world_size() if active() else int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main() -> bool:
+    """Only the main process writes results, reports and models."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def _device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_max(values: list[float]) -> list[float]:
+    """Element-wise maximum over processes: used so every rank takes the same decision."""
+    if not active():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
+def all_sum(array: np.ndarray) -> np.ndarray:
+    if not active():
+        return array
+    t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64)).to(_device())
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu().numpy()
+
+
+def all_gather_objects(obj) -> list:
+    if not active():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
