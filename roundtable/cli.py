@@ -100,63 +100,93 @@ def compare_config(s: dict):
         raise UserError("give --task lm or --task summarize")
     if not s.get("data"):
         raise UserError("give --data PATH")
+
+    def get(key, kind, default=None):
+        v = s.pop(key, None)
+        if v is None:
+            return default
+        try:
+            return kind(v) if kind is not bool else _as_bool(v)
+        except (TypeError, ValueError):
+            raise UserError(f"setting {key.replace('_', '-')} must be {kind.__name__}, got {v!r}") from None
+
     data = DataConfig(
-        path=str(s.pop("data")),
-        valid=s.pop("valid", None),
-        valid_fraction=float(s.pop("valid_fraction", 0.1)),
-        split_seed=int(s.pop("split_seed", 0)),
-        text_field=s.pop("text_field", "text"),
-        document_field=s.pop("document_field", "document"),
-        summary_field=s.pop("summary_field", "summary"),
-        encoding_errors=s.pop("encoding_errors", "strict"),
-        skip_bad_records=bool(s.pop("skip_bad_records", False)),
+        path=get("data", str),
+        valid=get("valid", str),
+        valid_fraction=get("valid_fraction", float, 0.1),
+        split_seed=get("split_seed", int, 0),
+        text_field=get("text_field", str, "text"),
+        document_field=get("document_field", str, "document"),
+        summary_field=get("summary_field", str, "summary"),
+        encoding_errors=get("encoding_errors", str, "strict"),
+        skip_bad_records=get("skip_bad_records", bool, False),
     )
-    max_steps = s.pop("max_steps", None)
+    max_steps = get("max_steps", int)
     budget_text = s.pop("budget", None)
-    seconds = parse_budget(budget_text) if budget_text is not None else (None if max_steps else 120.0)
+    seconds = parse_budget(budget_text) if budget_text is not None else (None if max_steps is not None else 120.0)
     budget = BudgetConfig(
         seconds=seconds,
-        max_steps=int(max_steps) if max_steps else None,
-        curve_points=int(s.pop("curve_points", 3)),
-        curve_eval_bytes=int(s.pop("curve_eval_bytes", 20_000)),
+        max_steps=max_steps,
+        curve_points=get("curve_points", int, 3),
+        curve_eval_bytes=get("curve_eval_bytes", int, 20_000),
     )
     arms_spec = s.pop("arms", ",".join(DEFAULT_ARMS))
     if isinstance(arms_spec, list):
-        arms_spec = ",".join(arms_spec)
-    arms = parse_arms(arms_spec, s.pop("arm_settings", None))
+        arms_spec = ",".join(map(str, arms_spec))
+    arm_settings = s.pop("arm_settings", None)
+    if arm_settings is not None and not isinstance(arm_settings, dict):
+        raise UserError("setting arm_settings must map arm names to settings")
+    arms = parse_arms(str(arms_spec), arm_settings)
     fractions = s.pop("fractions", "1.0")
-    fractions = parse_fractions(fractions) if isinstance(fractions, str) else [float(f) for f in fractions]
+    if isinstance(fractions, (list, tuple)):
+        fractions = ",".join(map(str, fractions))
+    fractions = parse_fractions(str(fractions))
     cfg = CompareConfig(
-        task=s.pop("task"),
+        task=get("task", str),
         data=data,
         budget=budget,
         arms=arms,
-        model=s.pop("model", DEFAULT_MODEL),
-        seeds=int(s.pop("seeds", 1)),
+        model=get("model", str, DEFAULT_MODEL),
+        seeds=get("seeds", int, 1),
         fractions=fractions,
-        out=str(s.pop("out", "roundtable-out")),
-        device=s.pop("device", "auto"),
-        trust_remote_code=bool(s.pop("trust_remote_code", False)),
-        max_document_tokens=int(s.pop("max_document_tokens", 768)),
-        max_summary_tokens=int(s.pop("max_summary_tokens", 128)),
-        rouge_examples=int(s.pop("rouge_examples", 24)),
-        num_beams=int(s.pop("num_beams", 1)),
-        resume=bool(s.pop("resume", False)),
-        overwrite=bool(s.pop("overwrite", False)),
-        keep_models=s.pop("keep_models", "best"),
+        out=get("out", str, "roundtable-out"),
+        device=get("device", str, "auto"),
+        trust_remote_code=get("trust_remote_code", bool, False),
+        max_document_tokens=get("max_document_tokens", int, 768),
+        max_summary_tokens=get("max_summary_tokens", int, 128),
+        rouge_examples=get("rouge_examples", int, 24),
+        num_beams=get("num_beams", int, 1),
+        resume=get("resume", bool, False),
+        overwrite=get("overwrite", bool, False),
+        keep_models=get("keep_models", str, "best"),
     )
     if s:
         raise UserError(f"unknown setting(s): {', '.join(sorted(s))}")
     return cfg
 
 
-def _quiet_libraries() -> None:
+def _as_bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if str(v).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(v).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(v)
+
+
+def _quiet_libraries(progress: bool = True) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     import transformers
 
     transformers.logging.set_verbosity_error()
+    if not progress:
+        import huggingface_hub
+
+        transformers.utils.logging.disable_progress_bar()
+        huggingface_hub.utils.disable_progress_bars()
 
 
 def cmd_compare(args, settings: dict | None = None) -> int:
@@ -223,7 +253,7 @@ def cmd_generate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _quiet_libraries()
+        _quiet_libraries(progress=not getattr(args, "no_progress", False))
         return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate}[
             args.command
         ](args)

@@ -123,9 +123,13 @@ class ArmConfig:
     def __post_init__(self):
         if self.name not in ARM_NAMES:
             raise UserError(f"unknown arm {self.name!r}; choose from {', '.join(ARM_NAMES)}")
-        for k in ("learning_rate", "batch_size", "block_size", "n_layer", "n_embd", "n_head"):
+        _check_types(self, f"arm {self.name}")
+        for k in ("learning_rate", "batch_size", "n_layer", "n_embd", "n_head", "lstm_embed", "lstm_hidden",
+                  "lstm_layers", "bpe_vocab_size", "lora_r"):
             if getattr(self, k) <= 0:
                 raise UserError(f"arm {self.name}: {k} must be positive")
+        if self.block_size < 2:
+            raise UserError(f"arm {self.name}: block_size must be at least 2 (one token of context, one to predict)")
         if not 0.0 < self.eval_stride <= 1.0:
             raise UserError(f"arm {self.name}: eval_stride must be in (0, 1]")
         if self.tokenizer not in ("byte", "bpe"):
@@ -137,6 +141,16 @@ class ArmConfig:
     def is_pretrained_family(self) -> bool:
         """Arms that use the pretrained model's tokenizer (and, but scratch-same, its weights)."""
         return self.name in ("finetune", "finetune-lora", "scratch-same")
+
+
+def _check_types(obj, where: str) -> None:
+    """Values from YAML/JSON files arrive untyped: check them against the annotations."""
+    kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        want = kinds.get(str(f.type))
+        if want and v is not None and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
+            raise UserError(f"{where}: {f.name} must be {str(f.type)}, got {v!r}")
 
 
 def arm_defaults(name: str, **overrides) -> ArmConfig:

@@ -9,6 +9,7 @@ names the file (and line, where there is one).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -108,6 +109,7 @@ class _Reader:
             ) from None
         if text.startswith("\ufeff"):
             text = text[1:]
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # Windows and old Mac line ends
         if not text.strip():
             raise DataError(f"file holds only whitespace: {p}")
         return text
@@ -171,7 +173,7 @@ class _Reader:
 
     def _jsonl(self, p: Path, text: str) -> list[Record]:
         out = []
-        for i, line in enumerate(text.splitlines(), start=1):
+        for i, line in enumerate(text.split("\n"), start=1):  # not splitlines: JSON strings may hold U+2028
             if not line.strip():
                 continue
             try:
@@ -203,7 +205,7 @@ class _Reader:
         return out
 
     def _csv(self, p: Path, text: str) -> list[Record]:
-        reader = csv.DictReader(text.splitlines(keepends=True))
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = reader.fieldnames or []
         for name in self._fields():
             if name not in columns:

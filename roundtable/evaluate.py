@@ -87,6 +87,8 @@ def windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]
     Position p is the token predicted from positions < p; the first token of a
     sequence has no context and is never scored.
     """
+    if window < 2 or stride < 1:
+        raise ValueError(f"window must be >= 2 and stride >= 1, got {window}, {stride}")
     out, prev_end, begin = [], 1, 0
     while prev_end < length:
         end = min(begin + window, length)

@@ -77,7 +77,7 @@ def tiny_pretrained(tmp_path_factory, paragraphs) -> Path:
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
     assert len(tok) == 300
 
-    torch.manual_seed(0)
+    torch.manual_seed(1234)  # not a seed any arm uses: scratch-same must differ from these weights
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=32,

@@ -45,10 +45,6 @@ def test_txt_leading_bom_is_not_text(tmp_path):
     assert [r.text for r in read_all(p)] == ["Hello there.", "Second."]
 
 
-@pytest.mark.xfail(
-    reason="data.py:24 _PARAGRAPH only matches LF blank lines: a CRLF (Windows) file is read as ONE document",
-    strict=True,
-)
 def test_txt_with_crlf_line_ends_splits_like_lf(tmp_path):
     lf, crlf = tmp_path / "lf.txt", tmp_path / "crlf.txt"
     lf.write_bytes(b"One.\n\nTwo.\n\nThree.\n")
@@ -107,11 +103,6 @@ def test_summarize_records_have_document_and_summary(tmp_path):
     assert (r.text, r.summary) == ("A long text.", "Short.")
 
 
-@pytest.mark.xfail(
-    reason="data.py:165 _jsonl splits with str.splitlines(), which also breaks lines at U+2028/U+2029/U+0085 "
-    "(legal, unescaped, inside JSON strings); JSON Lines are separated by \\n only",
-    strict=True,
-)
 def test_jsonl_line_separator_inside_a_string_is_text(tmp_path):
     p = tmp_path / "u.jsonl"
     p.write_text(

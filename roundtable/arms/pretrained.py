@@ -7,9 +7,9 @@ through its metadata without importing that package (which needs llama-cpp).
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +86,16 @@ def _load_error(src: ModelSource, e: Exception) -> UserError:
 class _Quiet:
     """Silence transformers' progress bars and warnings while loading."""
 
+    names = ("transformers", "huggingface_hub")
+
     def __enter__(self):
-        self.level = logging.getLogger("transformers").level
-        logging.getLogger("transformers").setLevel(logging.ERROR)
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        self.levels = {n: logging.getLogger(n).level for n in self.names}
+        for n in self.names:
+            logging.getLogger(n).setLevel(logging.ERROR)
 
     def __exit__(self, *exc):
-        logging.getLogger("transformers").setLevel(self.level)
+        for n, level in self.levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def load_tokenizer(src: ModelSource):
@@ -141,8 +144,9 @@ class PretrainedCache:
             self._state = {k: v.clone() for k, v in m.state_dict().items()}
             del m
         with _Quiet():
-            m = AutoModelForCausalLM.from_config(self._config, dtype=torch.float32)
-        missing, unexpected = m.load_state_dict(self._state, strict=False)
+            # a copy: resizing the embeddings of one run must not change the next run's config
+            m = AutoModelForCausalLM.from_config(copy.deepcopy(self._config), dtype=torch.float32)
+        m.load_state_dict(self._state, strict=False)
         m.tie_weights()
         return m
 
@@ -150,4 +154,4 @@ class PretrainedCache:
         """The same architecture with fresh random weights (the scratch-same arm)."""
         torch.manual_seed(seed)
         with _Quiet():
-            return AutoModelForCausalLM.from_config(self.config(), dtype=torch.float32)
+            return AutoModelForCausalLM.from_config(copy.deepcopy(self.config()), dtype=torch.float32)

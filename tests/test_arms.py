@@ -1,0 +1,118 @@
+"""arms/: how each arm builds its model and tokenizer from a local model folder (no download)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from roundtable.arms import ArmFactory
+from roundtable.arms.pretrained import ModelSource, resolve
+from roundtable.config import arm_defaults
+from roundtable.errors import UserError
+from roundtable.tokenization import task_token_ids
+from tests.helpers import TINY_ARMS
+
+
+def arm(name):
+    return arm_defaults(name, **TINY_ARMS[name])
+
+
+@pytest.fixture
+def factory(tiny_pretrained):
+    return ArmFactory(str(tiny_pretrained))
+
+
+def test_finetune_loads_the_pretrained_weights_and_adds_task_tokens(factory, tiny_pretrained):
+    a = arm("finetune")
+    tok = factory.tokenizer(a, [])
+    assert len(tok) == 303  # 300 + [TASK_START], [TASK_END], <pad>
+    assert task_token_ids(tok) == (300, 301) and tok.pad_token_id == 302
+    model = factory.model(a, tok, seed=0)
+    assert model.get_input_embeddings().num_embeddings == len(tok) == model.config.vocab_size
+    assert model.config.pad_token_id == tok.pad_token_id
+    saved = load_file(tiny_pretrained / "model.safetensors")
+    state = model.state_dict()
+    for k, v in saved.items():  # the weights are the pretrained ones, not a fresh initialisation
+        if k == "model.embed_tokens.weight":
+            assert torch.equal(state[k][:300], v)
+        else:
+            assert torch.equal(state[k], v), k
+    # the output head stays tied to the resized embedding
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+def test_finetune_model_can_be_built_twice(factory):
+    a = arm("finetune")
+    tok = factory.tokenizer(a, [])
+    first = factory.model(a, tok, seed=0)
+    second = factory.model(a, tok, seed=1)
+    assert second.get_input_embeddings().num_embeddings == len(tok)
+    assert torch.equal(first.model.layers[0].mlp.up_proj.weight, second.model.layers[0].mlp.up_proj.weight)
+
+
+def test_each_copy_is_independent(tiny_pretrained):
+    from roundtable.arms.pretrained import PretrainedCache
+
+    cache = PretrainedCache(resolve(str(tiny_pretrained)))
+    a, b = cache.model(), cache.model()
+    with torch.no_grad():
+        a.model.layers[0].mlp.up_proj.weight.add_(1.0)
+    assert not torch.equal(a.model.layers[0].mlp.up_proj.weight, b.model.layers[0].mlp.up_proj.weight)
+
+
+def test_scratch_same_is_the_same_architecture_with_random_weights(factory, tiny_pretrained):
+    tok = factory.tokenizer(arm("scratch-same"), [])
+    model = factory.model(arm("scratch-same"), tok, seed=0)
+    saved = load_file(tiny_pretrained / "model.safetensors")
+    state = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in saved.items() if "embed" not in k} == {
+        k: tuple(state[k].shape) for k in saved if "embed" not in k
+    }
+    assert not torch.equal(state["model.layers.0.mlp.up_proj.weight"], saved["model.layers.0.mlp.up_proj.weight"])
+    assert model.get_input_embeddings().num_embeddings == len(tok)
+
+
+def test_lora_trains_a_small_part(factory):
+    a = arm("finetune-lora")
+    tok = factory.tokenizer(a, [])
+    model = factory.model(a, tok, seed=0)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert 0 < trainable < total
+
+
+def test_scratch_arms_use_their_own_tokenizers(factory, paragraphs):
+    from roundtable.data import Record
+
+    train = [Record(text=p) for p in paragraphs[:50]]
+    lstm = factory.tokenizer(arm("scratch-lstm"), train)
+    assert len(lstm) == 259
+    bpe = factory.tokenizer(arm_defaults("scratch-transformer", tokenizer="bpe", bpe_vocab_size=400), train)
+    assert len(bpe) == 403  # 400 learned + 3 specials
+    m = factory.model(arm("scratch-lstm"), lstm, seed=0)
+    assert m.get_input_embeddings().num_embeddings == 259
+    assert factory._cache is None  # the pretrained model is never loaded for scratch arms
+
+
+def test_model_names(factory, tiny_pretrained):
+    assert factory.model_name(arm("scratch-lstm")) == "lstm-2x16-byte"
+    assert factory.model_name(arm("scratch-transformer")) == "llama-1x16-byte"
+    assert factory.model_name(arm("finetune")) == str(tiny_pretrained)
+    assert factory.model_name(arm("finetune-lora")) == f"{tiny_pretrained}+lora"
+
+
+def test_resolve(tmp_path, tiny_pretrained):
+    assert resolve(str(tiny_pretrained)) == ModelSource(str(tiny_pretrained.resolve()))
+    assert resolve("some-org/some-model") == ModelSource("some-org/some-model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no config.json"):
+        resolve(str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="no such .gguf file"):
+        resolve(str(tmp_path / "missing.gguf"))
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(UserError, match="not a .gguf model"):
+        resolve(str(tmp_path / "weights.bin"))
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "m.gguf").write_bytes(b"GGUF")
+    assert resolve(str(tmp_path / "g")) == ModelSource(str((tmp_path / "g").resolve()), "m.gguf")

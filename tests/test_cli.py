@@ -1,0 +1,256 @@
+"""cli.py: every mistake in the user's input is one line on stderr and exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roundtable.cli import compare_config
+from roundtable.errors import UserError
+from tests.helpers import write_paragraphs, write_yaml
+
+ERROR = "roundtable: error: "
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, paragraphs, tiny_config) -> dict:
+    d = tmp_path_factory.mktemp("cli")
+    return {
+        "train": write_paragraphs(d / "train.txt", paragraphs[:40]),
+        "valid": write_paragraphs(d / "valid.txt", paragraphs[300:310]),
+        "config": tiny_config,
+    }
+
+
+def compare_argv(files: dict, out: Path, **flags) -> list[str]:
+    """A compare command that would run (scratch-lstm, one step); ``flags`` replace or add options."""
+    opts = {
+        "task": "lm", "data": files["train"], "valid": files["valid"], "arms": "scratch-lstm",
+        "config": files["config"], "max-steps": "1", "out": out, "device": "cpu",
+    }
+    opts.update({k.replace("_", "-"): v for k, v in flags.items()})
+    argv = ["compare", "--no-progress"]
+    for k, v in opts.items():
+        if v is not None:
+            argv += [f"--{k}", str(v)]
+    return argv
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def jsonl(path: Path, *lines) -> Path:
+    return write(path, "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+
+
+UNDECODABLE = b"First paragraph.\n\nSecond \xff paragraph.\n"
+
+
+def case_undecodable(tmp, files):
+    p = write(tmp / "latin1.txt", UNDECODABLE)
+    offset = UNDECODABLE.index(b"\xff")  # 25: "First paragraph.\n" (17) + "\n" (1) + "Second " (7)
+    return compare_argv(files, tmp / "out", data=p), [f"{p}:3:", f"byte offset {offset}", "0xff"]
+
+
+def case_out_different(tmp, files, resume: bool):
+    out = tmp / "out"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"config_key": {"task": "lm", "seeds": 7}, "runs": []}))
+    argv = compare_argv(files, out) + (["--resume"] if resume else [])
+    return argv, ["holds a different comparison" if resume else "holds a comparison already"]
+
+
+CASES = {
+    "missing path": lambda t, f: (compare_argv(f, t / "out", data=t / "nope.txt"), [f"no such file or folder: {t}"]),
+    "empty file": lambda t, f: (compare_argv(f, t / "out", data=write(t / "e.txt", "")), ["file is empty"]),
+    "whitespace only": lambda t, f: (
+        compare_argv(f, t / "out", data=write(t / "w.txt", " \n\t\n\n  ")), ["only whitespace"]
+    ),
+    "undecodable bytes": case_undecodable,
+    "binary file": lambda t, f: (
+        compare_argv(f, t / "out", data=write(t / "img.txt", b"GIF89a\x00\x01\x02 binary\n\nmore")),
+        ["binary file (NUL bytes)"],
+    ),
+    "malformed json line": lambda t, f: (
+        compare_argv(f, t / "out", data=jsonl(t / "m.jsonl", {"text": "fine"}, '{"text": "unterminated}')),
+        [f"{t / 'm.jsonl'}:2: malformed JSON line"],
+    ),
+    "malformed json file": lambda t, f: (
+        compare_argv(f, t / "out", data=write(t / "m.json", '[\n{"text": "a"},\n{"text": }\n]')),
+        [f"{t / 'm.json'}:3: malformed JSON"],
+    ),
+    "missing field": lambda t, f: (
+        compare_argv(f, t / "out", data=jsonl(t / "f.jsonl", {"text": "ok"}, {"body": "no text field"})),
+        [f"{t / 'f.jsonl'}:2: missing field 'text'", "body"],
+    ),
+    "missing --text-field": lambda t, f: (
+        compare_argv(f, t / "out", data=jsonl(t / "g.jsonl", {"text": "ok"}), text_field="content"),
+        [f"{t / 'g.jsonl'}:1: missing field 'content'"],
+    ),
+    "non-string field": lambda t, f: (
+        compare_argv(f, t / "out", data=jsonl(t / "n.jsonl", {"text": 42})),
+        [f"{t / 'n.jsonl'}:1: field 'text' is a int, not a string"],
+    ),
+    "csv without the column": lambda t, f: (
+        compare_argv(f, t / "out", data=write(t / "c.csv", "body,id\nhello,1\n")),
+        [f"{t / 'c.csv'}:1: no column 'text'", "columns: body, id"],
+    ),
+    "same file as train and valid": lambda t, f: (
+        compare_argv(f, t / "out", valid=f["train"]), ["--data and --valid are the same file"]
+    ),
+    "same file by another path": lambda t, f: (
+        compare_argv(f, t / "out", valid=Path(f["train"]).parent / "." / Path(f["train"]).name),
+        ["--data and --valid are the same file"],
+    ),
+    "unparsable --budget": lambda t, f: (compare_argv(f, t / "out", budget="soon"), ["cannot parse --budget 'soon'"]),
+    "unknown arm": lambda t, f: (compare_argv(f, t / "out", arms="scratch-lstm,gpt5"), ["unknown arm 'gpt5'"]),
+    "data too small for one block": lambda t, f: (
+        compare_argv(f, t / "out", data=write(t / "tiny.txt", "Hi.\n\nYo.\n")),
+        ["too small for one training block of arm scratch-lstm", "< block size 32"],
+    ),
+    "model not found offline": lambda t, f: (
+        compare_argv(f, t / "out", arms="finetune", model="no-such-org/no-such-model"),
+        ["'no-such-org/no-such-model' cannot be found offline"],
+    ),
+    "model folder without config.json": lambda t, f: (
+        compare_argv(f, t / "out", arms="finetune", model=t), ["model folder has no config.json"]
+    ),
+    "out holds a different comparison (--resume)": lambda t, f: case_out_different(t, f, resume=True),
+    "out holds a comparison": lambda t, f: case_out_different(t, f, resume=False),
+    "out not empty": lambda t, f: (compare_argv(f, write(t / "x", "x").parent), ["exists and is not empty"]),
+    "config file not found": lambda t, f: (compare_argv(f, t / "out", config=t / "c.yaml"), ["config file not found"]),
+    "unknown config setting": lambda t, f: (
+        compare_argv(f, t / "out", config=write_yaml(t / "c.yaml", {"max_step": 3})), ["unknown setting(s): max_step"]
+    ),
+    "summarize from a txt file": lambda t, f: (
+        compare_argv(f, t / "out", task="summarize"), ["summarize needs .jsonl, .json or .csv records"]
+    ),
+    "valid fraction out of range": lambda t, f: (
+        compare_argv(f, t / "out", valid=None, valid_fraction="1.5"), ["--valid-fraction must be between 0 and 1"]
+    ),
+    "unparsable --fractions": lambda t, f: (compare_argv(f, t / "out", fractions="half"), ["cannot parse --fractions"]),
+    "invalid --task (argparse)": lambda t, f: (compare_argv(f, t / "out", task="translate"), ["invalid choice"]),
+    "no --data": lambda t, f: (compare_argv(f, t / "out", data=None, valid=None), ["give --data PATH"]),
+    "generate without results": lambda t, f: (["generate", str(t), "--arm", "finetune", "--prompt", "x"], ["no results.json"]),
+    "report without results": lambda t, f: (["report", str(t)], ["no results.json"]),
+}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Fail hub look-ups at once: huggingface_hub otherwise retries for ~25 s before giving up."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+def check_one_error_line(rc: int, err: str, expected: list[str]) -> str:
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if line.startswith(ERROR)]
+    assert len(errors) == 1, err
+    assert lines[-1] == errors[0], err  # the error is the last word
+    for fragment in expected:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_one_line_and_exit_2(name, tmp_path, files, run_cli, offline):
+    argv, expected = CASES[name](tmp_path, files)
+    rc, out, err = run_cli(argv)
+    check_one_error_line(rc, err, expected)
+    assert len(err.strip().splitlines()) == 1, err  # the error line is all there is on stderr
+
+
+def roundtable_script() -> str:
+    script = Path(sys.executable).parent / "roundtable"
+    if script.is_file():
+        return str(script)
+    found = shutil.which("roundtable")
+    if not found:
+        pytest.skip("the roundtable console script is not installed")
+    return found
+
+
+def test_subprocess_undecodable_bytes_no_traceback(tmp_path, files):
+    argv, expected = case_undecodable(tmp_path, files)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([roundtable_script(), *argv], capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in proc.stderr
+    check_one_error_line(proc.returncode, proc.stderr, expected)
+    assert proc.stdout == ""
+
+
+def test_subprocess_python_m_argparse_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "roundtable", "compare", "--task", "translate"], capture_output=True, text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(ERROR) and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_hub_id_gives_only_roundtable_lines(tmp_path, files, run_cli, monkeypatch, caplog):
+    import logging
+    import time
+
+    import huggingface_hub.constants as hc
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
+    endpoint = "https://hub.roundtable-test.invalid"  # .invalid never resolves (RFC 2606), network or not
+    monkeypatch.setattr(hc, "ENDPOINT", endpoint)
+    monkeypatch.setattr(hc, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # skip the back-off waits, keep their messages
+    argv, expected = CASES["model not found offline"](tmp_path, files)
+    with caplog.at_level(logging.INFO):
+        rc, out, err = run_cli(argv)
+    check_one_error_line(rc, err, expected)
+    assert all(line.startswith("roundtable: ") for line in err.strip().splitlines()), err
+    # where the library's warnings end up depends on logging handlers (pytest installs its own): check the source
+    hub_warnings = [r.getMessage() for r in caplog.records if r.name.startswith("huggingface_hub")]
+    assert not [m for m in hub_warnings if "Retrying" in m or "thrown while requesting" in m], hub_warnings[:4]
+
+
+# -- settings that compare_config turns into a CompareConfig --------------------------------
+
+
+def test_config_file_and_flags(tmp_path, files):
+    cfg = compare_config({
+        "task": "lm", "data": "d.txt", "max_steps": 5, "arms": ["scratch-lstm", "finetune"], "fractions": "1,0.5",
+        "arm_settings": {"scratch-lstm": {"lstm_hidden": 16}},
+    })
+    assert cfg.budget.max_steps == 5 and cfg.budget.seconds is None  # max steps alone: no wall-clock default
+    assert [a.name for a in cfg.arms] == ["scratch-lstm", "finetune"] and cfg.arms[0].lstm_hidden == 16
+    assert cfg.fractions == [0.5, 1.0]
+    assert compare_config({"task": "lm", "data": "d.txt"}).budget.seconds == 120.0
+
+
+def test_max_steps_zero_is_rejected():
+    with pytest.raises(UserError, match="--max-steps must be positive"):
+        compare_config({"task": "lm", "data": "d.txt", "max_steps": 0})
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"seeds": "two"}, {"valid_fraction": "tenth"}, {"arm_settings": {"scratch-lstm": {"batch_size": "big"}}}],
+    ids=["seeds", "valid_fraction", "arm batch_size"],
+)
+def test_wrongly_typed_config_value_is_a_user_error(settings, tmp_path, files, run_cli):
+    config = write_yaml(tmp_path / "c.yaml", settings)
+    rc, out, err = run_cli(compare_argv(files, tmp_path / "out", config=config))
+    check_one_error_line(rc, err, [])

@@ -1,0 +1,214 @@
+"""End to end: `roundtable compare` with all three kinds of arm on tiny settings, then `generate`.
+
+The comparison runs once per module, as a subprocess of the installed console script
+(what a user runs); the tests read what it left in its output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from transformers import AutoTokenizer
+
+from roundtable import TASK_END, TASK_START
+from tests.helpers import TINY_ARMS
+
+ARMS = ["finetune", "scratch-lstm", "scratch-transformer"]
+MAX_STEPS = 4
+CURVE_EVAL_BYTES = 1500
+
+
+def script() -> str:
+    s = Path(sys.executable).parent / "roundtable"
+    return str(s) if s.is_file() else shutil.which("roundtable") or pytest.skip("no roundtable console script")
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory, lm_files, tiny_pretrained, tiny_config):
+    train, valid = lm_files
+    out = tmp_path_factory.mktemp("compare") / "out"
+    argv = [
+        "compare", "--task", "lm", "--data", str(train), "--valid", str(valid), "--arms", ",".join(ARMS),
+        "--model", str(tiny_pretrained), "--max-steps", str(MAX_STEPS), "--curve-eval-bytes", str(CURVE_EVAL_BYTES),
+        "--config", str(tiny_config), "--out", str(out), "--no-progress", "--device", "cpu",
+    ]
+    # the user's environment: in-process model loads in other tests set HF_HUB_DISABLE_PROGRESS_BARS here
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run([script(), *argv], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return {"out": out, "argv": argv, "proc": proc, "results": results, "train": train, "valid": valid}
+
+
+@pytest.fixture(scope="module")
+def runs(comparison) -> dict:
+    return {r["arm"]: r for r in comparison["results"]["runs"]}
+
+
+def paragraph_bytes(path: Path) -> list[int]:
+    return [len(p.encode()) for p in path.read_text(encoding="utf-8").strip().split("\n\n")]
+
+
+def test_data_summary(comparison):
+    r = comparison["results"]
+    assert r["task"] == "lm"
+    d = r["data"]
+    # the files are 120 and 20 distinct paragraphs; bytes are their UTF-8 lengths
+    assert (d["train_records"], d["valid_records"]) == (120, 20)
+    assert d["train_bytes"] == sum(paragraph_bytes(comparison["train"]))
+    assert d["valid_bytes"] == sum(paragraph_bytes(comparison["valid"]))
+    assert d["overlap_removed"] == 0
+
+
+def test_every_run_ok_with_contract_fields(comparison, runs):
+    assert [r["arm"] for r in comparison["results"]["runs"]] == ARMS
+    for arm, r in runs.items():
+        assert r["status"] == "ok", (arm, r.get("error"))
+        assert (r["seed"], r["fraction"]) == (0, 1.0)
+        for k in ("model", "params", "trainable_params", "train_seconds", "train_tokens", "train_bytes",
+                  "train_flops", "curve", "final"):
+            assert k in r, (arm, k)
+        assert isinstance(r["params"], int) and r["trainable_params"] == r["params"] > 0  # full training
+        assert r["steps"] == MAX_STEPS
+        for k in ("valid_bits_per_byte", "valid_perplexity", "valid_token_accuracy"):
+            assert math.isfinite(r["final"][k]), (arm, k)
+        assert 0.0 <= r["final"]["valid_token_accuracy"] <= 1.0
+
+
+def test_curves(runs):
+    for arm, r in runs.items():
+        curve = r["curve"]
+        steps = [p["step"] for p in curve]
+        assert steps[0] == 0 and curve[0]["seconds"] == 0.0, arm  # the first point is before training
+        assert curve[0]["train_bytes"] == 0 and curve[0]["flops"] == 0.0
+        assert all(a < b for a, b in zip(steps, steps[1:])), (arm, steps)  # strictly increasing: no duplicates
+        assert steps[-1] == MAX_STEPS
+        assert all(a["seconds"] <= b["seconds"] for a, b in zip(curve, curve[1:]))
+        assert all(a["train_bytes"] <= b["train_bytes"] for a, b in zip(curve, curve[1:]))
+        for p in curve:
+            assert {"step", "seconds", "train_bytes", "flops", "valid_bits_per_byte"} <= set(p)
+            assert math.isfinite(p["valid_bits_per_byte"]) and p["valid_bits_per_byte"] > 0
+        assert curve[-1]["valid_bits_per_byte"] == r["final"]["valid_bits_per_byte"]
+
+
+def test_every_arm_is_scored_on_the_same_bytes(comparison, runs):
+    valid_bytes = comparison["results"]["data"]["valid_bytes"]
+    subset = set()
+    for arm, r in runs.items():
+        first, last = r["curve"][0], r["curve"][-1]
+        assert first["eval_bytes"] == last["eval_bytes"] == valid_bytes, arm  # whole text at step 0 and final
+        for p in r["curve"][1:-1]:  # intermediate points: the same leading documents for every arm
+            subset.add(p["eval_bytes"])
+    assert len(subset) == 1 and CURVE_EVAL_BYTES <= subset.pop() < valid_bytes
+
+
+def test_training_accounting(runs):
+    # every step is batch_size blocks of block_size tokens, all real tokens
+    for arm, r in runs.items():
+        s = TINY_ARMS[arm]
+        assert r["train_tokens"] == MAX_STEPS * s["batch_size"] * s["block_size"], arm
+        assert r["curve"][-1]["flops"] == r["train_flops"]
+    # flops = tokens x (6 x matmul weights + 6 x n_layer x context x d_model), counted by hand:
+    # LSTM 16/16/2 on 259 tokens: 2 x (64x16 + 64x16) + 259x16 = 8240 weights in matrix multiplies
+    assert runs["scratch-lstm"]["train_flops"] == 512 * 6 * 8240
+    assert runs["scratch-lstm"]["params"] == 259 * 16 + 2 * (2 * 64 * 16 + 2 * 64) + 16 * 259 + 259
+    # transformer 1 x 16 (SwiGLU 48) on 259 tokens, tied head: 4x16x16 + 3x16x48 + 259x16 = 7472
+    assert runs["scratch-transformer"]["train_flops"] == 512 * (6 * 7472 + 6 * 1 * 32 * 16)
+
+
+def test_model_folders(comparison, runs):
+    out = comparison["out"]
+    for arm, r in runs.items():
+        model_dir = out / r["run_dir"] / "model"
+        for f in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"):
+            assert (model_dir / f).is_file(), (arm, f)
+
+
+def test_tensorboard_event_files(comparison, runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for arm, r in runs.items():
+        run_name = Path(r["run_dir"]).name
+        tb = comparison["out"] / "tensorboard" / run_name
+        assert list(tb.glob("events.out.tfevents.*")), arm
+        steps = set()
+        for f in tb.glob("events.out.tfevents.*"):
+            acc = EventAccumulator(str(f))
+            acc.Reload()
+            if "curve/valid_bits_per_byte" in acc.Tags()["scalars"]:
+                steps |= {e.step for e in acc.Scalars("curve/valid_bits_per_byte")}
+        assert steps == {p["step"] for p in r["curve"]}, arm
+
+
+def test_finetune_model_has_task_tokens_and_resized_embeddings(comparison, runs, tiny_pretrained):
+    model_dir = comparison["out"] / runs["finetune"]["run_dir"] / "model"
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    start, end = tok.convert_tokens_to_ids([TASK_START, TASK_END])
+    assert (start, end) == (300, 301)  # appended after the tiny model's 300 tokens
+    assert len(tok) == 303  # and <pad>
+    config = json.loads((model_dir / "config.json").read_text())
+    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+        rows = f.get_slice("model.embed_tokens.weight").get_shape()[0]
+    assert rows == config["vocab_size"] == len(tok)
+    assert config["pad_token_id"] == tok.pad_token_id
+
+
+def test_saved_per_document_scores_match_the_final_score(comparison, runs):
+    for arm, r in runs.items():
+        z = np.load(comparison["out"] / r["run_dir"] / "valid_scores.npz")
+        assert z["doc_bytes"].tolist() == paragraph_bytes(comparison["valid"])
+        bpb = z["doc_nll_nats"].sum() / math.log(2) / z["doc_bytes"].sum()
+        assert bpb == pytest.approx(r["final"]["valid_bits_per_byte"], rel=1e-9), arm
+
+
+def test_verdict(comparison, runs):
+    v = comparison["results"]["verdict"]
+    finals = {a: r["final"]["valid_bits_per_byte"] for a, r in runs.items()}
+    best, second = sorted(finals, key=finals.get)[:2]
+    assert v["metric"] == "valid_bits_per_byte"
+    assert v["winner"] == best
+    assert v["margin"] == pytest.approx(finals[second] - finals[best])
+    lo, hi = v["ci95"]
+    assert lo <= hi
+    assert isinstance(v["sentence"], str) and best in v["sentence"]
+
+
+def test_no_progress_means_no_progress_bars(comparison):
+    err = comparison["proc"].stderr
+    assert "it/s" not in err and "\r" not in err, err[:500]
+
+
+@pytest.mark.parametrize("arm", ["scratch-lstm", "finetune"])
+def test_generate(comparison, run_cli, arm):
+    rc, out, err = run_cli(["generate", comparison["out"], "--arm", arm, "--prompt", "The", "--max-new-tokens", "20"])
+    assert rc == 0, err
+    assert out.startswith("The")
+    assert TASK_START not in out and "<pad>" not in out
+
+
+def test_generate_unknown_arm_is_a_user_error(comparison, run_cli):
+    rc, out, err = run_cli(["generate", comparison["out"], "--arm", "scratch-same", "--prompt", "The"])
+    assert rc == 2 and err.startswith("roundtable: error: no finished run of arm 'scratch-same'")
+
+
+def test_resume_keeps_finished_runs(comparison, tmp_path, run_cli):
+    out = tmp_path / "copy"
+    shutil.copytree(comparison["out"], out)
+    argv = list(comparison["argv"])
+    argv[argv.index("--out") + 1] = str(out)
+    rc, _, err = run_cli([*argv, "--resume"])
+    assert rc == 0, err
+    again = json.loads((out / "results.json").read_text())
+    before = comparison["results"]["runs"]
+    assert [r["curve"] for r in again["runs"]] == [r["curve"] for r in before]  # nothing was trained again
+    assert [r["wall_seconds"] for r in again["runs"]] == [r["wall_seconds"] for r in before]
