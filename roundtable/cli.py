@@ -176,7 +176,7 @@ def _as_bool(v) -> bool:
 
 
 def _quiet_libraries(progress: bool = True) -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     import transformers

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from roundtable.data import Record
 from roundtable.errors import DataError
 from roundtable.evaluate import EvalSequence, EvalSet
+from roundtable.tokencache import TokenBlocks, lm_blocks
 from roundtable.tokenization import encode_texts, task_token_ids
 
 
@@ -60,17 +61,14 @@ class LMTask:
             doc += [-1] + [i] * len(toks) + [-1]
         return np.asarray(ids, np.int64), np.asarray(scored, bool), np.asarray(doc, np.int32)
 
-    def train_dataset(self, tokenizer, records: list[Record], block_size: int, arm: str, **_) -> BlockDataset:
-        ids, _, _ = self._stream(tokenizer, records)
-        n = len(ids) // block_size
-        if n == 0:
+    def train_dataset(self, tokenizer, records: list[Record], block_size: int, arm: str, **_) -> TokenBlocks:
+        blocks = lm_blocks(tokenizer, [r.text for r in records], block_size)
+        if len(blocks) == 0:
             raise DataError(
                 f"training data too small for one training block of arm {arm}: "
-                f"{len(ids)} tokens < block size {block_size}"
+                f"{blocks.stream_tokens} tokens < block size {block_size}"
             )
-        blocks = ids[: n * block_size].reshape(n, block_size)
-        text_bytes = sum(len(r.text.encode()) for r in records) * (n * block_size) / len(ids)
-        return BlockDataset(blocks, blocks.copy(), np.ones_like(blocks), int(text_bytes))
+        return blocks
 
     def eval_set(self, tokenizer, records: list[Record], **_) -> EvalSet:
         ids, scored, doc = self._stream(tokenizer, records)

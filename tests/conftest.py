@@ -9,6 +9,7 @@ finetune arm can be exercised exactly as with a real local model folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from tests.helpers import TINY_ARMS, english_paragraphs, write_paragraphs, write_yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the token cache of this test session only (subprocesses inherit it)
+os.environ["ROUNDTABLE_CACHE"] = tempfile.mkdtemp(prefix="roundtable-cache-")
 
 
 def pytest_configure(config):

@@ -226,3 +226,23 @@ def test_offline_default_model_scores_english_prose_below_1_5_bits_per_byte(para
     assert s.n_bytes == n
     # measured about 0.9-1.1 on the development machine; a broken load (or a broken evaluator) gives > 4
     assert s.bits_per_byte < 1.5
+
+
+def test_subset_score_read_off_the_whole_text_equals_scoring_it_directly(paragraphs):
+    """The curve subset is the leading documents; within the whole text they are scored
+    in the same windows, so their per-document totals give the subset's score exactly."""
+    from roundtable.arms.lstm import build_lstm
+    from roundtable.data import Record
+    from roundtable.evaluate import ArmEvaluator
+    from roundtable.tasks import LMTask, first_by_bytes
+    from roundtable.tokenization import byte_tokenizer
+
+    recs = [Record(text=t) for t in paragraphs[:40]]
+    sub = first_by_bytes(recs, 3000)
+    assert 1 < len(sub) < len(recs)
+    tok = byte_tokenizer()
+    model = build_lstm(len(tok), 16, 16, 1, 0.0, seed=0)
+    ev = ArmEvaluator(full=LMTask().eval_set(tok, recs), subset=LMTask().eval_set(tok, sub), window=64, stride=48,
+                      progress=False)
+    direct = score(model, ev.subset, 64, 48, progress=False).bits_per_byte
+    assert ev.evaluate(model, full=True)["subset_bits_per_byte"] == pytest.approx(direct, rel=1e-9)

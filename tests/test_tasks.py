@@ -45,10 +45,11 @@ def test_training_blocks(records):
     assert len(ds) == n
     assert ds.input_ids.flatten().tolist() == stream[: n * block]
     assert ds[3]["labels"].tolist() == ds[3]["input_ids"].tolist()  # the model shifts the labels itself
-    assert ds.attention_mask.sum().item() == n * block == ds.n_tokens
-    # text bytes are counted in proportion to the stream that was kept
+    assert ds[0]["attention_mask"].sum().item() == block and ds.n_tokens == n * block
+    # tokens seen turn into bytes seen at the stream's rate of text bytes per token
     total = sum(len(r.text.encode()) for r in records)
-    assert ds.text_bytes == int(total * n * block / len(stream))
+    assert ds.text_bytes == total and ds.stream_tokens == len(stream)
+    assert ds.bytes_per_token == total / len(stream)
 
 
 def test_too_little_text_for_one_block_is_a_data_error():
@@ -96,4 +97,4 @@ def test_block_dataset_bytes_per_token(records):
     # byte tokens: one per text byte plus two task tokens per document
     n_bytes = sum(len(r.text.encode()) for r in records)
     assert ds.bytes_per_token == pytest.approx(n_bytes / (n_bytes + 2 * len(records)), rel=0.01)
-    assert np.isclose(ds.bytes_per_token, ds.text_bytes / ds.n_tokens)
+    assert np.isclose(ds.bytes_per_token, ds.text_bytes / ds.stream_tokens)
