@@ -82,6 +82,42 @@ class Scores:
         }
 
 
+class _ScoredLogits:
+    """Logits at the scored positions only. With a large vocabulary the output layer
+    and softmax dominate evaluation (a summary is a small part of its example), so the
+    decoder runs once and the output layer only where a token is scored. The shortcut
+    is checked against the model's own full logits on the first batch and dropped if
+    they differ (models that scale or cap logits after the output layer)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.checked = False
+        self.parts = None
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        try:
+            decoder, head = base.get_decoder(), base.get_output_embeddings()
+        except Exception:  # noqa: BLE001 - no decoder/head split: use the full logits
+            decoder = head = None
+        if decoder is not None and head is not None and decoder is not base and head.weight.shape[0] >= 4096:
+            self.parts = (decoder, head)
+
+    def full(self, x, mask, rows, cols):
+        return self.model(input_ids=x, attention_mask=mask).logits[rows, cols]
+
+    def __call__(self, x, mask, rows, cols):
+        if self.parts is None:
+            return self.full(x, mask, rows, cols)
+        decoder, head = self.parts
+        fast = head(decoder(input_ids=x, attention_mask=mask).last_hidden_state[rows, cols])
+        if not self.checked:
+            self.checked = True
+            ref = self.full(x, mask, rows, cols)
+            if not torch.allclose(fast.float(), ref.float(), atol=1e-3, rtol=1e-3):
+                self.parts = None
+                return ref
+        return fast
+
+
 def autocast(device):
     """bf16 autocast on GPUs that support it (as in training); fp32 elsewhere."""
     dev = torch.device(device)
@@ -127,6 +163,7 @@ def score(
     jobs.sort(key=lambda j: j[2] - j[1])  # similar lengths together: less padding
     jobs = jobs[dist.rank() :: dist.world()]  # under torchrun each process scores its share
     per_batch = max(1, batch_tokens // window)
+    fast = _ScoredLogits(model)
     doc_nll = np.zeros(len(eval_set.doc_bytes), dtype=np.float64)
     nll = 0.0
     n_tok = n_ok = 0
@@ -139,21 +176,23 @@ def score(
         for r, (s, b, e, _) in enumerate(batch):
             x[r, : e - b] = torch.from_numpy(eval_set.sequences[s].ids[b:e])
             mask[r, : e - b] = 1
+        # positions whose next token is scored: (row, position) pairs, position t predicts t+1
+        sel = [(r, np.nonzero(eval_set.sequences[s].scored[f:e])[0] + f - b - 1) for r, (s, b, e, f) in enumerate(batch)]
+        rows = torch.from_numpy(np.concatenate([np.full(len(c), r) for r, c in sel]))
+        cols = torch.from_numpy(np.concatenate([c for _, c in sel]))
         with autocast(device):
-            logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V): row t predicts token t+1
-        target = x[:, 1:].to(device)
-        tok_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).cpu().double().numpy()
-        hit = (logp.argmax(-1) == target).cpu().numpy()
-        for r, (s, b, e, f) in enumerate(batch):
-            seq = eval_set.sequences[s]
-            sel = np.nonzero(seq.scored[f:e])[0] + f  # absolute positions scored here
-            rows = sel - b - 1
-            lp = tok_lp[r, rows]
+            logits = fast(x.to(device), mask.to(device), rows.to(device), cols.to(device)).float()  # (N, V)
+        logp = torch.log_softmax(logits, dim=-1)
+        target = x[rows, cols + 1].to(device)
+        tok_lp_all = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).cpu().double().numpy()
+        hit_all = (logp.argmax(-1) == target).cpu().numpy()
+        offsets = np.cumsum([0] + [len(c) for _, c in sel])
+        for r, (s, b, _, _) in enumerate(batch):
+            lp = tok_lp_all[offsets[r] : offsets[r + 1]]
             nll -= lp.sum()
-            np.subtract.at(doc_nll, seq.doc[sel], lp)
-            n_tok += len(sel)
-            n_ok += int(hit[r, rows].sum())
+            np.subtract.at(doc_nll, eval_set.sequences[s].doc[sel[r][1] + b + 1], lp)
+            n_tok += len(lp)
+            n_ok += int(hit_all[offsets[r] : offsets[r + 1]].sum())
         bar.update(len(batch))
     bar.close()
     if was_training:

@@ -113,20 +113,16 @@ class RougeEvaluator:
     last_rougeL: np.ndarray | None = None
 
     def __call__(self, model, full: bool) -> dict:
-        from tqdm.auto import tqdm
-
-        from roundtable.generate import complete
+        from roundtable.generate import complete_many
 
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
         scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
         mine = list(range(len(self.prompts)))[dist.rank() :: dist.world()]  # each process its share
-        preds = {}
-        for i in tqdm(mine, desc="generate", leave=False, disable=not self.progress or not dist.is_main()):
-            new = complete(model, self.tokenizer, self.prompts[i], self.max_new_tokens, greedy=True,
-                           num_beams=self.num_beams)
-            preds[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        new = complete_many(model, self.tokenizer, [self.prompts[i] for i in mine], self.max_new_tokens,
+                            num_beams=self.num_beams)
+        preds = {i: self.tokenizer.decode(ids, skip_special_tokens=True).strip() for i, ids in zip(mine, new)}
         for part in dist.all_gather_objects(preds):
             preds.update(part)
         if was_training:

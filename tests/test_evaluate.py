@@ -246,3 +246,53 @@ def test_subset_score_read_off_the_whole_text_equals_scoring_it_directly(paragra
                       progress=False)
     direct = score(model, ev.subset, 64, 48, progress=False).bits_per_byte
     assert ev.evaluate(model, full=True)["subset_bits_per_byte"] == pytest.approx(direct, rel=1e-9)
+
+
+class _Plain(nn.Module):
+    """The same model without get_decoder/get_output_embeddings: full logits only."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model
+
+    def forward(self, **kw):
+        return self.inner(**kw)
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_scored_positions_shortcut_equals_full_logits(softcap):
+    """Large vocabularies take the decoder + output-layer-at-scored-positions path; it
+    must give the full-logits scores, and fall back when the model caps its logits."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from roundtable.evaluate import EvalSequence, EvalSet, _ScoredLogits
+
+    torch.manual_seed(0)
+    vocab = 5000
+    if softcap is None:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                             num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    else:
+        model = Gemma2ForCausalLM(Gemma2Config(vocab_size=vocab, hidden_size=32, intermediate_size=64, head_dim=16,
+                                               num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                               final_logit_softcapping=softcap))
+    with torch.no_grad():
+        model.get_output_embeddings().weight.mul_(50)  # logits large enough for a cap to matter
+    rng = np.random.default_rng(0)
+    seqs = []
+    for d in range(6):
+        n = int(rng.integers(20, 90))
+        scored = np.zeros(n, bool)
+        scored[n // 2 :] = True  # like a summary after its document
+        seqs.append(EvalSequence(ids=rng.integers(0, vocab, n), scored=scored, doc=np.where(scored, d, -1)))
+    es = EvalSet(sequences=seqs, doc_bytes=np.full(6, 40), pad_id=0)
+    fast = score(model, es, 90, 90, batch_tokens=270, progress=False)
+    full = score(_Plain(model), es, 90, 90, batch_tokens=270, progress=False)
+    assert fast.nll_nats == pytest.approx(full.nll_nats, rel=1e-5)
+    assert np.allclose(fast.doc_nll_nats, full.doc_nll_nats, rtol=1e-5)
+    assert fast.n_correct == full.n_correct
+    shortcut = _ScoredLogits(model)
+    assert shortcut.parts is not None
+    x = torch.from_numpy(seqs[0].ids[None])
+    shortcut(x, torch.ones_like(x), torch.tensor([0, 0]), torch.tensor([3, 5]))
+    assert (shortcut.parts is None) == (softcap is not None)  # capped logits: the shortcut is dropped

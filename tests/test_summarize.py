@@ -115,3 +115,24 @@ def test_missing_summary_field_is_reported(tmp_path):
     _write_jsonl(p, [{"document": "d", "summary": "s"}, {"document": "only a document"}])
     with pytest.raises(DataError, match=rf"{p}:2: missing field 'summary'"):
         load_corpus(DataConfig(path=str(p)), "summarize")
+
+
+def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_pretrained):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from roundtable.tokenization import add_task_tokens, encode_texts
+
+    tok = AutoTokenizer.from_pretrained(tiny_pretrained)
+    add_task_tokens(tok)
+    model = AutoModelForCausalLM.from_pretrained(tiny_pretrained)
+    model.resize_token_embeddings(len(tok))
+    model.eval()
+    start, end = task_token_ids(tok)
+    with torch.no_grad():  # make [TASK_END] likely after a while, so some rows stop early
+        model.get_output_embeddings().weight[end] *= 3
+    docs = ["a short one", "a much longer document than the others, with more words in it", "mid length text"] * 3
+    prompts = [ids + [start] for ids in encode_texts(tok, docs)]
+    one = [gen.complete(model, tok, p, 12, greedy=True) for p in prompts]
+    assert gen.complete_many(model, tok, prompts, 12, batch_size=4) == one
+    lstm = _constant_lstm(byte_tokenizer(), ord("z"))  # the LSTM cannot take left padding: one at a time
+    assert gen.complete_many(lstm, byte_tokenizer(), [[1, 2], [3]], 3) == [[ord("z")] * 3] * 2

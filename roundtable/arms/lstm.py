@@ -28,6 +28,7 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
     config_class = LSTMConfig
     main_input_name = "input_ids"
     _no_split_modules: list[str] = []
+    supports_left_padding = False  # padding would run through the recurrence
 
     def __init__(self, config: LSTMConfig):
         super().__init__(config)
