@@ -51,7 +51,11 @@ def bare_loop(model, data, arm, steps: int) -> float:
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=arm.learning_rate,
                             weight_decay=arm.weight_decay)
-    loader = iter(DataLoader(data, batch_size=arm.batch_size, shuffle=True))
+    def batches():
+        while True:  # epochs, as the Trainer does
+            yield from DataLoader(data, batch_size=arm.batch_size, shuffle=True)
+
+    loader = batches()
     model.train()
     tokens, t0 = 0, time.perf_counter()
     for _ in range(steps):
@@ -122,11 +126,10 @@ def bench_training(steps: dict[str, int], tmp: Path) -> None:
 _TOKENIZE = r"""
 import json, resource, sys, time
 from pathlib import Path
-from roundtable.arms import ArmFactory
-from roundtable.config import arm_defaults
+from transformers import AutoTokenizer
 from roundtable.tokencache import lm_blocks
+tok = AutoTokenizer.from_pretrained(sys.argv[2])
 texts = Path(sys.argv[1]).read_text(encoding="utf-8").split("\n\n")
-tok = ArmFactory("smollm2-135m").tokenizer(arm_defaults("finetune"), [])
 t0 = time.perf_counter()
 blocks = lm_blocks(tok, texts, 256)
 first = time.perf_counter() - t0
@@ -141,8 +144,14 @@ print(json.dumps({"first": first, "second": second, "tokens": blocks.stream_toke
 def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
     """Tokenize a corpus of the given size (the Python reference, repeated with a
     counter so no two documents are equal) in a fresh process, twice."""
+    from roundtable.arms import ArmFactory
+    from roundtable.config import arm_defaults
     from roundtable.demo import reference_topics
 
+    # the fine-tune arm's tokenizer, saved as plain files: the child process measures
+    # tokenization, not the loading of the GGUF model file
+    tok_dir = tmp / "tokenizer"
+    ArmFactory("smollm2-135m").tokenizer(arm_defaults("finetune"), []).save_pretrained(tok_dir)
     base = "\n\n".join(reference_topics())
     for mb in sizes_mb:
         path = tmp / f"corpus-{mb}mb.txt"
@@ -154,7 +163,8 @@ def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
                 written += len(chunk.encode())
                 i += 1
         env = {**os.environ, "ROUNDTABLE_CACHE": str(tmp / "cache")}
-        done = subprocess.run([sys.executable, "-c", _TOKENIZE, str(path)], capture_output=True, text=True, env=env)
+        done = subprocess.run([sys.executable, "-c", _TOKENIZE, str(path), str(tok_dir)], capture_output=True,
+                              text=True, env=env)
         if done.returncode:
             emit(f"tokenize_{mb}mb_failed", 0, "error", error=done.stderr.strip().splitlines()[-1])
             continue
@@ -172,7 +182,7 @@ def main() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
-    n_ft = 3 if args.quick else 5
+    n_ft = 3 if args.quick else 8
     steps = {"scratch-lstm": 30 if args.quick else 100, "scratch-transformer": 20 if args.quick else 60,
              "finetune": n_ft, "finetune-lora": n_ft}
     with tempfile.TemporaryDirectory(prefix="roundtable-bench-") as d:
