@@ -110,8 +110,11 @@ def test_resolve(tmp_path, tiny_pretrained):
         resolve(str(tmp_path / "empty"))
     with pytest.raises(UserError, match="no such .gguf file"):
         resolve(str(tmp_path / "missing.gguf"))
-    (tmp_path / "weights.bin").write_bytes(b"x")
+    (tmp_path / "weights.safetensors").write_bytes(b"x")
     with pytest.raises(UserError, match="not a .gguf model"):
+        resolve(str(tmp_path / "weights.safetensors"))
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(UserError, match="pickled checkpoint"):
         resolve(str(tmp_path / "weights.bin"))
     (tmp_path / "g").mkdir()
     (tmp_path / "g" / "m.gguf").write_bytes(b"GGUF")
