@@ -72,6 +72,7 @@ class Comparison:
         self.task = get_task(cfg.task)
         self.factory = ArmFactory(cfg.model, cfg.trust_remote_code)
         self.device = pick_device(cfg.device)
+        dist.init(cpu=self.device == "cpu")
         self.corpus: Corpus | None = None
         self._prepared: dict[tuple[str, float], Prepared] = {}
 

@@ -12,6 +12,16 @@ import torch
 import torch.distributed as dist
 
 
+def init(cpu: bool) -> None:
+    """Join the process group at start-up when launched by torchrun / accelerate, so
+    the first collective (before any Trainer exists) already has every process. The
+    state is accelerate's, shared with the Trainer that comes later."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized()):
+        from accelerate import PartialState
+
+        PartialState(cpu=cpu)
+
+
 def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
