@@ -119,7 +119,8 @@ class BudgetCallback(TrainerCallback):
             control.should_save = True
         if self.bar is not None:
             self.bar.n = min(self.bar.total, round(now if self.clock.seconds else state.global_step, 1))
-            self.bar.set_postfix(step=state.global_step, refresh=True)
+            self.bar.set_postfix(step=state.global_step, refresh=False)
+            self.bar.update(0)  # redraws at most every mininterval
         return control
 
     def on_train_end(self, args, state, control, **kw):
