@@ -108,7 +108,8 @@ def test_sigkill_at_several_moments_never_looks_complete(data, tmp_path):
             results = out / "results.json"
             if results.exists():
                 assert json.loads(results.read_text())["complete"] is False
-            assert not list(out.glob("runs/*/model.partial/model.safetensors")) or True
+            for model in out.glob("runs/*/model"):  # a model folder, once renamed into place, is whole
+                assert (model / "model.safetensors").is_file() and (model / "config.json").is_file()
         else:
             proc.communicate()
     done = subprocess.run(_cmd(data, out, "--resume"), capture_output=True, text=True, timeout=300)
