@@ -19,6 +19,9 @@ class BudgetClock:
     max_steps: int | None
     spent_before: float = 0.0
     """Seconds already spent before a resume."""
+    agreed: float = 0.0
+    """Progress as every process agreed at the last step end: what the learning-rate
+    schedule reads, so all processes apply the same learning rate."""
     _start: float | None = field(default=None, repr=False)
     _paused_total: float = field(default=0.0, repr=False)
     _pause_start: float | None = field(default=None, repr=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from roundtable.errors import UserError
@@ -268,7 +268,3 @@ def load_config_file(path: str) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: config must be a mapping of settings")
     return {k.replace("-", "_"): v for k, v in data.items()}
-
-
-def with_arm(cfg: CompareConfig, arm: ArmConfig) -> CompareConfig:
-    return replace(cfg, arms=[arm])

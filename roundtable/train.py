@@ -88,6 +88,7 @@ class BudgetCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         self.clock.start()
+        self.clock.agreed = self.clock.progress(state.global_step)  # same on every process (from the checkpoint)
         self._last = self.clock.elapsed()
         total = self.clock.seconds or self.clock.max_steps
         unit = "s" if self.clock.seconds else "step"
@@ -104,6 +105,7 @@ class BudgetCallback(TrainerCallback):
             float(self.clock.should_stop(state.global_step, self.step_seconds)),
             float(STOP.requested),
         ])
+        self.clock.agreed = p
         if wants_stop:
             self.interrupted = True
             control.should_training_stop = True
@@ -158,7 +160,7 @@ class RoundtableTrainer(Trainer):
         if self.lr_scheduler is None:
             opt = optimizer if optimizer is not None else self.optimizer
             self.lr_scheduler = LambdaLR(
-                opt, lambda _: lr_multiplier(self.clock.progress(self.state.global_step), self.warmup)
+                opt, lambda _: lr_multiplier(self.clock.agreed, self.warmup)
             )
         return self.lr_scheduler
 
