@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -80,14 +81,17 @@ def through_roundtable(model, tok, data, evaluator, arm, steps: int, tmp: Path) 
 
 
 def arm_setup(name: str, texts: list[str], valid: list[str], factory):
-    from roundtable.config import arm_defaults
+    from roundtable.config import CompareConfig, arm_defaults
     from roundtable.data import Record
     from roundtable.evaluate import ArmEvaluator
     from roundtable.tasks import LMTask
+    from roundtable.tokenization import block_for, bytes_per_token
 
     arm = arm_defaults(name)
     train = [Record(text=t) for t in texts]
     tok = factory.tokenizer(arm, train)
+    context = CompareConfig.__dataclass_fields__["context_bytes"].default  # the comparison's default
+    arm = replace(arm, block_size=block_for(context, bytes_per_token(tok, texts)))
     data = LMTask().train_dataset(tok, train, arm.block_size, arm.name)
     es = LMTask().eval_set(tok, [Record(text=t) for t in valid])
     ev = ArmEvaluator(full=es, subset=None, window=arm.block_size, stride=arm.block_size, progress=False)

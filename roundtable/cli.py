@@ -40,12 +40,16 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--max-summary-tokens", type=int, help="summarize: summary cut in bytes, all arms (default 128)")
         p.add_argument("--rouge-examples", type=int, help="summarize: examples scored by ROUGE per curve point (24)")
         p.add_argument("--num-beams", type=int, help="summarize: beam search width (default 1: greedy)")
+        p.add_argument("--allow-lossy-tokenizer", action="store_true", default=None,
+                       help="accept a tokenizer that does not give the validation text back exactly")
         p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a hub model's own code")
         p.add_argument("--resume", action="store_true", default=None, help="continue a comparison in --out")
         p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
         p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
     p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
     p.add_argument("--budget", help="wall-clock training budget per run: 90s, 10m, 1h" + (" (default 120s)" if not demo else ""))
+    p.add_argument("--context-bytes", type=int,
+                   help="context of every arm in bytes; each arm's block in its own tokens follows (default 1024)")
     p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
     p.add_argument("--curve-points", type=int, help="evaluations between step 0 and the end (default 3)")
     p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")
@@ -147,6 +151,8 @@ def compare_config(s: dict):
         budget=budget,
         arms=arms,
         model=get("model", str, DEFAULT_MODEL),
+        context_bytes=get("context_bytes", int, 1024),
+        allow_lossy_tokenizer=get("allow_lossy_tokenizer", bool, False),
         seeds=get("seeds", int, 1),
         fractions=fractions,
         out=get("out", str, "roundtable-out"),
@@ -225,7 +231,7 @@ def cmd_demo(args) -> int:
         "task": task, "data": str(data), "budget": args.budget or DEMO_BUDGET, "out": str(out),
         "overwrite": True, "curve_eval_bytes": 12_000,
     }
-    for k in ("max_steps", "curve_points", "curve_eval_bytes", "device"):
+    for k in ("max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "device"):
         if getattr(args, k) is not None:
             settings[k] = getattr(args, k)
     print(f"roundtable demo: {task} on {data} (text from the Python standard library)", file=sys.stderr)

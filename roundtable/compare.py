@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from roundtable.results import dir_bytes, read_json, write_json
 from roundtable.stopping import STOP
 from roundtable.summarize import cut_bytes
 from roundtable.tasks import first_by_bytes, get_task
-from roundtable.tokenization import encode_texts
+from roundtable.tokenization import block_for, bytes_per_token, encode_texts, first_lossy
 from roundtable.train import train_run
 from roundtable.verdict import primary_metric, verdict
 
@@ -56,11 +56,16 @@ def run_name(arm: str, seed: int, fraction: float) -> str:
 
 @dataclass
 class Prepared:
-    """One arm on one data fraction: tokenizer, training blocks and evaluation sets."""
+    """One arm on one data fraction: its recipe with the block resolved, tokenizer,
+    training examples and evaluation sets."""
 
+    arm: ArmConfig
     tokenizer: object
     data: object
     evaluator: ArmEvaluator
+    context_bytes: int
+    """Bytes of text one block holds (block_size x the arm's bytes per token)."""
+    lossless: bool = True
 
 
 class Comparison:
@@ -75,6 +80,7 @@ class Comparison:
         dist.init(cpu=self.device == "cpu")
         self.corpus: Corpus | None = None
         self._prepared: dict[tuple[str, float], Prepared] = {}
+        self._lossless: dict[int, bool] = {}
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
@@ -87,8 +93,18 @@ class Comparison:
     def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
         tok = self.factory.tokenizer(arm, train)
         kw = self._task_kwargs()
-        data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **kw)
+        lossless = self._check_lossless(arm, tok)
         valid = self.corpus.valid
+        if self.cfg.task == "summarize":
+            # whole examples: the document is the summary's context, cut to the same bytes for every arm
+            data = self.task.train_dataset(tok, train, None, arm.name, **kw)
+            arm = replace(arm, block_size=data.max_length)
+            context = self.cfg.max_document_tokens + self.cfg.max_summary_tokens
+        else:
+            bpt = bytes_per_token(tok, [r.text for r in train])
+            arm = replace(arm, block_size=arm.block_size or block_for(self.cfg.context_bytes, bpt))
+            data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **kw)
+            context = round(arm.block_size * bpt)
         subset = first_by_bytes(valid, self.cfg.budget.curve_eval_bytes)
         full = self.task.eval_set(tok, valid, **kw)
         sub = self.task.eval_set(tok, subset, **kw) if len(subset) < len(valid) else None
@@ -96,7 +112,6 @@ class Comparison:
         stride = max(1, int(round(arm.block_size * arm.eval_stride)))
         extra = None
         if self.cfg.task == "summarize":
-            # one example per window: the whole document is the summary's context
             window = stride = max(len(s.ids) for s in full.sequences)
             longest = max(len(x) for x in encode_texts(tok, [s for _, s in self.task.pairs(train, **kw)]))
             extra = self.task.rouge_evaluator(
@@ -107,7 +122,27 @@ class Comparison:
             full=full, subset=sub, window=window, stride=stride, progress=self.progress, extra=extra,
             batch_tokens=max(window, self.cfg.eval_batch_size * window),
         )
-        return Prepared(tok, data, evaluator)
+        return Prepared(arm, tok, data, evaluator, int(context), lossless)
+
+    def _check_lossless(self, arm: ArmConfig, tok) -> bool:
+        """decode(encode(doc)) == doc on every validation text the arm is scored on or
+        conditioned on; otherwise refuse (one line) unless --allow-lossy-tokenizer."""
+        if id(tok) not in self._lossless:
+            valid = self.corpus.valid
+            if self.cfg.task == "summarize":
+                texts = [t for pair in self.task.pairs(valid, **self._task_kwargs()) for t in pair]
+                sources = [r.source for r in valid for _ in (0, 1)]
+            else:
+                texts, sources = [r.text for r in valid], [r.source for r in valid]
+            bad = first_lossy(tok, texts)
+            if bad is not None and not self.cfg.allow_lossy_tokenizer:
+                raise UserError(
+                    f"arm {arm.name}: its tokenizer does not give the validation text back exactly "
+                    f"(first at {sources[bad] or f'document {bad + 1}'}), so bits per byte would score other "
+                    "text; pass --allow-lossy-tokenizer to accept it"
+                )
+            self._lossless[id(tok)] = bad is None
+        return self._lossless[id(tok)]
 
     def _task_kwargs(self) -> dict:
         if self.cfg.task == "summarize":
@@ -137,6 +172,14 @@ class Comparison:
         if self.cfg.overwrite:
             return []
         if self.cfg.resume:
+            old_key = dict(old.get("config_key") or {})
+            if old_key.pop("data_sha256", None) != self.config_key()["data_sha256"] and old_key == {
+                k: v for k, v in self.config_key().items() if k != "data_sha256"
+            }:
+                raise UserError(
+                    f"--out {self.out}: the data files changed since this comparison started, so its runs were "
+                    "scored on other text; cannot --resume (pass --overwrite to start again)"
+                )
             raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
         raise UserError(f"--out {self.out} holds a comparison already; pass --resume, --overwrite or another --out")
 
@@ -144,6 +187,7 @@ class Comparison:
         d = self.cfg.to_dict()
         for k in ("resume", "overwrite", "out", "device", "keep_models"):
             d.pop(k, None)
+        d["data_sha256"] = self.corpus.fingerprint() if self.corpus else None
         return d
 
     # -- running ------------------------------------------------------------------
@@ -202,12 +246,14 @@ class Comparison:
 
     def _run_one(self, arm: ArmConfig, seed: int, fraction: float) -> dict:
         prep = self._prepared[(arm.name, fraction)]
+        arm = prep.arm
         name = run_name(arm.name, seed, fraction)
         run_dir = self.out / "runs" / name
         record = {
             "arm": arm.name, "seed": seed, "fraction": fraction, "status": "failed",
             "model": self.factory.model_name(arm), "run_dir": str(run_dir.relative_to(self.out)),
-            "recipe": asdict(arm),
+            "recipe": asdict(arm), "block_size": arm.block_size, "context_bytes": prep.context_bytes,
+            "tokenizer_lossless": prep.lossless,
         }
         t0 = time.perf_counter()
         try:
@@ -265,6 +311,16 @@ class Comparison:
                     f.write(json.dumps(row) + "\n")
         np.savez(run_dir / "valid_scores.npz", **scores)
 
+    def _verdict(self, runs: list[dict]) -> dict:
+        v = verdict(runs, self.cfg.task, self.out)
+        lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
+        if lossy:
+            v.setdefault("warnings", []).append(
+                f"The tokenizer of {', '.join(lossy)} does not give the validation text back exactly "
+                "(accepted with --allow-lossy-tokenizer): its bits per byte score other text than the bytes counted."
+            )
+        return v
+
     def _results(self, runs: list[dict], complete: bool) -> dict:
         data = self.corpus.summary() if self.corpus else {}
         data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes) if self._prepared else 0
@@ -274,7 +330,7 @@ class Comparison:
             "kept_bytes": dir_bytes(self.out / "runs"),
             "data": data,
             "runs": runs,
-            "verdict": verdict(runs, self.cfg.task, self.out) if complete else None,
+            "verdict": self._verdict(runs) if complete else None,
             "config": self.cfg.to_dict(),
             "config_key": self.config_key(),
             "flops_formula": FORMULA,

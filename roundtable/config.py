@@ -18,6 +18,7 @@ ARM_NAMES = ("finetune", "finetune-lora", "scratch-lstm", "scratch-transformer",
 DEFAULT_ARMS = ("finetune", "scratch-lstm")
 DEFAULT_MODEL = "smollm2-135m"
 TASKS = ("lm", "summarize")
+SCHEDULES = ("constant", "linear", "cosine", "wsd")
 
 
 def parse_budget(text: str | float | int) -> float:
@@ -94,14 +95,20 @@ class ArmConfig:
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
     batch_size: int = 4
-    block_size: int = 256
-    """Training sequence length in the arm's own tokens; also its evaluation window."""
+    block_size: int | None = None
+    """Training sequence length in the arm's own tokens, also its evaluation window.
+    None (the default): derived from the comparison's --context-bytes and the arm's
+    bytes per token measured on the training split, so every arm sees the same bytes."""
     eval_stride: float = 0.75
     """Sliding-window stride as a fraction of block_size: every scored token sees at
     least (1 - eval_stride) * block_size tokens of context, except at the start; each
     token costs 1 / eval_stride forward passes."""
+    schedule: str = "linear"
+    """Learning-rate schedule over the budget, part of the arm's recipe: constant,
+    linear (warmup, then linear decay to 10%), cosine (warmup, then cosine decay to
+    10%) or wsd (warmup, stable, then linear decay to 10% over the last 20%)."""
     warmup_fraction: float = 0.05
-    """Linear warmup over this share of the budget, then linear decay to 10%."""
+    """Linear warmup (from 10% of the rate) over this share of the budget."""
     max_grad_norm: float = 1.0
     tokenizer: str = "byte"
     """byte or bpe (trained on the train split); scratch arms only."""
@@ -132,10 +139,12 @@ class ArmConfig:
                   "lstm_layers", "bpe_vocab_size", "lora_r"):
             if getattr(self, k) <= 0:
                 raise UserError(f"arm {self.name}: {k} must be positive")
-        if self.block_size < 2:
+        if self.block_size is not None and self.block_size < 2:
             raise UserError(f"arm {self.name}: block_size must be at least 2 (one token of context, one to predict)")
         if not 0.0 < self.eval_stride <= 1.0:
             raise UserError(f"arm {self.name}: eval_stride must be in (0, 1]")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"arm {self.name}: schedule must be one of {', '.join(SCHEDULES)}")
         if self.tokenizer not in ("byte", "bpe"):
             raise UserError(f"arm {self.name}: tokenizer must be byte or bpe")
         if self.n_embd % self.n_head:
@@ -160,11 +169,16 @@ def _check_types(obj, where: str) -> None:
 def arm_defaults(name: str, **overrides) -> ArmConfig:
     """The recipe each arm is known to train well with on small data."""
     base: dict = {
-        "finetune": dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, block_size=256),
-        "finetune-lora": dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, block_size=256),
-        "scratch-same": dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, block_size=256),
-        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=32, block_size=256),
-        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=32, block_size=256),
+        # fine-tuning: short warmup, linear decay (the transformers default recipe)
+        "finetune": dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, schedule="linear"),
+        "finetune-lora": dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, schedule="linear"),
+        # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
+        "scratch-same": dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, schedule="cosine"),
+        # the seed's LSTM: constant Adam 0.01, no warmup
+        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=32, schedule="constant",
+                             warmup_fraction=0.0),
+        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=32,
+                                    schedule="cosine"),
     }.get(name, {})
     base.update(overrides)
     return ArmConfig(name=name, **base)
@@ -180,6 +194,14 @@ class CompareConfig:
     arms: list[ArmConfig] = field(default_factory=lambda: [arm_defaults(a) for a in DEFAULT_ARMS])
     model: str = DEFAULT_MODEL
     """Pretrained model: hub id, local folder, .gguf file, or smollm2-135m (offline default)."""
+    context_bytes: int = 1024
+    """Context of every arm in UTF-8 bytes (lm): each arm's block in its own tokens is
+    this divided by its bytes per token on the training split, for training and for the
+    evaluation window alike, so no arm is credited with more context than another."""
+    allow_lossy_tokenizer: bool = False
+    """Accept a tokenizer that does not give the validation text back exactly
+    (normalising, <unk>, prefix space); bits per byte then score other text, and the
+    report says so."""
     seeds: int = 1
     fractions: list[float] = field(default_factory=lambda: [1.0])
     out: str = "roundtable-out"
@@ -219,6 +241,8 @@ class CompareConfig:
             raise UserError(f"--keep-models must be all, best or none, got {self.keep_models!r}")
         if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
             raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
+        if self.context_bytes < 2:
+            raise UserError(f"--context-bytes must be at least 2, got {self.context_bytes}")
         if self.rouge_examples < 1 or self.num_beams < 1:
             raise UserError("--rouge-examples and --num-beams must be positive")
 

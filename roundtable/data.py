@@ -9,6 +9,7 @@ names the file (and line, where there is one).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -50,6 +51,17 @@ class Corpus:
     """Training documents dropped because the same document is in validation."""
     skipped_records: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the documents as read (train and validation): part of the
+        comparison's identity, so --resume refuses to mix runs scored on other text."""
+        h = hashlib.sha256()
+        for part in (self.train, self.valid):
+            for r in part:
+                h.update(r.text.encode())
+                h.update(b"\x00" + (r.summary or "").encode() + b"\x01")
+            h.update(b"\x02")
+        return h.hexdigest()
 
     def summary(self) -> dict:
         def nbytes(records):

@@ -73,3 +73,38 @@ def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], batch: in
         enc = tokenizer(texts[i : i + batch], add_special_tokens=False, split_special_tokens=True)
         out.extend(enc["input_ids"])
     return out
+
+
+def bytes_per_token(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_bytes: int = 2_000_000) -> float:
+    """UTF-8 bytes per token of the arm's training stream, ``[TASK_START] text [TASK_END]``
+    per document, measured on the leading ``max_bytes`` of the texts: what turns a context
+    in bytes into a block in the arm's own tokens."""
+    sample, total = [], 0
+    for t in texts:
+        sample.append(t)
+        total += len(t.encode())
+        if total >= max_bytes:
+            break
+    tokens = sum(len(ids) + 2 for ids in encode_texts(tokenizer, sample))
+    return total / max(tokens, 1)
+
+
+def block_for(context_bytes: int, bytes_per_tok: float) -> int:
+    """The block, in the arm's tokens, that holds ``context_bytes`` bytes of text."""
+    return max(2, round(context_bytes / bytes_per_tok))
+
+
+def first_lossy(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> int | None:
+    """Index of the first text that ``decode(encode(text))`` does not give back exactly.
+
+    Bits per byte are only valid when the scored tokens encode exactly the counted bytes:
+    a tokenizer that normalises (lower-cases, NFC), maps characters to ``<unk>`` or adds a
+    prefix space scores other text than the one whose bytes are counted."""
+    for start in range(0, len(texts), 1000):
+        chunk = texts[start : start + 1000]
+        ids = encode_texts(tokenizer, chunk)
+        back = tokenizer.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        for i, (a, b) in enumerate(zip(chunk, back)):
+            if a != b:
+                return start + i
+    return None

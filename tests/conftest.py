@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_ARMS, english_paragraphs, write_paragraphs, write_yaml
+from tests.helpers import TINY_ARMS, TINY_CONTEXT_BYTES, english_paragraphs, write_paragraphs, write_yaml
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # the token cache of this test session only (subprocesses inherit it)
@@ -52,7 +52,7 @@ def lm_files(tmp_path_factory, paragraphs) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory) -> Path:
     """A --config file with tiny settings for every arm."""
-    return write_yaml(tmp_path_factory.mktemp("config") / "tiny.yaml", {"arm_settings": TINY_ARMS})
+    return write_yaml(tmp_path_factory.mktemp("config") / "tiny.yaml", {"arm_settings": TINY_ARMS, "context_bytes": TINY_CONTEXT_BYTES})
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,14 @@ from pathlib import Path
 
 # Tiny settings for every arm: the whole suite must run in a few minutes on 2 CPU cores.
 TINY_ARMS = {
-    "finetune": {"block_size": 32, "batch_size": 2},
-    "finetune-lora": {"block_size": 32, "batch_size": 2, "lora_r": 2, "lora_alpha": 4},
-    "scratch-same": {"block_size": 32, "batch_size": 2},
-    "scratch-lstm": {"lstm_embed": 16, "lstm_hidden": 16, "block_size": 32, "batch_size": 4},
-    "scratch-transformer": {"n_layer": 1, "n_embd": 16, "n_head": 2, "block_size": 32, "batch_size": 4},
+    "finetune": {"batch_size": 2},
+    "finetune-lora": {"batch_size": 2, "lora_r": 2, "lora_alpha": 4},
+    "scratch-same": {"batch_size": 2},
+    "scratch-lstm": {"lstm_embed": 16, "lstm_hidden": 16, "batch_size": 4},
+    "scratch-transformer": {"n_layer": 1, "n_embd": 16, "n_head": 2, "batch_size": 4},
 }
+TINY_CONTEXT_BYTES = 32
+"""Every arm's context in bytes in the tests: 32-byte blocks for the byte-level arms."""
 
 
 def english_paragraphs() -> list[str]:

@@ -95,6 +95,24 @@ def test_scratch_arms_use_their_own_tokenizers(factory, paragraphs):
     assert factory._cache is None  # the pretrained model is never loaded for scratch arms
 
 
+@pytest.mark.parametrize("name", ["finetune", "finetune-lora", "scratch-same", "scratch-transformer", "scratch-lstm"])
+def test_initial_weights_depend_only_on_the_seed(factory, paragraphs, name):
+    """The task tokens' new embeddings and LoRA's matrices are random draws: the same
+    seed gives the same initial model whether the arm runs alone or after another arm."""
+    a = arm(name)
+    tok = factory.tokenizer(a, [])
+    alone = {k: v.clone() for k, v in factory.model(a, tok, seed=3).state_dict().items()}
+    other = arm("scratch-transformer")
+    factory.model(other, factory.tokenizer(other, []), seed=7)  # another run moves the global RNG
+    torch.rand(1000)
+    after = factory.model(a, tok, seed=3).state_dict()
+    assert alone.keys() == after.keys()
+    for k, v in alone.items():
+        assert torch.equal(v, after[k]), k
+    different = factory.model(a, tok, seed=4).state_dict()
+    assert any(not torch.equal(v, different[k]) for k, v in alone.items())
+
+
 def test_model_names(factory, tiny_pretrained):
     assert factory.model_name(arm("scratch-lstm")) == "lstm-2x16-byte"
     assert factory.model_name(arm("scratch-transformer")) == "llama-1x16-byte"

@@ -254,3 +254,47 @@ def test_wrongly_typed_config_value_is_a_user_error(settings, tmp_path, files, r
     config = write_yaml(tmp_path / "c.yaml", settings)
     rc, out, err = run_cli(compare_argv(files, tmp_path / "out", config=config))
     check_one_error_line(rc, err, [])
+
+
+@pytest.fixture(scope="module")
+def lowercasing_model(tmp_path_factory, tiny_pretrained) -> Path:
+    """The tiny pretrained model with a tokenizer that lower-cases: it scores other text."""
+    from tokenizers import normalizers
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("lossy")
+    for f in tiny_pretrained.iterdir():
+        shutil.copy(f, folder / f.name)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.backend_tokenizer.normalizer = normalizers.Lowercase()
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_lossy_tokenizer_is_refused_naming_arm_and_document(tmp_path, files, lowercasing_model, run_cli):
+    argv = compare_argv(files, tmp_path / "out", arms="finetune", model=lowercasing_model)
+    rc, _, err = run_cli(argv)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "arm finetune" in err and f"{files['valid']}:1" in err and "--allow-lossy-tokenizer" in err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_lossy_tokenizer_accepted_on_request_is_recorded(tmp_path, files, lowercasing_model, run_cli):
+    argv = compare_argv(files, tmp_path / "out", arms="finetune,scratch-lstm", model=lowercasing_model)
+    rc, _, err = run_cli([*argv, "--allow-lossy-tokenizer"])
+    assert rc == 0, err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    lossless = {r["arm"]: r["tokenizer_lossless"] for r in results["runs"]}
+    assert lossless == {"finetune": False, "scratch-lstm": True}
+    assert any("finetune" in w and "tokenizer" in w for w in results["verdict"]["warnings"])
+
+
+def test_resume_after_the_data_changed_is_refused(tmp_path, files, paragraphs, run_cli):
+    train = write_paragraphs(tmp_path / "train.txt", paragraphs[:40])
+    argv = compare_argv(files, tmp_path / "out", data=train)
+    assert run_cli(argv)[0] == 0
+    write_paragraphs(train, paragraphs[:39] + ["A paragraph that was edited after the comparison ran."])
+    rc, _, err = run_cli([*argv, "--resume"])
+    assert rc == 2 and err.count("\n") == 1 and "data files changed" in err, err
+    write_paragraphs(train, paragraphs[:40])  # the same text again: resuming is fine
+    assert run_cli([*argv, "--resume"])[0] == 0

@@ -20,7 +20,7 @@ from safetensors import safe_open
 from transformers import AutoTokenizer
 
 from roundtable import TASK_END, TASK_START
-from tests.helpers import TINY_ARMS
+from tests.helpers import TINY_ARMS, TINY_CONTEXT_BYTES
 
 ARMS = ["finetune", "scratch-lstm", "scratch-transformer"]
 MAX_STEPS = 4
@@ -112,11 +112,22 @@ def test_every_arm_is_scored_on_the_same_bytes(comparison, runs):
     assert len(subset) == 1 and CURVE_EVAL_BYTES <= subset.pop() < valid_bytes
 
 
+def test_every_arm_has_the_same_context_in_bytes(runs):
+    """Blocks are counted in each arm's own tokens, so the subword arm (finetune, about
+    1.5 bytes per token here) gets fewer tokens than the byte arms, for the same bytes."""
+    bpt = {arm: r["train_bytes"] / r["train_tokens"] for arm, r in runs.items()}
+    assert bpt["finetune"] > 1.2 * bpt["scratch-lstm"]
+    assert runs["finetune"]["block_size"] < runs["scratch-lstm"]["block_size"]
+    for arm, r in runs.items():
+        assert r["context_bytes"] == round(r["block_size"] * bpt[arm]), arm
+        assert abs(r["block_size"] * bpt[arm] - TINY_CONTEXT_BYTES) <= bpt[arm], arm  # within one token
+
+
 def test_training_accounting(runs):
     # every step is batch_size blocks of block_size tokens, all real tokens
     for arm, r in runs.items():
-        s = TINY_ARMS[arm]
-        assert r["train_tokens"] == MAX_STEPS * s["batch_size"] * s["block_size"], arm
+        assert r["block_size"] == (32 if arm.startswith("scratch") else r["block_size"])  # byte arms: 32 bytes
+        assert r["train_tokens"] == MAX_STEPS * TINY_ARMS[arm]["batch_size"] * r["block_size"], arm
         assert r["curve"][-1]["flops"] == r["train_flops"]
     # flops = tokens x (6 x matmul weights + 6 x n_layer x context x d_model), counted by hand:
     # LSTM 16/16/2 on 259 tokens: 2 x (64x16 + 64x16) + 259x16 = 8240 weights in matrix multiplies

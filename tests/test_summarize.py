@@ -28,8 +28,9 @@ def test_loss_covers_only_summary_and_task_end():
     start, end = task_token_ids(tok)
     ds = SummarizeTask().train_dataset(tok, RECORDS, 0, "scratch-lstm", max_document_tokens=768,
                                        max_summary_tokens=128)
+    batch = ds.collate([ds[i] for i in range(len(RECORDS))])
     for i, r in enumerate(RECORDS):
-        ids, labels, mask = ds.input_ids[i], ds.labels[i], ds.attention_mask[i]
+        ids, labels, mask = batch["input_ids"][i], batch["labels"][i], batch["attention_mask"][i]
         n_doc = len(r.text.encode())
         n_sum = len(r.summary.encode())
         assert ids[n_doc].item() == start
@@ -38,6 +39,30 @@ def test_loss_covers_only_summary_and_task_end():
         assert labels[n_doc + 1 + n_sum].item() == end
         assert (labels[mask == 0] == -100).all()  # padding: no loss
         assert int(mask.sum()) == n_doc + n_sum + 2
+
+
+def test_one_outlier_document_does_not_pad_every_batch():
+    """Examples are padded per batch, batches grouped by length: one long document costs
+    its own batch, not padding in every step (padding to the longest example in the data
+    would make 95% of positions padding here)."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    records = [Record(text="word " * (4 + i % 40), summary=f"Doc {i}.") for i in range(1000)]
+    records.insert(57, Record(text="an outlier that tokenizes badly " * 20, summary="Outlier."))
+    tok = byte_tokenizer()
+    ds = SummarizeTask().train_dataset(tok, records, None, "scratch-lstm", max_document_tokens=768,
+                                       max_summary_tokens=128)
+    assert ds.max_length > 20 * min(len(x) for x in ds.sequences)
+    order = list(LengthGroupedSampler(8, dataset=ds, generator=torch.Generator().manual_seed(0)))
+    padded = total = 0
+    for b in range(0, len(order), 8):
+        mask = ds.collate([ds[i] for i in order[b : b + 8]])["attention_mask"]
+        padded += int((mask == 0).sum())
+        total += mask.numel()
+    # the outlier's own batch is the only real cost: 7 short rows padded to its length
+    assert padded / total < 0.05
+    assert 1 - ds.n_tokens / (len(ds) * ds.max_length) > 0.7  # what padding to the longest would cost
+    assert total - padded == ds.n_tokens  # every real token trained once per epoch
 
 
 def test_truncation_is_on_bytes_and_the_same_for_every_arm():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transformers import set_seed
+
 from roundtable.arms.lstm import build_lstm
 from roundtable.arms.pretrained import PretrainedCache, load_tokenizer, resolve
 from roundtable.arms.transformer import build_transformer
@@ -64,6 +66,10 @@ class ArmFactory:
         return byte_tokenizer()
 
     def model(self, arm: ArmConfig, tokenizer, seed: int):
+        """The arm's model for one run. Every random draw (fresh weights, the new task
+        tokens' embeddings, LoRA matrices) comes from ``seed`` alone, never from the RNG
+        state earlier runs left, so a run's result depends only on its own seed."""
+        set_seed(seed)
         start, end = task_token_ids(tokenizer)
         if arm.name == "scratch-lstm":
             return build_lstm(len(tokenizer), arm.lstm_embed, arm.lstm_hidden, arm.lstm_layers, arm.dropout, seed)

@@ -7,7 +7,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 
 def build_transformer(
-    vocab_size: int, n_layer: int, n_embd: int, n_head: int, block_size: int, dropout: float,
+    vocab_size: int, n_layer: int, n_embd: int, n_head: int, block_size: int | None, dropout: float,
     seed: int, bos_id: int, eos_id: int, pad_id: int,
 ) -> LlamaForCausalLM:
     torch.manual_seed(seed)
@@ -18,7 +18,7 @@ def build_transformer(
         num_hidden_layers=n_layer,
         num_attention_heads=n_head,
         num_key_value_heads=n_head,
-        max_position_embeddings=max(block_size, 2048),
+        max_position_embeddings=max(block_size or 0, 2048),
         attention_dropout=dropout,
         tie_word_embeddings=True,
         bos_token_id=bos_id,
