@@ -175,9 +175,10 @@ def arm_defaults(name: str, **overrides) -> ArmConfig:
         # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
         "scratch-same": dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, schedule="cosine"),
         # the seed's LSTM: constant Adam 0.01, no warmup
-        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=32, schedule="constant",
+        # batches of 8 blocks: 8 x 1024 bytes, the seed's 8,192 tokens a step (32 x 256)
+        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant",
                              warmup_fraction=0.0),
-        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=32,
+        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8,
                                     schedule="cosine"),
     }.get(name, {})
     base.update(overrides)

@@ -403,8 +403,6 @@ def _verdict_value(key: str, v) -> str:
         return _fmt(v)
     if key == "separated":
         return "yes" if v is True else "no" if v is False else str(v)
-    if key == "time_to_match":
-        return f"{_fmt(v, '.0f')} s"
     if key == "fraction" or key == "crossing_fraction":
         return _fmt(v, "g")
     if isinstance(v, dict):
@@ -420,7 +418,6 @@ VERDICT_KEYS = [
 ]
 VERDICT_OPTIONAL = [
     ("fraction", "data fraction"), ("means", "means"), ("crossing_fraction", "crossing fraction"),
-    ("time_to_match", "time the runner-up needs to match"),
 ]
 
 

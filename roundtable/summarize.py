@@ -13,16 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from rouge_score import rouge_scorer
 
 from roundtable import dist
 from roundtable.data import Record
 from roundtable.errors import DataError
 from roundtable.evaluate import EvalSequence, EvalSet
+from roundtable.rouge import ROUGE_KEYS, make_scorer
 from roundtable.tasks import BlockDataset
 from roundtable.tokenization import encode_texts, task_token_ids
-
-ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 
 
 def cut_bytes(text: str, limit: int) -> str:
@@ -53,20 +51,13 @@ class SummarizeTask:
 
     def train_dataset(self, tokenizer, records, block_size, arm, max_document_tokens=768, max_summary_tokens=128,
                       **_) -> BlockDataset:
+        """Whole examples, each as long as it is (``block_size`` is not used): padded per batch."""
         if not records:
             raise DataError(f"no training examples for arm {arm}")
         pairs, enc = self._encode(tokenizer, records, max_document_tokens, max_summary_tokens)
-        length = max(len(p) + len(s) + 1 for p, s, _ in enc)
-        ids = np.full((len(enc), length), tokenizer.pad_token_id, np.int64)
-        labels = np.full((len(enc), length), -100, np.int64)
-        mask = np.zeros((len(enc), length), np.int64)
-        for i, (prompt, summ, end) in enumerate(enc):
-            seq = prompt + summ + [end]
-            ids[i, : len(seq)] = seq
-            mask[i, : len(seq)] = 1
-            labels[i, len(prompt) : len(seq)] = seq[len(prompt) :]  # summary and [TASK_END] only
+        seqs = [np.asarray(prompt + summ + [end], np.int64) for prompt, summ, end in enc]
         text_bytes = sum(len(d.encode()) + len(s.encode()) for d, s in pairs)
-        return BlockDataset(ids, labels, mask, text_bytes)
+        return BlockDataset(seqs, [len(p) for p, _, _ in enc], tokenizer.pad_token_id, text_bytes)
 
     def eval_set(self, tokenizer, records, max_document_tokens=768, max_summary_tokens=128, **_) -> EvalSet:
         pairs, enc = self._encode(tokenizer, records, max_document_tokens, max_summary_tokens)
@@ -118,7 +109,7 @@ class RougeEvaluator:
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+        scorer = make_scorer()  # Unicode-aware; rouge-score's own on English
         mine = list(range(len(self.prompts)))[dist.rank() :: dist.world()]  # each process its share
         new = complete_many(model, self.tokenizer, [self.prompts[i] for i in mine], self.max_new_tokens,
                             num_beams=self.num_beams)

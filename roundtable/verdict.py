@@ -31,69 +31,136 @@ def primary_metric(task: str) -> tuple[str, bool]:
     return ("valid_bits_per_byte", True) if task == "lm" else ("rougeL", False)
 
 
-def _per_doc(run: dict, out: Path, task: str):
-    path = out / run["run_dir"] / "valid_scores.npz"
+def _per_doc(run: dict, out: Path, key: str):
+    """(per-document values, doc_bytes) saved beside the run, or None if it has none."""
+    path = out / str(run.get("run_dir")) / "valid_scores.npz"
     if not path.exists():
         return None
     z = np.load(path)
-    key = "doc_nll_nats" if task == "lm" else "doc_rougeL"
-    if key not in z:
+    return (z[key], z["doc_bytes"]) if key in z else None
+
+
+def _difference_ci(first: list[dict], second: list[dict], out: Path, key: str):
+    """95% interval of score(first) - score(second) over documents and seeds; ``key``
+    "doc_nll_nats" gives bits per byte, "doc_rougeL" mean ROUGE-L."""
+    a = [_per_doc(r, out, key) for r in first]
+    b = [_per_doc(r, out, key) for r in second]
+    if any(x is None for x in a + b):
         return None
-    return z[key], z["doc_bytes"]
+    va, vb = np.stack([x[0] for x in a]), np.stack([x[0] for x in b])
+    if key == "doc_nll_nats":
+        return interval(bpb_difference_samples(va, vb, a[0][1]))
+    return interval(mean_difference_samples(va, vb))
+
+
+def _seeds(n: int) -> str:
+    return "seed" if n == 1 else "seeds"
+
+
+def _losses(planned: dict[str, list[dict]], by_arm: dict[str, list[dict]], where: str):
+    """A warning for each arm that lost seeds ("k of n seeds diverged"), and "arm (why)"
+    for each arm that lost them all: a verdict judged on survivors must say so."""
+    warn, missing = {}, []
+    for a, rs in planned.items():
+        n, kept = len(rs), len(by_arm[a])
+        diverged = sum(r.get("status") == "diverged" for r in rs)
+        counts = (("diverged", diverged), ("failed", n - kept - diverged))
+        lost = " and ".join(f"{k} of {n} {_seeds(n)} {what}" for what, k in counts if k) + where
+        if kept == n:
+            continue
+        if kept:
+            warn[a] = f"For {a}, {lost}, so its score is the mean of the {kept} {_seeds(kept)} that finished."
+        else:
+            warn[a] = f"For {a}, {lost}, so it has no score."
+            missing.append(f"{a} ({lost})")
+    return warn, missing
+
+
+def _fmt_ci(ci) -> str:
+    return f"95% CI {ci[0]:.3f} to {ci[1]:.3f}"
+
+
+def _bpb_clause(winner: str, runner: str, by_arm: dict[str, list[dict]], out: Path) -> tuple[dict | None, str]:
+    """Summarize: the conditional bits per byte of the reference summaries beside ROUGE,
+    which a few dozen generated examples measure with little power; left out without an interval."""
+    bpb = {a: [(r.get("final") or {}).get("valid_bits_per_byte") for r in by_arm[a]] for a in (winner, runner)}
+    if any(None in v for v in bpb.values()):
+        return None, ""
+    ci = _difference_ci(by_arm[runner], by_arm[winner], out, "doc_nll_nats")
+    if ci is None:
+        return None, ""
+    bw, br = float(np.mean(bpb[winner])), float(np.mean(bpb[runner]))
+    d = br - bw  # > 0: the ROUGE winner also has the lower bits per byte
+    word, by, shown = ("lower", d, ci) if d >= 0 else ("higher", -d, (-ci[1], -ci[0]))
+    text = (
+        f" On the conditional bits per byte of the reference summaries, {winner} scores {bw:.3f} "
+        f"and {runner} {br:.3f} ({winner} {word} by {by:.3f}, {_fmt_ci(shown)})."
+    )
+    return {"means": {winner: bw, runner: br}, "margin": d, "ci95": list(ci)}, text
 
 
 def verdict(runs: list[dict], task: str, out: Path) -> dict:
+    """Judged at the largest data fraction any run was planned for, counting every planned
+    run: an arm that lost seeds says so, and one that lost them all leaves no winner."""
     metric, lower = primary_metric(task)
-    ok = [r for r in runs if r.get("status") == "ok" and r.get("final", {}).get(metric) is not None]
-    if not ok:
-        return {"metric": metric, "winner": None, "margin": None, "ci95": None,
-                "sentence": "No run finished, so there is no verdict; see the runs' errors."}
-    top = max(r["fraction"] for r in ok)
-    by_arm: dict[str, list[dict]] = {}
-    for r in ok:
+
+    def finished(r):
+        return r.get("status") == "ok" and (r.get("final") or {}).get(metric) is not None
+
+    if not runs:
+        return {"metric": metric, "winner": None, "margin": None, "ci95": None, "warnings": [],
+                "sentence": "No run was planned, so there is no verdict."}
+    top = max(r["fraction"] for r in runs)
+    planned: dict[str, list[dict]] = {}
+    for r in runs:
         if r["fraction"] == top:
-            by_arm.setdefault(r["arm"], []).append(r)
-    means = {a: float(np.mean([r["final"][metric] for r in rs])) for a, rs in by_arm.items()}
+            planned.setdefault(r["arm"], []).append(r)
+    by_arm = {a: [r for r in rs if finished(r)] for a, rs in planned.items()}
+    where = f" at data fraction {top:g}" if len({r["fraction"] for r in runs}) > 1 else ""
+    warn, missing = _losses(planned, by_arm, where)
+    partial = "".join(f" {w}" for a, w in warn.items() if by_arm[a])  # total losses get the lead clause
+    means = {a: float(np.mean([r["final"][metric] for r in rs])) for a, rs in by_arm.items() if rs}
+    base = {"metric": metric, "winner": None, "margin": None, "ci95": None, "fraction": top, "means": means,
+            "warnings": list(warn.values())}
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        has = "has" if len(missing) == 1 else "have"
+        return {**base, "sentence": f"The comparison is incomplete: {names} {has} no score, "
+                                    f"so no arm is named the winner.{partial}"}
     order = sorted(means, key=lambda a: means[a] if lower else -means[a])
     winner = order[0]
     if len(order) == 1:
-        return {"metric": metric, "winner": winner, "margin": None, "ci95": None, "fraction": top,
-                "sentence": f"Only {winner} finished, so nothing was compared."}
+        return {**base, "winner": winner, "sentence": f"Only {winner} was run, so nothing was compared.{partial}"}
     runner = order[1]
     margin = (means[runner] - means[winner]) * (1 if lower else -1)  # > 0: winner better
-    ci = _interval(by_arm[winner], by_arm[runner], out, task, lower)
+    better_minus_worse = (by_arm[runner], by_arm[winner]) if lower else (by_arm[winner], by_arm[runner])
+    ci = _difference_ci(*better_minus_worse, out, "doc_nll_nats" if task == "lm" else "doc_rougeL")
     separated = ci is not None and ci[0] > 0
     unit = "bits per byte" if task == "lm" else "ROUGE-L"
-    fmt = (lambda v: f"{v:.3f}") if task == "lm" else (lambda v: f"{v:.3f}")
-    ci_text = f"95% CI {fmt(ci[0])} to {fmt(ci[1])}" if ci else "no interval"
     if separated:
         sentence = (
-            f"{_cap(ADVICE.get(winner, winner))}: {winner} scores {fmt(means[winner])} {unit} against "
-            f"{fmt(means[runner])} for {runner} under the same budget "
-            f"(better by {fmt(margin)}, {ci_text})."
+            f"{_cap(ADVICE.get(winner, winner))}: {winner} scores {means[winner]:.3f} {unit} against "
+            f"{means[runner]:.3f} for {runner} under the same budget (better by {margin:.3f}, {_fmt_ci(ci)})."
         )
     else:
+        why = (f"the 95% interval of the difference, {ci[0]:.3f} to {ci[1]:.3f}, includes zero" if ci
+               else "without per-document scores there is no interval of the difference")
         sentence = (
-            f"The data cannot separate {winner} ({fmt(means[winner])} {unit}) from {runner} "
-            f"({fmt(means[runner])}): the 95% interval of the difference ({ci_text}) includes zero; "
-            "choose on cost, or give more validation data or seeds."
+            f"The data cannot separate {winner} ({means[winner]:.3f} {unit}) from {runner} "
+            f"({means[runner]:.3f}): {why}; choose on cost, or give more validation data or seeds."
         )
-    crossing = crossing_fraction(ok, winner, runner, metric, lower)
-    key = curve_key(task)
-    target = float(np.mean([r["curve"][-1][key] for r in by_arm[winner] if r.get("curve")]))
-    match = time_to_match(by_arm[runner], target, task, lower)
+    crossing = crossing_fraction([r for r in runs if finished(r)], winner, runner, metric, lower)
     if crossing is not None:
         sentence += (
             f" With less data the order flips: below about {crossing:.0%} of the training data "
             f"{runner} is ahead."
         )
-    if separated and match is not None:
-        sentence += f" Extrapolating its curve, {runner} would need about {match:.0f} s to catch up."
-    return {
-        "metric": metric, "winner": winner, "runner_up": runner, "margin": margin, "ci95": list(ci) if ci else None,
-        "separated": separated, "fraction": top, "means": means, "crossing_fraction": crossing,
-        "time_to_match": match, "sentence": sentence,
+    bpb, bpb_text = _bpb_clause(winner, runner, by_arm, out) if task == "summarize" else (None, "")
+    result = {
+        **base, "winner": winner, "runner_up": runner, "margin": margin, "ci95": list(ci) if ci else None,
+        "separated": separated, "crossing_fraction": crossing, "sentence": sentence + bpb_text + partial,
     }
+    return {**result, "bpb": bpb} if bpb else result
 
 
 def crossing_fraction(runs: list[dict], a: str, b: str, metric: str, lower: bool) -> float | None:
@@ -114,41 +181,3 @@ def crossing_fraction(runs: list[dict], a: str, b: str, metric: str, lower: bool
             t = -d0 / (d1 - d0)
             return float(np.exp(np.log(f0) + t * (np.log(f1) - np.log(f0))))
     return None
-
-
-def time_to_match(loser_runs: list[dict], target: float, task: str, lower: bool, horizon: float = 100.0):
-    """Seconds of training the losing arm would need to reach the winner's final score,
-    from a fit of score against log(seconds) over the last three curve points (seed
-    mean); None if its curve is flat or rising, or if the answer is beyond ``horizon``
-    times its budget (the curve does not say)."""
-    key = curve_key(task)
-    pts: dict[float, list[float]] = {}
-    for r in loser_runs:
-        for p in r.get("curve", []):
-            if p.get("seconds", 0) > 0 and p.get(key) is not None:
-                pts.setdefault(round(p["seconds"], 0), []).append(p[key])
-    xs = sorted(pts)[-3:]
-    if len(xs) < 2:
-        return None
-    x = np.log(np.asarray(xs))
-    y = np.asarray([np.mean(pts[k]) for k in xs])
-    slope, icept = np.polyfit(x, y, 1)
-    improving = slope < 0 if lower else slope > 0
-    if not improving:
-        return None
-    seconds = float(np.exp((target - icept) / slope))
-    if seconds > horizon * max(xs) or seconds <= 0:
-        return None
-    return seconds
-
-
-def _interval(win_runs, run_runs, out: Path, task: str, lower: bool):
-    a = [_per_doc(r, out, task) for r in win_runs]
-    b = [_per_doc(r, out, task) for r in run_runs]
-    if any(x is None for x in a + b):
-        return None
-    if task == "lm":
-        samples = bpb_difference_samples(np.stack([x[0] for x in b]), np.stack([x[0] for x in a]), a[0][1])
-    else:
-        samples = mean_difference_samples(np.stack([x[0] for x in a]), np.stack([x[0] for x in b]))
-    return interval(samples)

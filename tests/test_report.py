@@ -73,7 +73,7 @@ def _results(task: str = "lm") -> dict:
         "verdict": {
             "metric": "valid_bits_per_byte", "winner": "finetune", "runner_up": "scratch-lstm", "margin": 0.8,
             "ci95": [0.7, 0.9], "separated": True, "fraction": 1.0, "sentence": SENTENCE,
-            "crossing_fraction": 0.25, "time_to_match": None,
+            "crossing_fraction": 0.25,
         },
         "config": {"task": task, "arms": list(ARMS), "budget": {"seconds": 10}},
         "flops_formula": "6 x matmul parameters x tokens",
@@ -136,7 +136,7 @@ def test_content_and_order(lm_report: Path):
     assert page.index(SENTENCE) < positions[0]
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in page
     assert "loss is nan at step 7" in page and "diverged" in page
-    assert "crossing fraction" in page and "time the runner-up needs to match" in page
+    assert "crossing fraction" in page and "catch up" not in page
     assert "540.0" in page  # checkpoint MB
     assert "6 x matmul parameters x tokens" in page
     assert "Prompt 3" not in page  # the first three samples per arm only

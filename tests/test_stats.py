@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -31,11 +33,63 @@ def test_one_document_gives_its_own_difference():
     np.testing.assert_allclose(s, 20.0 / (LN2 * 40))
 
 
-def test_seeds_are_drawn_per_replicate():
-    # two seeds of A, one 0.1 and one 0.3 bits per byte worse than B: samples are 0.1 or 0.3, both drawn
+def test_seeds_are_drawn_with_replacement_and_averaged_per_replicate():
+    # two seeds of A, 0.1 and 0.3 bits per byte worse than B; a replicate draws two seeds and
+    # averages them: 0.1 (both the first), 0.3 (both the second) or 0.2 (one each, probability 1/2)
     nll_a = np.stack([NLL_B + 0.1 * LN2 * DOC_BYTES, NLL_B + 0.3 * LN2 * DOC_BYTES])
-    s = bpb_difference_samples(nll_a, NLL_B[None], DOC_BYTES, n_boot=400, seed=1)
-    assert set(np.round(s, 9)) == {0.1, 0.3}
+    s = bpb_difference_samples(nll_a, NLL_B[None], DOC_BYTES, n_boot=2000, seed=1)
+    assert set(np.round(s, 9)) == {0.1, 0.2, 0.3}
+    assert np.mean(np.isclose(s, 0.2)) == pytest.approx(0.5, abs=0.05)  # binomial sd 0.011
+
+
+def test_one_seed_per_arm_is_the_textbook_paired_bootstrap():
+    nll_a = NLL_B * rng.uniform(0.8, 1.3, size=40)
+    s = bpb_difference_samples(nll_a, NLL_B, DOC_BYTES, n_boot=300, seed=4)
+    idx = np.random.default_rng(4).integers(0, 40, size=(300, 40))  # the same documents for both arms
+    expected = [(nll_a[i].sum() - NLL_B[i].sum()) / (LN2 * DOC_BYTES[i].sum()) for i in idx]
+    np.testing.assert_allclose(s, expected, rtol=1e-12)
+    m = mean_difference_samples(nll_a, NLL_B, n_boot=300, seed=4)
+    np.testing.assert_allclose(m, [(nll_a[i] - NLL_B[i]).mean() for i in idx], rtol=1e-12)
+
+
+def test_chunks_do_not_change_the_samples(monkeypatch):
+    from roundtable import stats
+
+    nll_a = np.stack([NLL_B * 1.2, NLL_B * 0.9, NLL_B * 1.05])
+    whole = bpb_difference_samples(nll_a, NLL_B, DOC_BYTES, n_boot=300)
+    monkeypatch.setattr(stats, "CHUNK_CELLS", 7 * 40)  # chunks of 7 replicates, the last one short
+    chunked = bpb_difference_samples(nll_a, NLL_B, DOC_BYTES, n_boot=300)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-14)  # the same draws; only summation order differs
+
+
+def test_interval_of_shifted_seeds_is_centred_on_the_margin_of_means():
+    # seeds that differ only by a constant bits per byte: every document draw gives the same
+    # difference, so a sample is mean(3 draws of A's shifts) - mean(3 draws of B's shifts).
+    # margin 0.3 - 0 = 0.3; sd sqrt(var(A)/3 + var(B)/3) = 0.1054; symmetric, so the exact
+    # 95% interval is [0.1, 0.5] (a single seed per replicate would give [0.0, 0.6])
+    shift_a, shift_b = [0.1, 0.3, 0.5], [-0.1, 0.0, 0.1]
+    nll_a = np.stack([NLL_B + d * LN2 * DOC_BYTES for d in shift_a])
+    nll_b = np.stack([NLL_B + d * LN2 * DOC_BYTES for d in shift_b])
+    s = bpb_difference_samples(nll_a, nll_b, DOC_BYTES, n_boot=4000, seed=2)
+    assert s.mean() == pytest.approx(0.3, abs=0.01)  # standard error 0.0017
+    assert s.std() == pytest.approx(0.10541, rel=0.05)
+    assert interval(s) == pytest.approx((0.1, 0.5), abs=1e-9)
+
+
+def test_fifty_thousand_documents_need_bounded_memory():
+    big = np.random.default_rng(0)
+    doc_bytes = big.integers(50, 5000, size=50_000)
+    nll_a = doc_bytes * LN2 * big.uniform(0.5, 2.0, size=(3, 50_000))
+    nll_b = doc_bytes * LN2 * big.uniform(0.5, 2.0, size=(3, 50_000))
+    tracemalloc.start()
+    try:
+        s = bpb_difference_samples(nll_a, nll_b, doc_bytes, n_boot=2000)
+        m = mean_difference_samples(nll_a, nll_b, n_boot=2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert s.shape == m.shape == (2000,)
+    assert peak < 300e6  # one (2000, 50000) int64 array alone is 800 MB
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
