@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,8 +64,27 @@ class BudgetClock:
         return bool(self.seconds) and self.elapsed() + 0.5 * step_seconds >= self.seconds
 
 
-def lr_multiplier(progress: float, warmup: float, floor: float = 0.1) -> float:
-    """Linear warmup over ``warmup`` of the budget (from 10%), then linear decay to 10%."""
+WSD_DECAY = 0.2
+"""Warmup-stable-decay: the share of the budget, at its end, over which the rate decays."""
+
+
+def lr_multiplier(progress: float, warmup: float, schedule: str = "linear", floor: float = 0.1) -> float:
+    """The learning rate's share of the recipe's at ``progress`` of the budget.
+
+    Every schedule warms up linearly from ``floor`` over ``warmup`` of the budget; after
+    it: constant stays at 1; linear decays to ``floor`` at the end; cosine decays along
+    half a cosine to ``floor``; wsd stays at 1, then decays linearly to ``floor`` over
+    the last WSD_DECAY of the budget. A function of progress, not of steps, so every arm
+    follows the same shape over its own budget whatever its step time.
+    """
     if warmup > 0 and progress < warmup:
         return floor + (1.0 - floor) * progress / warmup
-    return 1.0 - (1.0 - floor) * (progress - warmup) / max(1.0 - warmup, 1e-9)
+    if schedule == "constant":
+        return 1.0
+    start = max(warmup, 1.0 - WSD_DECAY) if schedule == "wsd" else warmup
+    t = min(max((progress - start) / max(1.0 - start, 1e-9), 0.0), 1.0)  # share of the decay done
+    if schedule == "cosine":
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+    if schedule in ("linear", "wsd"):
+        return 1.0 - (1.0 - floor) * t
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}")

@@ -50,6 +50,11 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--budget", help="wall-clock training budget per run: 90s, 10m, 1h" + (" (default 120s)" if not demo else ""))
     p.add_argument("--context-bytes", type=int,
                    help="context of every arm in bytes; each arm's block in its own tokens follows (default 1024)")
+    p.add_argument("--lr-search", type=int,
+                   help="learning rates tried per arm on short slices, the same for every arm (default 3; 0: off)")
+    p.add_argument("--lr-search-share", type=float, help="each search slice as a share of the budget (default 0.1)")
+    p.add_argument("--lr-search-min-steps", type=int,
+                   help="fewer steps in a slice: too short to tell, the recipe's rate is kept (default 30)")
     p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
     p.add_argument("--curve-points", type=int, help="evaluations between step 0 and the end (default 3)")
     p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")
@@ -94,6 +99,7 @@ def compare_config(s: dict):
         BudgetConfig,
         CompareConfig,
         DataConfig,
+        SearchConfig,
         parse_arms,
         parse_budget,
         parse_fractions,
@@ -152,6 +158,10 @@ def compare_config(s: dict):
         arms=arms,
         model=get("model", str, DEFAULT_MODEL),
         context_bytes=get("context_bytes", int, 1024),
+        lr_search=SearchConfig(
+            rates=get("lr_search", int, 3), share=get("lr_search_share", float, 0.1),
+            min_steps=get("lr_search_min_steps", int, 30),
+        ),
         allow_lossy_tokenizer=get("allow_lossy_tokenizer", bool, False),
         seeds=get("seeds", int, 1),
         fractions=fractions,
@@ -231,7 +241,8 @@ def cmd_demo(args) -> int:
         "task": task, "data": str(data), "budget": args.budget or DEMO_BUDGET, "out": str(out),
         "overwrite": True, "curve_eval_bytes": 12_000,
     }
-    for k in ("max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "device"):
+    for k in ("max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "lr_search", "lr_search_share",
+              "lr_search_min_steps", "device"):
         if getattr(args, k) is not None:
             settings[k] = getattr(args, k)
     print(f"roundtable demo: {task} on {data} (text from the Python standard library)", file=sys.stderr)

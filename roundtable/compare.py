@@ -22,6 +22,7 @@ from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import FORMULA
 from roundtable.generate import generation_speed, lm_samples
+from roundtable.lrsearch import search_rate
 from roundtable.results import dir_bytes, read_json, write_json
 from roundtable.stopping import STOP
 from roundtable.summarize import cut_bytes
@@ -81,6 +82,8 @@ class Comparison:
         self.corpus: Corpus | None = None
         self._prepared: dict[tuple[str, float], Prepared] = {}
         self._lossless: dict[int, bool] = {}
+        self.search: dict[str, dict] = {}
+        """Each arm's learning-rate search (lrsearch.py), kept across --resume."""
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
@@ -162,6 +165,7 @@ class Comparison:
             old = {}
         same = old.get("config_key") == self.config_key()
         if self.cfg.resume and same:
+            self.search = dict(old.get("lr_search") or {})
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
         if self.cfg.overwrite and dist.is_main():
             for sub in ("runs", "tensorboard", "plots"):
@@ -201,6 +205,7 @@ class Comparison:
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
         order = [(a.name, s, f) for f, s, a in plan]
         with STOP.installed():
+            self._search_rates(runs)
             for i, (fraction, seed, arm) in enumerate(plan, start=1):
                 if (arm.name, seed, fraction) in finished:
                     continue
@@ -216,6 +221,38 @@ class Comparison:
         results = self._results(runs, complete=True)
         self._write(results)
         return results
+
+    def _search_rates(self, runs: list[dict]) -> None:
+        """The same learning-rate search for every arm, on the largest data fraction with
+        seed 0; the chosen rate then holds for every seed and fraction of the arm."""
+        top = max(self.cfg.fractions)
+        for arm in self.cfg.arms:
+            if arm.name not in self.search:
+                prep = self._prepared[(arm.name, top)]
+                if self.cfg.lr_search.rates > 1:
+                    self.log(f"learning-rate search: {arm.name}")
+                result = search_rate(
+                    prep.arm, self.cfg.budget, self.cfg.lr_search,
+                    lambda a, b, d, prep=prep: self._train_slice(prep, a, b, d), self.out / "lr-search" / arm.name,
+                )
+                self.search[arm.name] = result.to_dict()
+                self.log(f"  {arm.name}: learning rate {result.chosen_rate:.3g} ({result.reason})")
+                self._write(self._results(runs, complete=False))
+            for f in self.cfg.fractions:
+                prep = self._prepared[(arm.name, f)]
+                prep.arm = replace(prep.arm, learning_rate=self.search[arm.name]["chosen_rate"])
+
+    def _train_slice(self, prep: Prepared, arm: ArmConfig, budget, run_dir: Path) -> tuple[int, float]:
+        """One search slice: a fresh model (seed 0) trained on the slice, scored on the
+        curve subset of the validation text by the same evaluator as every run."""
+        ev = prep.evaluator
+        subset = ArmEvaluator(full=ev.subset or ev.full, subset=None, window=ev.window, stride=ev.stride,
+                              batch_tokens=ev.batch_tokens, progress=self.progress)
+        model = self.factory.model(arm, prep.tokenizer, seed=0)
+        out = train_run(model, prep.tokenizer, prep.data, subset, arm, budget, run_dir, run_dir / "tensorboard", 0,
+                        self.device, desc=f"{arm.name} lr {arm.learning_rate:.3g}", progress=self.progress,
+                        probe_min_steps=self.cfg.lr_search.min_steps)
+        return out.steps, out.final.get("valid_bits_per_byte", float("nan"))
 
     def _write(self, results: dict) -> None:
         if dist.is_main():
@@ -272,7 +309,7 @@ class Comparison:
                 status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
                 train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
                 eval_seconds=outcome.curve.eval_seconds, curve=outcome.curve.points, final=outcome.final,
-                checkpoint_bytes=dir_bytes(run_dir / "model"),
+                checkpoint_bytes=dir_bytes(run_dir / "model"), padding_fraction=outcome.padding_fraction,
             )
         except Diverged as e:
             record.update(status="diverged", diverged_step=e.step, error=str(e))
@@ -330,6 +367,8 @@ class Comparison:
             "kept_bytes": dir_bytes(self.out / "runs"),
             "data": data,
             "runs": runs,
+            "lr_search": self.search,
+            "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
             "verdict": self._verdict(runs) if complete else None,
             "config": self.cfg.to_dict(),
             "config_key": self.config_key(),

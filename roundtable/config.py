@@ -88,6 +88,26 @@ class BudgetConfig:
 
 
 @dataclass
+class SearchConfig:
+    """How much tuning every arm gets: the same for all."""
+
+    rates: int = 3
+    """Rates tried per arm, centred on the recipe's on a half-decade grid (1 or 0: off)."""
+    share: float = 0.1
+    """Each slice's budget as a share of a run's budget (seconds or steps)."""
+    min_steps: int = 30
+    """A slice with fewer optimizer steps cannot tell rates apart: the recipe's rate is kept."""
+    tie: float = 0.02
+    """Rates whose slice score is within this share of the best one count as tied, and
+    the largest of them is chosen: a short slice favours small rates over what a whole
+    run would prefer (short-horizon bias, Wu et al. 2018)."""
+
+    def __post_init__(self):
+        if self.rates < 0 or self.min_steps < 1 or not 0.0 < self.share <= 1.0 or self.tie < 0:
+            raise UserError("--lr-search must be >= 0, --lr-search-share in (0, 1], --lr-search-min-steps >= 1")
+
+
+@dataclass
 class ArmConfig:
     """How one arm is built and trained. Defaults per arm come from ``arm_defaults``."""
 
@@ -203,6 +223,8 @@ class CompareConfig:
     """Accept a tokenizer that does not give the validation text back exactly
     (normalising, <unk>, prefix space); bits per byte then score other text, and the
     report says so."""
+    lr_search: SearchConfig = field(default_factory=SearchConfig)
+    """The same learning-rate search for every arm (lrsearch.py)."""
     seeds: int = 1
     fractions: list[float] = field(default_factory=lambda: [1.0])
     out: str = "roundtable-out"

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.tensorboard import SummaryWriter
@@ -23,7 +24,7 @@ from transformers.integrations import TensorBoardCallback
 from roundtable import dist
 from roundtable.budget import BudgetClock, lr_multiplier
 from roundtable.config import ArmConfig, BudgetConfig
-from roundtable.errors import Diverged, Interrupted
+from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import flops_per_token
 from roundtable.results import read_json, write_json
@@ -71,12 +72,53 @@ class CurveRecorder:
         return point
 
 
+@dataclass
+class Positions:
+    """Token positions trained and how many of them were padding (attention mask 0).
+
+    Padded batches spend compute on nothing; the share says how much. ``*_before``
+    hold the totals over every process up to the checkpoint a run resumed from."""
+
+    trained: int = 0
+    padded: int = 0
+    trained_before: int = 0
+    padded_before: int = 0
+
+    def count(self, inputs: dict) -> None:
+        mask = inputs.get("attention_mask")
+        self.trained += inputs["input_ids"].numel()
+        self.padded += 0 if mask is None else int((mask == 0).sum())
+
+    def totals(self) -> tuple[int, int]:
+        """(trained, padded) over every process and the run's whole history: a collective."""
+        trained, padded = dist.all_sum(np.array([self.trained, self.padded]))
+        return self.trained_before + int(trained), self.padded_before + int(padded)
+
+
+class ProgressLR(LambdaLR):
+    """The recipe's rate times the schedule at the progress every process agreed on.
+
+    The Trainer steps its scheduler right after ``optimizer.step()``, before the step's
+    progress is agreed in ``on_step_end``: stepping alone would make every step use the
+    rate of the progress one step earlier. ``follow`` at each step's start (see
+    BudgetCallback) applies the rate for the budget share spent before that step."""
+
+    def __init__(self, optimizer, clock: BudgetClock, warmup: float, schedule: str):
+        super().__init__(optimizer, lambda _: lr_multiplier(clock.agreed, warmup, schedule))
+
+    def follow(self) -> None:
+        self._last_lr = [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+
 class BudgetCallback(TrainerCallback):
     """Stops at the budget, asks for curve points at regular intervals of it, shows progress."""
 
-    def __init__(self, clock: BudgetClock, n_points: int, desc: str, recorder: CurveRecorder,
+    def __init__(self, clock: BudgetClock, n_points: int, desc: str, recorder: CurveRecorder, positions: Positions,
                  progress: bool = True, marks: list[float] | None = None):
         self.clock = clock
+        self.positions = positions
         self.marks = marks if marks is not None else [(k + 1) / (n_points + 1) for k in range(n_points)]
         self.recorder = recorder
         self.interrupted = False
@@ -94,6 +136,9 @@ class BudgetCallback(TrainerCallback):
         unit = "s" if self.clock.seconds else "step"
         self.bar = tqdm(total=round(total, 1), desc=self.desc, unit=unit, leave=False,
                         disable=not self.progress or not dist.is_main())
+
+    def on_step_begin(self, args, state, control, lr_scheduler=None, **kw):
+        lr_scheduler.follow()  # the rate for the progress agreed before this step, on every process
 
     def on_step_end(self, args, state, control, **kw):
         now = self.clock.elapsed()
@@ -134,6 +179,7 @@ class BudgetCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kw):
         """Write our state last: its presence marks the checkpoint complete."""
+        trained, padded = self.positions.totals()  # a collective: before the other processes return
         if not state.is_world_process_zero:
             return
         ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
@@ -141,6 +187,7 @@ class BudgetCallback(TrainerCallback):
             write_json(ckpt / STATE_FILE, {
                 "spent_seconds": self.clock.elapsed(), "marks": self.marks,
                 "curve": self.recorder.curve.points, "eval_seconds": self.recorder.curve.eval_seconds,
+                "trained_positions": trained, "padded_positions": padded,
             })
             for old in Path(args.output_dir).glob("checkpoint-*"):
                 if old != ckpt:  # at most one resume checkpoint per run, and never none
@@ -148,27 +195,35 @@ class BudgetCallback(TrainerCallback):
 
 
 class RoundtableTrainer(Trainer):
-    """``Trainer`` with the budget schedule, our evaluator, and divergence checks."""
+    """``Trainer`` with the budget schedule, our evaluator, divergence checks and padding counts."""
 
-    def __init__(self, *args, clock: BudgetClock, recorder: CurveRecorder, warmup: float, **kwargs):
+    def __init__(self, *args, clock: BudgetClock, recorder: CurveRecorder, positions: Positions, warmup: float,
+                 schedule: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.clock = clock
         self.recorder = recorder
+        self.positions = positions
         self.warmup = warmup
+        self.schedule = schedule
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
             opt = optimizer if optimizer is not None else self.optimizer
-            self.lr_scheduler = LambdaLR(
-                opt, lambda _: lr_multiplier(self.clock.agreed, self.warmup)
-            )
+            self.lr_scheduler = ProgressLR(opt, self.clock, self.warmup, self.schedule)
         return self.lr_scheduler
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        self.positions.count(inputs)
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if not torch.isfinite(loss).all():
-            raise Diverged(self.state.global_step + 1, float(loss.detach().float().mean()))
+        self._stop_if_diverged(float(loss.detach().float().mean()))
         return loss
+
+    def _stop_if_diverged(self, loss: float) -> None:
+        """Every process raises at the same step when any process's loss is not finite:
+        one raising alone would leave the others waiting in the next collective."""
+        (diverged,) = dist.all_max([float(not math.isfinite(loss))])
+        if diverged:
+            raise Diverged(self.state.global_step + 1, loss if not math.isfinite(loss) else math.nan)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         with self.clock.paused():
@@ -180,9 +235,12 @@ class RoundtableTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
         return metrics
 
-    def _save_checkpoint(self, model, trial):
+    def _maybe_log_save_evaluate(self, *args, **kwargs):
+        """Logging, curve points and checkpoints between steps are not training: all off
+        the clock, on_save callbacks included (the real model's checkpoint is 1.5 GB to
+        write, and the previous one to delete)."""
         with self.clock.paused():
-            super()._save_checkpoint(model, trial)
+            super()._maybe_log_save_evaluate(*args, **kwargs)
 
 
 @dataclass
@@ -195,10 +253,27 @@ class TrainOutcome:
     curve: Curve
     final: dict
     wall_seconds: float
+    padding_fraction: float
+    """Padded positions / all positions trained, over every process (0.0 for LM blocks)."""
+
+
+def per_device_batch(arm: ArmConfig) -> int:
+    """Each process's share of the arm's batch, which is the global batch whatever the
+    number of processes. A batch that does not divide by the number of processes is
+    refused (UserError): rounding the share up would silently grow the recipe's batch,
+    and with it the result, with the number of processes."""
+    n = dist.world()
+    if arm.batch_size % n:
+        raise UserError(
+            f"arm {arm.name}: batch_size {arm.batch_size} does not divide by the {n} processes; "
+            f"set a multiple of {n} in arm_settings or launch a number of processes that divides it"
+        )
+    return arm.batch_size // n
 
 
 def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed: int, device: str) -> TrainingArguments:
-    """The classic recipe (AdamW, warmup, weight decay, eval/save every N steps) per arm."""
+    """The classic recipe (AdamW, weight decay, eval/save every N steps) per arm; the
+    batch is split over the processes by ``per_device_batch``."""
     if budget.max_steps and not budget.seconds:
         every = max(1, budget.max_steps // (budget.curve_points + 1))
     else:
@@ -206,8 +281,7 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        # the recipe's batch is the global batch, whatever the number of processes
-        per_device_train_batch_size=max(1, -(-arm.batch_size // dist.world())),
+        per_device_train_batch_size=per_device_batch(arm),
         learning_rate=arm.learning_rate,
         weight_decay=arm.weight_decay,
         max_grad_norm=arm.max_grad_norm,
@@ -246,36 +320,50 @@ def train_run(
     device: str = "auto",
     desc: str = "train",
     progress: bool = True,
+    callbacks: tuple[TrainerCallback, ...] = (),
+    probe_min_steps: int | None = None,
 ) -> TrainOutcome:
-    """Train one run under the budget; curve points at step 0, at intervals, and final."""
+    """Train one run under the budget; curve points at step 0, at intervals, and final.
+
+    ``callbacks`` join ours (integrations, and tests that watch a step from inside).
+    ``probe_min_steps`` marks a learning-rate search slice: no step-0 score (the same
+    for every rate), no saved model, and no final score if it ran fewer steps than that
+    (too short to tell rates apart)."""
     t_wall = time.perf_counter()
     args = training_arguments(arm, budget, run_dir, seed, device)
+    if getattr(data, "group_by_length", False):  # variable-length examples: batch similar lengths
+        args.train_sampling_strategy = "group_by_length"
     resume_from = last_complete_checkpoint(run_dir / "checkpoints")
     state = read_json(resume_from / STATE_FILE) if resume_from else None
     clock = BudgetClock(budget.seconds, budget.max_steps, spent_before=state["spent_seconds"] if state else 0.0)
     writer = SummaryWriter(str(tb_dir)) if dist.is_main() else _NoWriter()
     model.to(args.device)
     evaluator.device = args.device
-    recorder = CurveRecorder(evaluator, data, flops_per_token(model, arm.block_size), writer)
+    recorder = CurveRecorder(evaluator, data, flops_per_token(model, attention_context(data, arm.block_size)), writer)
+    positions = Positions()
     if state:
         recorder.curve.points = state["curve"]
         recorder.curve.eval_seconds = state["eval_seconds"]
-    else:
+        positions.trained_before, positions.padded_before = state["trained_positions"], state["padded_positions"]
+    elif probe_min_steps is None:
         recorder.record(model, 0, 0.0, 0, full=True)
     budget_cb = BudgetCallback(
-        clock, budget.curve_points if budget.seconds else 0, desc, recorder, progress,
+        clock, budget.curve_points if budget.seconds else 0, desc, recorder, positions, progress,
         marks=state["marks"] if state else None,
     )
     trainer = RoundtableTrainer(
         model=model,
         args=args,
         train_dataset=data,
+        data_collator=getattr(data, "collate", None),
         eval_dataset=evaluator.subset or evaluator.full,
         processing_class=tokenizer,
-        callbacks=[budget_cb, TensorBoardCallback(writer if dist.is_main() else None)],
+        callbacks=[budget_cb, TensorBoardCallback(writer if dist.is_main() else None), *callbacks],
         clock=clock,
         recorder=recorder,
+        positions=positions,
         warmup=arm.warmup_fraction,
+        schedule=arm.schedule,
     )
     trainer.remove_callback(PrinterCallback)  # our own progress bar; logs go to TensorBoard
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -285,6 +373,14 @@ def train_run(
     seconds = clock.elapsed()
     tokens = trainer.state.num_input_tokens_seen
     steps = trainer.state.global_step
+    trained, padded = positions.totals()
+    if probe_min_steps is not None:
+        writer.close()
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        score = steps >= probe_min_steps
+        final_point = recorder.record(model, steps, seconds, tokens, full=True) if score else {}
+        return TrainOutcome(steps, seconds, int(tokens), 0, 0.0, recorder.curve, dict(final_point),
+                            time.perf_counter() - t_wall, padded / max(trained, 1))
     final_point = recorder.record(model, steps, seconds, tokens, full=True)
     writer.close()
     save_model_atomically(trainer, run_dir / "model")
@@ -305,7 +401,19 @@ def train_run(
         curve=recorder.curve,
         final=final,
         wall_seconds=time.perf_counter() - t_wall,
+        padding_fraction=padded / max(trained, 1),
     )
+
+
+def attention_context(data, block_size: int) -> float:
+    """The context length behind the FLOPs estimate's attention term, per trained token.
+
+    Language-model blocks: the block size. Examples of their own lengths (``sequences``,
+    padded per batch): a token of an example of L tokens has a context of L (Kaplan's
+    convention), so the mean over trained tokens is sum(L^2) / sum(L). FLOPs then count
+    the text's tokens only, never padding, at the context they really had."""
+    lengths = np.array([len(x) for x in getattr(data, "sequences", ())], dtype=np.float64)
+    return float((lengths**2).sum() / lengths.sum()) if lengths.sum() else block_size
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:

@@ -30,6 +30,33 @@ def test_lr_multiplier_without_warmup_and_monotone():
     assert lr_multiplier(0.5, 0.2, floor=0.0) == pytest.approx(1 - 0.3 / 0.8)
 
 
+@pytest.mark.parametrize(
+    "schedule,points",
+    [
+        # warmup 0.2 from 10%: progress 0.1 is half way up (0.55) for every schedule
+        ("constant", {0.0: 0.1, 0.1: 0.55, 0.2: 1.0, 0.5: 1.0, 0.9: 1.0, 1.0: 1.0}),
+        # linear decay over the remaining 0.8: at 0.6 half way down, 1 - 0.9 / 2
+        ("linear", {0.0: 0.1, 0.1: 0.55, 0.2: 1.0, 0.6: 0.55, 1.0: 0.1}),
+        # cosine: 0.1 + 0.9 * (1 + cos(pi t)) / 2 with t = (p - 0.2) / 0.8; t = 1/4, 1/2, 3/4
+        ("cosine", {0.0: 0.1, 0.1: 0.55, 0.2: 1.0, 0.4: 0.1 + 0.45 * (1 + 0.5**0.5), 0.6: 0.55,
+                    0.8: 0.1 + 0.45 * (1 - 0.5**0.5), 1.0: 0.1}),
+        # wsd: stable at 1 until 0.8, then linear to 0.1 over the last 20%: 0.9 is half way down
+        ("wsd", {0.0: 0.1, 0.1: 0.55, 0.2: 1.0, 0.5: 1.0, 0.8: 1.0, 0.9: 0.55, 0.95: 0.325, 1.0: 0.1}),
+    ],
+)
+def test_lr_multiplier_schedule_shapes(schedule, points):
+    for progress, expected in points.items():
+        assert lr_multiplier(progress, 0.2, schedule) == pytest.approx(expected), progress
+
+
+def test_constant_without_warmup_is_the_seed_recipe_and_unknown_schedules_are_refused():
+    assert [lr_multiplier(p / 10, 0.0, "constant") for p in range(11)] == [1.0] * 11
+    assert lr_multiplier(0.0, 0.0, "cosine") == pytest.approx(1.0)
+    assert lr_multiplier(0.5, 0.0, "cosine") == pytest.approx(0.55)  # cos(pi / 2) = 0: half way down
+    with pytest.raises(ValueError, match="cyclic"):
+        lr_multiplier(0.5, 0.0, "cyclic")
+
+
 def test_clock_excludes_paused_time():
     clock = BudgetClock(seconds=100.0, max_steps=None)
     assert clock.elapsed() == 0.0  # not started

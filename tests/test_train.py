@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import math
+import types
 
+import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerCallback
 
+import roundtable.train
 from roundtable.arms import ArmFactory
+from roundtable.budget import lr_multiplier
 from roundtable.config import BudgetConfig, arm_defaults
 from roundtable.data import Record
-from roundtable.errors import Diverged
+from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator, score
 from roundtable.flops import flops_per_token
-from roundtable.tasks import LMTask, first_by_bytes
-from roundtable.train import train_run
+from roundtable.stopping import STOP
+from roundtable.tasks import BlockDataset, LMTask, first_by_bytes
+from roundtable.train import STATE_FILE, attention_context, per_device_batch, train_run, training_arguments
 
 ARM = arm_defaults("scratch-lstm", lstm_embed=16, lstm_hidden=16, block_size=32, batch_size=4)
 
@@ -38,11 +43,12 @@ def prepare(split, arm=ARM, subset_bytes: int = 0):
     return factory, tok, data, ev
 
 
-def run(tmp_path, split, budget, arm=ARM, subset_bytes=0, model=None):
-    factory, tok, data, ev = prepare(split, arm, subset_bytes)
+def run(tmp_path, split, budget, arm=ARM, subset_bytes=0, model=None, data=None, callbacks=()):
+    factory, tok, blocks, ev = prepare(split, arm, subset_bytes)
     model = model if model is not None else factory.model(arm, tok, seed=0)
     outcome = train_run(
-        model, tok, data, ev, arm, budget, tmp_path / "run", tmp_path / "tb", seed=0, device="cpu", progress=False
+        model, tok, data if data is not None else blocks, ev, arm, budget, tmp_path / "run", tmp_path / "tb",
+        seed=0, device="cpu", progress=False, callbacks=callbacks,
     )
     return outcome, model, ev
 
@@ -61,6 +67,8 @@ def test_max_steps_run_curve_accounting_and_saved_model(tmp_path, split):
     assert [p["train_tokens"] for p in curve] == [0, 128, 256, 384]
     assert outcome.train_tokens == 384
     assert outcome.train_flops == pytest.approx(384 * flops_per_token(model, 32))
+    assert outcome.padding_fraction == 0.0  # language-model blocks are all text
+    assert attention_context(prepare(split)[2], 32) == 32  # and every token has the block as context
     assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve, curve[1:]))
     assert all(math.isfinite(p["valid_bits_per_byte"]) for p in curve)
     assert all(p["eval_bytes"] == ev.full.n_bytes for p in curve)  # no subset: the whole text each time
@@ -103,3 +111,114 @@ def test_non_finite_loss_stops_the_run_as_diverged(tmp_path, split):
     with pytest.raises(Diverged) as e:
         run(tmp_path, split, BudgetConfig(seconds=None, max_steps=3), model=model)
     assert e.value.step == 1 and math.isnan(e.value.loss)
+
+
+class RateRecorder(TrainerCallback):
+    """The learning rate of every parameter group as the optimizer is about to apply it."""
+
+    def __init__(self):
+        self.rates: list[list[float]] = []
+
+    def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kw):
+        self.rates.append([g["lr"] for g in optimizer.param_groups])
+
+
+def test_each_step_uses_the_arm_schedule_at_the_progress_spent_before_it(tmp_path, split):
+    # 4 steps: step k starts at progress (k - 1) / 4. Cosine with warmup 1/4 from 10%:
+    # 0.1 at 0; 1.0 at 1/4; then 0.1 + 0.45 * (1 + cos(pi t)), t = 1/3, 2/3: 0.775, 0.325
+    arm = arm_defaults("scratch-lstm", lstm_embed=16, lstm_hidden=16, block_size=32, batch_size=4,
+                       schedule="cosine", warmup_fraction=0.25)
+    rec = RateRecorder()
+    run(tmp_path, split, BudgetConfig(seconds=None, max_steps=4, curve_points=0), arm, callbacks=[rec])
+    expected = [0.1, 1.0, 0.775, 0.325]
+    assert [lr_multiplier(k / 4, 0.25, "cosine") for k in range(4)] == pytest.approx(expected)
+    assert len(rec.rates) == 4
+    for rates, m in zip(rec.rates, expected):
+        assert rates == pytest.approx([1e-2 * m] * len(rates))  # every parameter group alike
+
+
+class FakeTime:
+    """A clock that moves only when told: the budget clock's time without real waiting."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_saving_is_off_the_clock_including_on_save_work(tmp_path, split, monkeypatch):
+    # every save (steps 1, 2, 3) calls a slow on_save callback, and BudgetCallback.on_save
+    # deletes the previous checkpoint slowly (at steps 2 and 3); training itself takes no
+    # time on this clock, so any second charged would come from saving
+    fake = FakeTime()
+    monkeypatch.setattr("roundtable.budget.time", fake)
+    deleted = []
+
+    def slow_rmtree(path, ignore_errors=False):
+        fake.now += 1000.0
+        deleted.append(path.name)
+        shutil_rmtree(path, ignore_errors=ignore_errors)
+
+    shutil_rmtree = roundtable.train.shutil.rmtree
+    monkeypatch.setattr("roundtable.train.shutil", types.SimpleNamespace(rmtree=slow_rmtree))
+
+    class SlowSave(TrainerCallback):
+        def on_save(self, args, state, control, **kw):
+            fake.now += 1000.0
+
+    outcome, _, _ = run(tmp_path, split, BudgetConfig(seconds=None, max_steps=3, curve_points=3), callbacks=[SlowSave()])
+    assert {"checkpoint-1", "checkpoint-2"} <= set(deleted)
+    assert outcome.train_seconds == 0.0
+    assert [p["seconds"] for p in outcome.curve.points] == [0.0] * 4
+
+
+def test_a_batch_that_does_not_divide_by_the_processes_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")  # no process group here: dist.world() reads WORLD_SIZE
+    assert per_device_batch(arm_defaults("scratch-lstm", batch_size=6)) == 2
+    with pytest.raises(UserError) as e:
+        training_arguments(ARM, BudgetConfig(seconds=None, max_steps=1), tmp_path, 0, "cpu")
+    message = str(e.value)
+    assert "\n" not in message
+    assert "arm scratch-lstm" in message and "batch_size 4" in message and "3 processes" in message
+
+
+def padded_rows(lengths: list[int], pad_id: int) -> BlockDataset:
+    """Examples of the given lengths (token ids 10, 11, ...), one text byte per token,
+    padded per batch by the dataset's collate."""
+    seqs = [np.arange(10, 10 + n) for n in lengths]
+    return BlockDataset(seqs, [0] * len(seqs), pad_id, text_bytes=sum(lengths))
+
+
+def test_padding_fraction_and_non_padding_tokens(tmp_path, split):
+    # one batch of the 4 examples per step, padded to 16: 64 positions, 11 + 7 + 4 + 0 = 22 padded
+    _, tok, _, _ = prepare(split)
+    data = padded_rows([5, 9, 12, 16], tok.pad_token_id)
+    outcome, model, _ = run(tmp_path, split, BudgetConfig(seconds=None, max_steps=3, curve_points=0), data=data)
+    assert outcome.padding_fraction == 22 / 64
+    assert outcome.train_tokens == 3 * 42  # tokens and FLOPs count the text, never the padding
+    assert outcome.train_bytes == 3 * 42
+    # a token of an example of L tokens has a context of L: the mean over tokens is sum(L^2) / sum(L)
+    assert attention_context(data, ARM.block_size) == (25 + 81 + 144 + 256) / 42
+    assert outcome.train_flops == pytest.approx(3 * 42 * flops_per_token(model, (25 + 81 + 144 + 256) / 42))
+
+
+def test_padding_counts_before_a_resume_come_from_the_state_file(tmp_path, split, monkeypatch):
+    # 2 steps with 22 of 64 positions padded, stopped; the resumed 2 steps have no padding:
+    # 44 padded of 4 x 64 positions over the whole run
+    _, tok, _, _ = prepare(split)
+    budget = BudgetConfig(seconds=None, max_steps=4, curve_points=0)
+    monkeypatch.setattr(STOP, "requested", False)
+
+    class StopAtStep2(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            STOP.requested = state.global_step == 1
+
+    with pytest.raises(Interrupted):
+        run(tmp_path, split, budget, data=padded_rows([5, 9, 12, 16], tok.pad_token_id), callbacks=[StopAtStep2()])
+    state = roundtable.train.read_json(tmp_path / "run" / "checkpoints" / "checkpoint-2" / STATE_FILE)
+    assert (state["trained_positions"], state["padded_positions"]) == (128, 44)
+    STOP.requested = False
+    outcome, _, _ = run(tmp_path, split, budget, data=padded_rows([16] * 4, tok.pad_token_id))
+    assert outcome.steps == 4
+    assert outcome.padding_fraction == 44 / 256

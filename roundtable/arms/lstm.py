@@ -59,12 +59,10 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
         logits = self.head(h)  # (B, T, V)
         loss = None
         if labels is not None:
-            # same convention as HF causal LMs: labels are the inputs, shifted here
-            loss = nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.size(-1)).float(),
-                labels[:, 1:].reshape(-1),
-                ignore_index=-100,
-            )
+            # HF causal LMs' own loss (labels shifted here) with their loss kwargs: given the
+            # Trainer's num_items_in_batch, it is the sum over the tokens divided by the
+            # tokens of the whole accumulated, all-process batch, as for every other arm
+            loss = self.loss_function(logits, labels, self.config.vocab_size, **kwargs)
         return CausalLMOutput(loss=loss, logits=logits)
 
     @classmethod

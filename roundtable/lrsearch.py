@@ -1,0 +1,88 @@
+"""The same learning-rate search for every arm, so each arm trains at its own best rate.
+
+One schedule shape or one rate for all arms is not equal treatment (a constant Adam
+0.01 LSTM loses up to 1.4 bits per byte to a warmup-and-decay schedule). Each arm
+tries a few rates on a log grid around its recipe's (x 10^(k/2)), each on a short slice
+of the budget with the arm's own schedule over that slice, and keeps the rate whose
+model scores best on the curve subset of the validation text: the same grid, slice and
+evaluator for every arm. Short slices favour small rates (short-horizon bias, Wu et al.
+2018), so among rates whose scores are within ``tie`` of the best the largest wins. Where a slice holds too few steps to tell rates apart (a slow
+arm on a CPU), the search stops after its first slice and the recipe's rate is kept.
+The search's time is reported apart from the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from roundtable.config import ArmConfig, BudgetConfig, SearchConfig
+from roundtable.errors import Diverged
+
+
+@dataclass
+class SearchResult:
+    arm: str
+    recipe_rate: float
+    chosen_rate: float
+    kept_recipe: bool
+    reason: str
+    seconds: float
+    candidates: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def grid(rate: float, n: int) -> list[float]:
+    """The recipe's rate first (it is the one kept if slices are too short), then the
+    others nearest first: rate x 10^(k/2) for k = -1, 1, -2, 2, ..."""
+    ks = [0] + [s * k for k in range(1, n) for s in (-1, 1)]
+    return [rate * 10 ** (k / 2) for k in ks[:n]]
+
+
+def slice_budget(budget: BudgetConfig, share: float) -> BudgetConfig:
+    seconds = budget.seconds * share if budget.seconds else None
+    steps = max(1, int(budget.max_steps * share)) if budget.max_steps else None
+    return BudgetConfig(seconds=seconds, max_steps=steps, curve_points=0, curve_eval_bytes=budget.curve_eval_bytes)
+
+
+def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_slice, folder: Path) -> SearchResult:
+    """``train_slice(arm, budget, run_dir) -> (steps, score)`` trains one fresh model
+    (seed 0) and returns its steps and subset bits per byte (lower is better)."""
+    t0 = time.perf_counter()
+    result = SearchResult(arm.name, arm.learning_rate, arm.learning_rate, True, "", 0.0)
+    if cfg.rates <= 1:
+        result.reason = "search off"
+        return result
+    small = slice_budget(budget, cfg.share)
+    for rate in grid(arm.learning_rate, cfg.rates):
+        row = {"learning_rate": rate}
+        try:
+            steps, value = train_slice(replace(arm, learning_rate=rate), small, folder / f"lr{rate:.3g}")
+            row.update(steps=steps, subset_bits_per_byte=value, status="ok")
+        except Diverged as e:
+            steps = None  # a diverged rate tells what it has to tell
+            row.update(steps=e.step, subset_bits_per_byte=None, status="diverged")
+        result.candidates.append(row)
+        if steps is not None and steps < cfg.min_steps:
+            result.reason = (f"a slice of {small.seconds or small.max_steps:g} {'s' if small.seconds else 'steps'} "
+                             f"held {steps} steps, fewer than {cfg.min_steps}: too short to tell rates apart")
+            break
+    shutil.rmtree(folder, ignore_errors=True)
+    scored = [c for c in result.candidates if c.get("subset_bits_per_byte") is not None
+              and math.isfinite(c["subset_bits_per_byte"])]
+    if not result.reason and scored:
+        best = min(c["subset_bits_per_byte"] for c in scored)
+        tied = [c for c in scored if c["subset_bits_per_byte"] <= best * (1 + cfg.tie)]
+        result.chosen_rate = max(c["learning_rate"] for c in tied)
+        result.kept_recipe = result.chosen_rate == arm.learning_rate
+        result.reason = (f"the largest of {len(result.candidates)} rates within {cfg.tie:.0%} of the best "
+                         "subset score")
+    elif not result.reason:
+        result.reason = "every slice diverged: the recipe's rate is kept"
+    result.seconds = time.perf_counter() - t0
+    return result
