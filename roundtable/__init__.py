@@ -4,7 +4,7 @@ Runs both paths on your data under the same budget, scores them with one evaluat
 on the same held-out text, and reports the evidence with a verdict.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 TASK_START = "[TASK_START]"
 TASK_END = "[TASK_END]"

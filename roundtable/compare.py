@@ -28,7 +28,7 @@ from roundtable.stopping import STOP
 from roundtable.summarize import cut_bytes
 from roundtable.tasks import first_by_bytes, get_task
 from roundtable.tokenization import block_for, bytes_per_token, encode_texts, first_lossy
-from roundtable.train import train_run
+from roundtable.train import per_device_batch, train_run
 from roundtable.verdict import primary_metric, verdict
 
 RESULTS = "results.json"
@@ -91,6 +91,7 @@ class Comparison:
         for fraction in self.cfg.fractions:
             train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
             for arm in self.cfg.arms:
+                per_device_batch(arm)  # an indivisible batch is refused before any model loads
                 self._prepared[(arm.name, fraction)] = self._prepare_arm(arm, train)
 
     def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:

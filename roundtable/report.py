@@ -425,7 +425,7 @@ def _verdict_rows(v: dict) -> list[list[str]]:
     """The fixed keys always (with "-"), optional and unknown keys only when present."""
     rows = [[label, _verdict_value(k, v.get(k))] for k, label in VERDICT_KEYS]
     rows += [[label, _verdict_value(k, v[k])] for k, label in VERDICT_OPTIONAL if k in v]
-    known = {k for k, _ in VERDICT_KEYS + VERDICT_OPTIONAL} | {"sentence"}
+    known = {k for k, _ in VERDICT_KEYS + VERDICT_OPTIONAL} | {"sentence", "warnings"}
     rows += [[k, _verdict_value(k, v[k])] for k in v if k not in known]
     return rows
 
@@ -439,6 +439,8 @@ def _title_section(results: dict, problem: str | None) -> list[Block]:
     blocks.append(Block("headline", str(v.get("sentence") or "No verdict yet: the comparison did not finish.")))
     if results.get("complete") is False:
         blocks.append(Block("note", "results.json is marked incomplete: some runs are still to come."))
+    for warning in v.get("warnings") or []:
+        blocks.append(Block("note", str(warning)))
     if v:
         blocks.append(Block("kv", rows=_verdict_rows(v)))
     return blocks
@@ -613,6 +615,22 @@ def _samples_section(results: dict, out: Path) -> list[Block]:
     return [Block("h2", "Samples"), Block("p", note)] + blocks
 
 
+def _search_section(results: dict) -> list[Block]:
+    """Every arm's learning-rate search: the same grid, slice and evaluator for all."""
+    search = _dict(results.get("lr_search"))
+    if not search:
+        return []
+    rows = [["arm", "rate tried", "steps", "subset bits per byte", "status"]]
+    for arm, s in search.items():
+        for c in s.get("candidates") or []:
+            rows.append([arm, _fmt(c.get("learning_rate"), ".3g"), _fmt(c.get("steps"), "d"),
+                         _fmt(c.get("subset_bits_per_byte")), str(c.get("status") or DASH)])
+    notes = [f"{arm}: {_fmt(s.get('chosen_rate'), '.3g')} chosen ({s.get('reason')}; {_fmt(s.get('seconds'), '.0f')} s, "
+             "not charged to the budget)" for arm, s in search.items()]
+    blocks = [Block("h2", "Learning-rate search")] + [Block("p", n) for n in notes]
+    return blocks + ([Block("table", rows=rows)] if len(rows) > 1 else [])
+
+
 def _problems_section(results: dict) -> list[Block]:
     bad = [r for r in _runs(results) if r.get("status") != "ok"]
     blocks = [Block("h2", "Runs that diverged or failed")]
@@ -658,7 +676,8 @@ def build_blocks(results: dict, out: Path, plots: list[Plot], problem: str | Non
     """The whole page, in reading order: verdict first, the configuration last."""
     sections = [
         lambda: _title_section(results, problem), lambda: _summary_section(results), lambda: _plot_section(plots),
-        lambda: _cost_section(results), lambda: _samples_section(results, out), lambda: _problems_section(results),
+        lambda: _cost_section(results), lambda: _search_section(results), lambda: _samples_section(results, out),
+        lambda: _problems_section(results),
         lambda: _config_section(results),
     ]
     blocks: list[Block] = []

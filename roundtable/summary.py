@@ -11,7 +11,8 @@ def _fmt(v, spec: str) -> str:
 
 
 def summary_rows(results: dict) -> list[list[str]]:
-    rows = [["arm", "seed", "frac", "status", "steps", "train s", "bpb step 0", "bpb final", "ppl", "acc"]]
+    rows = [["arm", "seed", "frac", "status", "steps", "train s", "lr", "block", "ctx bytes", "bpb step 0",
+             "bpb final", "ppl", "acc"]]
     if results["task"] == "summarize":
         rows[0] += ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
     for r in results["runs"]:
@@ -21,7 +22,9 @@ def summary_rows(results: dict) -> list[list[str]]:
         row = [
             str(r.get("arm", "-")), _fmt(r.get("seed"), "d"), _fmt(r.get("fraction"), "g"), str(r.get("status", "-")),
             _fmt(r.get("steps"), "d"),
-            _fmt(r.get("train_seconds"), ".0f"), _fmt(curve[0].get("valid_bits_per_byte"), ".3f"),
+            _fmt(r.get("train_seconds"), ".0f"), _fmt((r.get("recipe") or {}).get("learning_rate"), ".3g"),
+            _fmt(r.get("block_size"), "d"), _fmt(r.get("context_bytes"), "d"),
+            _fmt(curve[0].get("valid_bits_per_byte"), ".3f"),
             _fmt(final.get("valid_bits_per_byte"), ".3f"), _fmt(final.get("valid_perplexity"), ".2f"),
             _fmt(final.get("valid_token_accuracy"), ".3f"),
         ]

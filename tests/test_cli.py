@@ -117,7 +117,7 @@ CASES = {
     "unknown arm": lambda t, f: (compare_argv(f, t / "out", arms="scratch-lstm,gpt5"), ["unknown arm 'gpt5'"]),
     "data too small for one block": lambda t, f: (
         compare_argv(f, t / "out", data=write(t / "tiny.txt", "Hi.\n\nYo.\n")),
-        ["too small for one training block of arm scratch-lstm", "< block size 32"],
+        ["too small for one training block of arm scratch-lstm", "< block size "],
     ),
     "model not found offline": lambda t, f: (
         compare_argv(f, t / "out", arms="finetune", model="no-such-org/no-such-model"),
