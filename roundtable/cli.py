@@ -55,6 +55,9 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--lr-search-share", type=float, help="each search slice as a share of the budget (default 0.1)")
     p.add_argument("--lr-search-min-steps", type=int,
                    help="fewer steps in a slice: too short to tell, the recipe's rate is kept (default 30)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 autocast where measured faster, else fp32; the same for every arm (default auto)")
+    p.add_argument("--forecast-budget", help="forecast each arm at this budget: 2h, 600s or 10x (default off)")
     p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
     p.add_argument("--curve-points", type=int, help="evaluations between step 0 and the end (default 3)")
     p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")
@@ -158,6 +161,10 @@ def compare_config(s: dict):
         arms=arms,
         model=get("model", str, DEFAULT_MODEL),
         context_bytes=get("context_bytes", int, 1024),
+        precision=get("precision", str, "auto"),
+        forecast_budget=get("forecast_budget", str),
+        report_to=_as_list(s.pop("report_to", None), ["tensorboard"]),
+        revision=get("revision", str),
         lr_search=SearchConfig(
             rates=get("lr_search", int, 3), share=get("lr_search_share", float, 0.1),
             min_steps=get("lr_search_min_steps", int, 30),
@@ -179,6 +186,14 @@ def compare_config(s: dict):
     if s:
         raise UserError(f"unknown setting(s): {', '.join(sorted(s))}")
     return cfg
+
+
+def _as_list(v, default: list[str]) -> list[str]:
+    """A comma-separated flag or a YAML/JSON list."""
+    if v is None:
+        return list(default)
+    items = v if isinstance(v, (list, tuple)) else str(v).split(",")
+    return [str(x).strip() for x in items if str(x).strip()]
 
 
 def _as_bool(v) -> bool:
@@ -242,7 +257,7 @@ def cmd_demo(args) -> int:
         "overwrite": True, "curve_eval_bytes": 12_000,
     }
     for k in ("max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "lr_search", "lr_search_share",
-              "lr_search_min_steps", "device"):
+              "lr_search_min_steps", "precision", "forecast_budget", "device"):
         if getattr(args, k) is not None:
             settings[k] = getattr(args, k)
     print(f"roundtable demo: {task} on {data} (text from the Python standard library)", file=sys.stderr)

@@ -225,6 +225,17 @@ class CompareConfig:
     report says so."""
     lr_search: SearchConfig = field(default_factory=SearchConfig)
     """The same learning-rate search for every arm (lrsearch.py)."""
+    precision: str = "auto"
+    """auto: bf16 autocast (fp32 master weights) where a start-up probe finds bf16 matmul
+    clearly faster (CUDA with bf16; CPUs with AMX or AVX512-BF16), fp32 otherwise; the
+    same choice for every arm, in training and evaluation. Or fp32, or bf16."""
+    forecast_budget: str | None = None
+    """Forecast each arm's score at this training budget (2h, 600s, or 10x the budget):
+    each arm also runs at 1/4 and 1/2 of the budget, each with its own schedule."""
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """Experiment trackers the Trainer logs to (tensorboard, mlflow, wandb, trackio)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) of --model, recorded in results.json."""
     seeds: int = 1
     fractions: list[float] = field(default_factory=lambda: [1.0])
     out: str = "roundtable-out"
@@ -264,6 +275,8 @@ class CompareConfig:
             raise UserError(f"--keep-models must be all, best or none, got {self.keep_models!r}")
         if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
             raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise UserError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.context_bytes < 2:
             raise UserError(f"--context-bytes must be at least 2, got {self.context_bytes}")
         if self.rouge_examples < 1 or self.num_beams < 1:

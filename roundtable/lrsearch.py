@@ -68,7 +68,7 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
             steps = None  # a diverged rate tells what it has to tell
             row.update(steps=e.step, subset_bits_per_byte=None, status="diverged")
         result.candidates.append(row)
-        if steps is not None and steps < cfg.min_steps:
+        if len(result.candidates) == 1 and steps is not None and steps < cfg.min_steps:  # judged once, at the recipe
             result.reason = (f"a slice of {small.seconds or small.max_steps:g} {'s' if small.seconds else 'steps'} "
                              f"held {steps} steps, fewer than {cfg.min_steps}: too short to tell rates apart")
             break
