@@ -57,7 +57,8 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
                    help="fewer steps in a slice: too short to tell, the recipe's rate is kept (default 30)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="auto: bf16 autocast where measured faster, else fp32; the same for every arm (default auto)")
-    p.add_argument("--forecast-budget", help="forecast each arm at this budget: 2h, 600s or 10x (default off)")
+    p.add_argument("--forecast-budget", nargs="?", const="10x",
+                   help="forecast each arm's score at this budget: 2h, 600s or 4x; alone: 10x (default off)")
     p.add_argument("--max-steps", type=int, help="optimizer steps per run (instead of, or as well as, --budget)")
     p.add_argument("--curve-points", type=int, help="evaluations between step 0 and the end (default 3)")
     p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")

@@ -21,7 +21,10 @@ from roundtable.data import Corpus, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import FORMULA
+from roundtable.forecast import forecast_sentence
 from roundtable.generate import generation_speed, lm_samples
+from roundtable.ladder import LADDER_SHARES, forecast_target
+from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
 from roundtable.results import dir_bytes, read_json, write_json
 from roundtable.stopping import STOP
@@ -84,12 +87,18 @@ class Comparison:
         self._lossless: dict[int, bool] = {}
         self.search: dict[str, dict] = {}
         """Each arm's learning-rate search (lrsearch.py), kept across --resume."""
+        self.ladder: list[dict] = []
+        """The forecast's extra runs at shares of the budget (ladder.py), kept across --resume."""
+        self._train_bytes: dict[float, int] = {}
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
+        if self.cfg.forecast_budget:
+            forecast_target(self.cfg.forecast_budget, self.cfg.budget)  # a bad value fails before any run
         self.corpus = load_corpus(self.cfg.data, self.cfg.task)
         for fraction in self.cfg.fractions:
             train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
+            self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
             for arm in self.cfg.arms:
                 per_device_batch(arm)  # an indivisible batch is refused before any model loads
                 self._prepared[(arm.name, fraction)] = self._prepare_arm(arm, train)
@@ -167,6 +176,7 @@ class Comparison:
         same = old.get("config_key") == self.config_key()
         if self.cfg.resume and same:
             self.search = dict(old.get("lr_search") or {})
+            self.ladder = [r for r in old.get("ladder") or [] if r.get("status") in ("ok", "diverged")]
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
         if self.cfg.overwrite and dist.is_main():
             for sub in ("runs", "tensorboard", "plots"):
@@ -217,11 +227,29 @@ class Comparison:
                 runs.append(self._run_one(arm, seed, fraction))
                 runs.sort(key=lambda r: order.index((r["arm"], r["seed"], r["fraction"])))
                 self._write(self._results(runs, complete=False))
+            if self.cfg.forecast_budget:
+                self._run_ladder(runs)
         if dist.is_main():
             self._apply_keep_policy(runs)
         results = self._results(runs, complete=True)
         self._write(results)
         return results
+
+    def _run_ladder(self, runs: list[dict]) -> None:
+        """The forecast's rungs: every arm and seed on the largest fraction at each share
+        of the budget, each with its own full schedule; scored like every run."""
+        top = max(self.cfg.fractions)
+        done = {(r["arm"], r["seed"], r["budget_share"]) for r in self.ladder}
+        for share in LADDER_SHARES:
+            for seed in range(self.cfg.seeds):
+                for arm in self.cfg.arms:
+                    if (arm.name, seed, share) in done:
+                        continue
+                    if STOP.requested:
+                        raise Interrupted("stopped between runs")
+                    self.log(f"[forecast] {run_name(arm.name, seed, top)} at {share:g} of the budget")
+                    self.ladder.append(self._run_one(arm, seed, top, share))
+                    self._write(self._results(runs, complete=False))
 
     def _search_rates(self, runs: list[dict]) -> None:
         """The same learning-rate search for every arm, on the largest data fraction with
@@ -282,16 +310,19 @@ class Comparison:
             r["model_kept"] = model_dir.is_dir()
             r["kept_bytes"] = dir_bytes(self.out / r["run_dir"])
 
-    def _run_one(self, arm: ArmConfig, seed: int, fraction: float) -> dict:
+    def _run_one(self, arm: ArmConfig, seed: int, fraction: float, share: float = 1.0) -> dict:
+        """One run; ``share`` < 1 is a rung of the forecast's budget ladder (its model is
+        not kept and its costs are not measured again)."""
         prep = self._prepared[(arm.name, fraction)]
         arm = prep.arm
-        name = run_name(arm.name, seed, fraction)
+        name = run_name(arm.name, seed, fraction) + (f"-budget{share:g}" if share < 1 else "")
         run_dir = self.out / "runs" / name
+        budget = self.cfg.budget if share == 1 else self.cfg.budget.scaled(share)
         record = {
             "arm": arm.name, "seed": seed, "fraction": fraction, "status": "failed",
             "model": self.factory.model_name(arm), "run_dir": str(run_dir.relative_to(self.out)),
             "recipe": asdict(arm), "block_size": arm.block_size, "context_bytes": prep.context_bytes,
-            "tokenizer_lossless": prep.lossless,
+            "tokenizer_lossless": prep.lossless, "budget_share": share,
         }
         t0 = time.perf_counter()
         try:
@@ -299,12 +330,15 @@ class Comparison:
             record["params"] = int(sum(p.numel() for p in model.parameters()))
             record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             outcome = train_run(
-                model, prep.tokenizer, prep.data, prep.evaluator, arm, self.cfg.budget, run_dir,
+                model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
             )
             if dist.is_main():
                 self._save_scores(run_dir, prep)
-                record.update(self._costs(model, prep))
+                if share == 1:
+                    record.update(self._costs(model, prep))
+                else:
+                    shutil.rmtree(run_dir / "model", ignore_errors=True)
             dist.barrier()
             record.update(
                 status="ok", steps=outcome.steps, train_seconds=outcome.train_seconds,
@@ -349,8 +383,17 @@ class Comparison:
                     f.write(json.dumps(row) + "\n")
         np.savez(run_dir / "valid_scores.npz", **scores)
 
-    def _verdict(self, runs: list[dict]) -> dict:
+    def _forecast(self, runs: list[dict]) -> dict | None:
+        if not self.cfg.forecast_budget:
+            return None
+        return build_forecast(runs, self.ladder, self.cfg.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
+                              self._train_bytes)
+
+    def _verdict(self, runs: list[dict], forecast: dict | None) -> dict:
         v = verdict(runs, self.cfg.task, self.out)
+        if forecast:
+            v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
+            v["sentence"] += " " + v["forecast_sentence"]
         lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
         if lossy:
             v.setdefault("warnings", []).append(
@@ -360,6 +403,7 @@ class Comparison:
         return v
 
     def _results(self, runs: list[dict], complete: bool) -> dict:
+        forecast = self._forecast(runs) if complete else None
         data = self.corpus.summary() if self.corpus else {}
         data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes) if self._prepared else 0
         return {
@@ -369,8 +413,10 @@ class Comparison:
             "data": data,
             "runs": runs,
             "lr_search": self.search,
+            "ladder": self.ladder,
+            "forecast": forecast,
             "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
-            "verdict": self._verdict(runs) if complete else None,
+            "verdict": self._verdict(runs, forecast) if complete else None,
             "config": self.cfg.to_dict(),
             "config_key": self.config_key(),
             "flops_formula": FORMULA,

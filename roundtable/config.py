@@ -86,6 +86,15 @@ class BudgetConfig:
         if self.curve_eval_bytes < 0:
             raise UserError("--curve-eval-bytes must be >= 0")
 
+    def scaled(self, share: float) -> BudgetConfig:
+        """A share of this budget (seconds, steps or both), with no intermediate curve
+        points: a learning-rate search slice, or a rung of the forecast's budget ladder."""
+        return BudgetConfig(
+            seconds=self.seconds * share if self.seconds else None,
+            max_steps=max(1, int(self.max_steps * share)) if self.max_steps else None,
+            curve_points=0, curve_eval_bytes=self.curve_eval_bytes,
+        )
+
 
 @dataclass
 class SearchConfig:

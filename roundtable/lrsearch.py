@@ -44,12 +44,6 @@ def grid(rate: float, n: int) -> list[float]:
     return [rate * 10 ** (k / 2) for k in ks[:n]]
 
 
-def slice_budget(budget: BudgetConfig, share: float) -> BudgetConfig:
-    seconds = budget.seconds * share if budget.seconds else None
-    steps = max(1, int(budget.max_steps * share)) if budget.max_steps else None
-    return BudgetConfig(seconds=seconds, max_steps=steps, curve_points=0, curve_eval_bytes=budget.curve_eval_bytes)
-
-
 def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_slice, folder: Path) -> SearchResult:
     """``train_slice(arm, budget, run_dir) -> (steps, score)`` trains one fresh model
     (seed 0) and returns its steps and subset bits per byte (lower is better)."""
@@ -58,7 +52,7 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
     if cfg.rates <= 1:
         result.reason = "search off"
         return result
-    small = slice_budget(budget, cfg.share)
+    small = budget.scaled(cfg.share)
     for rate in grid(arm.learning_rate, cfg.rates):
         row = {"learning_rate": rate}
         try:

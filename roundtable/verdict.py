@@ -31,7 +31,7 @@ def primary_metric(task: str) -> tuple[str, bool]:
     return ("valid_bits_per_byte", True) if task == "lm" else ("rougeL", False)
 
 
-def _per_doc(run: dict, out: Path, key: str):
+def per_doc(run: dict, out: Path, key: str):
     """(per-document values, doc_bytes) saved beside the run, or None if it has none."""
     path = out / str(run.get("run_dir")) / "valid_scores.npz"
     if not path.exists():
@@ -43,8 +43,8 @@ def _per_doc(run: dict, out: Path, key: str):
 def _difference_ci(first: list[dict], second: list[dict], out: Path, key: str):
     """95% interval of score(first) - score(second) over documents and seeds; ``key``
     "doc_nll_nats" gives bits per byte, "doc_rougeL" mean ROUGE-L."""
-    a = [_per_doc(r, out, key) for r in first]
-    b = [_per_doc(r, out, key) for r in second]
+    a = [per_doc(r, out, key) for r in first]
+    b = [per_doc(r, out, key) for r in second]
     if any(x is None for x in a + b):
         return None
     va, vb = np.stack([x[0] for x in a]), np.stack([x[0] for x in b])

@@ -8,7 +8,7 @@ import pytest
 
 from roundtable.config import BudgetConfig, SearchConfig, arm_defaults
 from roundtable.errors import Diverged
-from roundtable.lrsearch import grid, search_rate, slice_budget
+from roundtable.lrsearch import grid, search_rate
 
 ARM = arm_defaults("scratch-lstm")  # recipe rate 0.01
 
@@ -20,9 +20,10 @@ def test_grid_starts_at_the_recipe_and_steps_half_decades():
 
 
 def test_slice_budget_is_a_share_of_seconds_or_steps():
-    assert slice_budget(BudgetConfig(seconds=120), 0.1).seconds == pytest.approx(12)
-    assert slice_budget(BudgetConfig(seconds=None, max_steps=200), 0.1).max_steps == 20
-    assert slice_budget(BudgetConfig(seconds=None, max_steps=4), 0.1).max_steps == 1
+    assert BudgetConfig(seconds=120).scaled(0.1).seconds == pytest.approx(12)
+    assert BudgetConfig(seconds=None, max_steps=200).scaled(0.1).max_steps == 20
+    assert BudgetConfig(seconds=None, max_steps=4).scaled(0.1).max_steps == 1
+    assert BudgetConfig(seconds=120, curve_points=3).scaled(0.5).curve_points == 0
 
 
 def fake(scores: dict, steps: int = 40, diverge=()):
