@@ -330,6 +330,36 @@ class Plot:
     png: bytes
 
 
+def _forecast_figure(results: dict):
+    """The fan chart: measured rungs, the forecast band to the target budget (log x),
+    and the backtest's prediction of the largest rung against what it measured."""
+    f = _dict(results.get("forecast"))
+    arms = _dict(f.get("arms"))
+    if not arms:
+        return None
+    colors = _colors(_runs(results))
+    unit = "seconds" if f.get("unit") == "s" else "steps"
+    metric = next(iter(arms.values())).get("metric", "valid_bits_per_byte")
+    fig, ax = _axes(f"Forecast to {_fmt(f.get('target_seconds'), 'g')} {unit}", f"training budget ({unit})", metric)
+    for arm, a in arms.items():
+        color = colors.get(arm, "#555555")
+        band = [b for b in a.get("band") or [] if _num(b.get("value")) is not None]
+        if band:
+            x = [b["budget"] for b in band]
+            ax.fill_between(x, [b["ci95"][0] for b in band], [b["ci95"][1] for b in band], color=color, alpha=0.12)
+            ax.fill_between(x, [b["ci80"][0] for b in band], [b["ci80"][1] for b in band], color=color, alpha=0.22)
+            ax.plot(x, [b["value"] for b in band], color=color, ls="--", lw=1.2)
+        m = a.get("measured") or []
+        ax.plot([p["at"] for p in m], [p["value"] for p in m], "o", color=color, label=f"{arm} (measured)")
+    for b in f.get("backtest") or []:
+        color = colors.get(b.get("arm"), "#555555")
+        ax.plot([b["budget"]], [b["predicted"]], marker="x", ms=9, color=color, ls="none")
+    ax.axvline(_num(f.get("target_seconds")) or 1, color="#888888", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
 def _figures(results: dict) -> list[tuple[str, str, object]]:
     """(file name, caption, figure builder): the figures this kind of results file can have."""
     top = _fmt(_top_fraction(results), "g")
@@ -338,7 +368,11 @@ def _figures(results: dict) -> list[tuple[str, str, object]]:
     flops = band + f" FLOPs: {results.get('flops_formula') or DASH}."
     bpb = "valid bits per byte"
     sweep = "Final score of each arm against the fraction of training data: mean over seeds, error bars min to max."
+    fan = ("Dots: each arm's final score at 1/4, 1/2 and the whole budget (mean over seeds). Dashed line: "
+           "the fitted law to the target budget (dotted vertical), bands: 80% and 95% intervals. Crosses: the "
+           "backtest, the whole budget's score predicted from the two smaller rungs.")
     figs = [
+        ("forecast", fan, lambda: _forecast_figure(results)),
         ("bpb_vs_seconds", band, lambda: _curve_figure(results, "seconds", "training seconds", False, None, bpb)),
         ("bpb_vs_bytes", band, lambda: _curve_figure(results, "train_bytes", "training bytes", True, None, bpb)),
         ("bpb_vs_flops", flops, lambda: _curve_figure(results, "flops", "training FLOPs", True, None, bpb)),
