@@ -16,6 +16,7 @@ import torch
 
 from roundtable import __version__, dist
 from roundtable.arms import ArmFactory
+from roundtable.caveats import lead_scores, pretrained_baseline, warnings_for
 from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
@@ -26,7 +27,7 @@ from roundtable.generate import generation_speed, lm_samples
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
-from roundtable.results import dir_bytes, read_json, write_json
+from roundtable.results import dir_bytes, group_readable, read_json, write_json
 from roundtable.stopping import STOP
 from roundtable.summarize import cut_bytes
 from roundtable.tasks import first_by_bytes, get_task
@@ -90,6 +91,9 @@ class Comparison:
         self.ladder: list[dict] = []
         """The forecast's extra runs at shares of the budget (ladder.py), kept across --resume."""
         self._train_bytes: dict[float, int] = {}
+        self._t0 = time.perf_counter()
+        self._wall_before = 0.0
+        """Wall-clock seconds of earlier sessions of a resumed comparison."""
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
@@ -177,6 +181,7 @@ class Comparison:
         if self.cfg.resume and same:
             self.search = dict(old.get("lr_search") or {})
             self.ladder = [r for r in old.get("ladder") or [] if r.get("status") in ("ok", "diverged")]
+            self._wall_before = float(old.get("wall_seconds") or 0.0)
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
         if self.cfg.overwrite and dist.is_main():
             for sub in ("runs", "tensorboard", "plots"):
@@ -334,6 +339,7 @@ class Comparison:
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
             )
             if dist.is_main():
+                group_readable(run_dir)
                 self._save_scores(run_dir, prep)
                 if share == 1:
                     record.update(self._costs(model, prep))
@@ -389,8 +395,22 @@ class Comparison:
         return build_forecast(runs, self.ladder, self.cfg.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
                               self._train_bytes)
 
-    def _verdict(self, runs: list[dict], forecast: dict | None) -> dict:
+    def _baselines(self, runs: list[dict]) -> dict:
+        """The pretrained model as it is (step 0), and for summarize the lead sentence."""
+        out = {}
+        pretrained = pretrained_baseline(runs)
+        if pretrained:
+            out["pretrained"] = pretrained
+        if self.cfg.task == "summarize" and self.corpus:
+            pairs = self.task.pairs(self.corpus.valid[: self.cfg.rouge_examples], **self._task_kwargs())
+            out["lead"] = lead_scores(pairs, self.cfg.max_summary_tokens)
+        return out
+
+    def _verdict(self, runs: list[dict], forecast: dict | None, baselines: dict) -> dict:
         v = verdict(runs, self.cfg.task, self.out)
+        wall = time.perf_counter() - self._t0 + self._wall_before
+        v["warnings"] = v.get("warnings", []) + warnings_for(
+            runs + self.ladder, self.cfg.task, self._train_bytes, baselines, self.cfg.budget.seconds, wall)
         if forecast:
             v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
             v["sentence"] += " " + v["forecast_sentence"]
@@ -404,6 +424,7 @@ class Comparison:
 
     def _results(self, runs: list[dict], complete: bool) -> dict:
         forecast = self._forecast(runs) if complete else None
+        baselines = self._baselines(runs)
         data = self.corpus.summary() if self.corpus else {}
         data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes) if self._prepared else 0
         return {
@@ -416,7 +437,9 @@ class Comparison:
             "ladder": self.ladder,
             "forecast": forecast,
             "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
-            "verdict": self._verdict(runs, forecast) if complete else None,
+            "baselines": baselines,
+            "wall_seconds": time.perf_counter() - self._t0 + self._wall_before,
+            "verdict": self._verdict(runs, forecast, baselines) if complete else None,
             "config": self.cfg.to_dict(),
             "config_key": self.config_key(),
             "flops_formula": FORMULA,

@@ -169,7 +169,10 @@ class _Reader:
         for name in self._fields():
             if name not in obj:
                 have = ", ".join(sorted(map(str, obj))[:8]) or "none"
-                self._bad(where, f"missing field {name!r} (fields: {have})")
+                flag = {self.cfg.document_field: "--document-field", self.cfg.summary_field: "--summary-field"}.get(
+                    name, "--text-field") if self.task == "summarize" else "--text-field"
+                hint = f"; choose one with {flag} NAME" if obj else ""
+                self._bad(where, f"missing field {name!r} (fields found: {have}{hint})")
                 return None
             v = obj[name]
             if not isinstance(v, str):

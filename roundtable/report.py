@@ -249,6 +249,11 @@ def _curve_figure(results: dict, xkey: str, xlabel: str, log: bool, ykey: str | 
             full |= _draw_full_points(ax, runs, xkey, colors[arm], log)
     if not drawn:
         return None
+    base = _dict(_dict(results.get("baselines")).get("pretrained")).get(ykey or "valid_bits_per_byte")
+    if _num(base) is not None:
+        ax.axhline(base, color="#555555", lw=1, ls="--", label="pretrained model as it is")
+    if ykey is None:
+        _focus(ax, groups, base)
     if log:
         ax.set_xscale("log")
     handles, labels = ax.get_legend_handles_labels()
@@ -256,6 +261,58 @@ def _curve_figure(results: dict, xkey: str, xlabel: str, log: bool, ykey: str | 
         handles.append(Line2D([], [], marker="D", ls="", color="#bbbbbb", markeredgecolor="black"))
         labels.append("whole validation text")
     ax.legend(handles, labels, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _focus(ax, groups: dict, base) -> None:
+    """A y-range for the differences that matter: from the best score to a little above
+    the worst trained one, not stretched to an untrained model's 8 bits per byte."""
+    trained = [_num(p.get(k)) for rs in groups.values() for r in rs for p in _curve(r)[1:]
+               for k in ("subset_bits_per_byte", "valid_bits_per_byte")]
+    trained = [v for v in trained + [_num(base)] if v is not None]
+    if len(trained) >= 2:
+        lo, hi = min(trained), max(trained)
+        pad = 0.08 * (hi - lo or hi or 1.0)
+        ax.set_ylim(max(0.0, lo - pad), hi + pad)
+
+
+def _verdict_figure(results: dict):
+    """The verdict at a glance: each arm's final score with its 95% interval (documents
+    and seeds), the pretrained model as it is, and the forecast at its target budget."""
+    v = _dict(results.get("verdict"))
+    means, cis = _dict(v.get("means")), _dict(v.get("arm_ci95"))
+    if not means:
+        return None
+    colors = _colors(_runs(results))
+    metric = v.get("metric") or "valid_bits_per_byte"
+    fig, ax = _axes("Final score of each arm (95% interval over documents and seeds)", metric, "")
+    arms = list(means)
+    f = _dict(results.get("forecast"))
+    fc = _dict(f.get("arms"))
+    for i, arm in enumerate(arms):
+        y, m, ci = len(arms) - 1 - i, means[arm], cis.get(arm)
+        err = [[m - ci[0]], [ci[1] - m]] if ci else None
+        ax.errorbar([m], [y], xerr=err, fmt="o", color=colors.get(arm, "#555555"), capsize=4, ms=7)
+        a = _dict(fc.get(arm))
+        if _num(a.get("value")) is not None and a.get("metric") == metric:
+            lo, hi = a["ci95"]
+            ax.errorbar([a["value"]], [y - 0.25], xerr=[[a["value"] - lo], [hi - a["value"]]], fmt="s",
+                        mfc="white", color=colors.get(arm, "#555555"), capsize=3, ms=6)
+    ax.set_yticks(range(len(arms)), list(reversed(arms)))
+    base = _dict(_dict(results.get("baselines")).get("pretrained")).get(metric)
+    if _num(base) is not None:
+        ax.axvline(base, color="#555555", lw=1, ls="--")
+        ax.annotate("pretrained as it is", (base, len(arms) - 0.6), fontsize=8, color="#555555")
+    lead = _dict(_dict(results.get("baselines")).get("lead")).get(metric)
+    if _num(lead) is not None:
+        ax.axvline(lead, color="#999999", lw=1, ls=":")
+        ax.annotate("lead sentence", (lead, len(arms) - 0.6), fontsize=8, color="#999999")
+    if fc:
+        ax.annotate(f"open squares: forecast at {_fmt(f.get('target_seconds'), 'g')} "
+                    f"{'s' if f.get('unit') == 's' else 'steps'}", (0.01, 0.01), xycoords="axes fraction",
+                    fontsize=8, color="#555555")
+    ax.set_ylim(-0.8, len(arms) - 0.3)
     fig.tight_layout()
     return fig
 
@@ -372,6 +429,9 @@ def _figures(results: dict) -> list[tuple[str, str, object]]:
            "the fitted law to the target budget (dotted vertical), bands: 80% and 95% intervals. Crosses: the "
            "backtest, the whole budget's score predicted from the two smaller rungs.")
     figs = [
+        ("verdict", "The verdict plot: each arm's final score (seed mean) with its 95% interval; dashed: the "
+                    "pretrained model before any training; open squares: the forecast with its 95% interval.",
+         lambda: _verdict_figure(results)),
         ("forecast", fan, lambda: _forecast_figure(results)),
         ("bpb_vs_seconds", band, lambda: _curve_figure(results, "seconds", "training seconds", False, None, bpb)),
         ("bpb_vs_bytes", band, lambda: _curve_figure(results, "train_bytes", "training bytes", True, None, bpb)),
@@ -464,7 +524,7 @@ def _verdict_rows(v: dict) -> list[list[str]]:
     return rows
 
 
-def _title_section(results: dict, problem: str | None) -> list[Block]:
+def _title_section(results: dict, problem: str | None, plots: list[Plot] = ()) -> list[Block]:
     task = results.get("task") or DASH
     v = _dict(results.get("verdict"))
     blocks = [Block("h1", f"roundtable: fine-tune or train from scratch? (task: {task})")]
@@ -475,6 +535,11 @@ def _title_section(results: dict, problem: str | None) -> list[Block]:
         blocks.append(Block("note", "results.json is marked incomplete: some runs are still to come."))
     for warning in v.get("warnings") or []:
         blocks.append(Block("note", str(warning)))
+    blocks += [Block("figure", p.caption, plot=p) for p in plots if p.name == "verdict"]
+    budget = _dict(results.get("budget"))
+    if budget.get("kind", "seconds") == "seconds":
+        blocks.append(Block("p", "The budget is wall-clock time: the result depends on this machine and its load "
+                                 "(see Versions and machine); a budget in tokens or FLOPs does not."))
     if v:
         blocks.append(Block("kv", rows=_verdict_rows(v)))
     return blocks
@@ -709,7 +774,8 @@ def _config_section(results: dict) -> list[Block]:
 def build_blocks(results: dict, out: Path, plots: list[Plot], problem: str | None = None) -> list[Block]:
     """The whole page, in reading order: verdict first, the configuration last."""
     sections = [
-        lambda: _title_section(results, problem), lambda: _summary_section(results), lambda: _plot_section(plots),
+        lambda: _title_section(results, problem, plots), lambda: _summary_section(results),
+        lambda: _plot_section([p for p in plots if p.name != "verdict"]),
         lambda: _cost_section(results), lambda: _search_section(results), lambda: _samples_section(results, out),
         lambda: _problems_section(results),
         lambda: _config_section(results),

@@ -20,6 +20,18 @@ def _clean(obj):
     return obj
 
 
+def group_readable(path: Path) -> None:
+    """Give files the permissions the user's umask gives any new file: temporary files
+    (``mkstemp``, and the safetensors writer) are created 0600, which other readers of a
+    shared output folder cannot open."""
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o666 & ~umask
+    for f in [Path(path)] if Path(path).is_file() else Path(path).rglob("*"):
+        if f.is_file():
+            os.chmod(f, mode)
+
+
 def write_json(path: Path, data) -> None:
     """Write to a temporary file in the same folder, then atomically replace."""
     path = Path(path)
@@ -30,6 +42,7 @@ def write_json(path: Path, data) -> None:
             json.dump(_clean(data), f, indent=2)
             f.flush()
             os.fsync(f.fileno())
+        group_readable(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

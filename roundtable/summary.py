@@ -12,7 +12,7 @@ def _fmt(v, spec: str) -> str:
 
 def summary_rows(results: dict) -> list[list[str]]:
     rows = [["arm", "seed", "frac", "status", "steps", "train s", "lr", "block", "ctx bytes", "bpb step 0",
-             "bpb final", "ppl", "acc"]]
+             "bpb final", "ppl (own tokens)", "acc (own tokens)"]]
     if results["task"] == "summarize":
         rows[0] += ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
     for r in results["runs"]:

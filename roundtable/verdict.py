@@ -53,6 +53,19 @@ def _difference_ci(first: list[dict], second: list[dict], out: Path, key: str):
     return interval(mean_difference_samples(va, vb))
 
 
+def _arm_ci(runs: list[dict], out: Path, key: str):
+    """95% interval of one arm's own score (seed mean) over documents and seeds: the
+    difference from a zero-score arm, so the same bootstrap as the margin's."""
+    got = [per_doc(r, out, key) for r in runs]
+    if not got or any(x is None for x in got):
+        return None
+    v = np.stack([x[0] for x in got])
+    zero = np.zeros_like(v[:1])
+    if key == "doc_nll_nats":
+        return list(interval(bpb_difference_samples(v, zero, got[0][1])))
+    return list(interval(mean_difference_samples(v, zero)))
+
+
 def _seeds(n: int) -> str:
     return "seed" if n == 1 else "seeds"
 
@@ -120,7 +133,9 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
     warn, missing = _losses(planned, by_arm, where)
     partial = "".join(f" {w}" for a, w in warn.items() if by_arm[a])  # total losses get the lead clause
     means = {a: float(np.mean([r["final"][metric] for r in rs])) for a, rs in by_arm.items() if rs}
+    key = "doc_nll_nats" if task == "lm" else "doc_rougeL"
     base = {"metric": metric, "winner": None, "margin": None, "ci95": None, "fraction": top, "means": means,
+            "arm_ci95": {a: _arm_ci(rs, out, key) for a, rs in by_arm.items() if rs},
             "warnings": list(warn.values())}
     if missing:
         names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
@@ -134,7 +149,7 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
     runner = order[1]
     margin = (means[runner] - means[winner]) * (1 if lower else -1)  # > 0: winner better
     better_minus_worse = (by_arm[runner], by_arm[winner]) if lower else (by_arm[winner], by_arm[runner])
-    ci = _difference_ci(*better_minus_worse, out, "doc_nll_nats" if task == "lm" else "doc_rougeL")
+    ci = _difference_ci(*better_minus_worse, out, key)
     separated = ci is not None and ci[0] > 0
     unit = "bits per byte" if task == "lm" else "ROUGE-L"
     if separated:

@@ -92,7 +92,7 @@ CASES = {
     ),
     "missing field": lambda t, f: (
         compare_argv(f, t / "out", data=jsonl(t / "f.jsonl", {"text": "ok"}, {"body": "no text field"})),
-        [f"{t / 'f.jsonl'}:2: missing field 'text'", "body"],
+        [f"{t / 'f.jsonl'}:2: missing field 'text'", "fields found: body; choose one with --text-field NAME"],
     ),
     "missing --text-field": lambda t, f: (
         compare_argv(f, t / "out", data=jsonl(t / "g.jsonl", {"text": "ok"}), text_field="content"),

@@ -137,6 +137,16 @@ def test_training_accounting(runs):
     assert runs["scratch-transformer"]["train_flops"] == 512 * (6 * 7472 + 6 * 1 * 32 * 16)
 
 
+def test_results_and_models_are_readable_like_other_files(comparison, runs):
+    """Temporary files are created 0600; what the comparison leaves gets the umask's mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    out = comparison["out"]
+    files = [out / "results.json", *[out / r["run_dir"] / "model" / "model.safetensors" for r in runs.values()]]
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
+
+
 def test_model_folders(comparison, runs):
     out = comparison["out"]
     for arm, r in runs.items():

@@ -73,8 +73,12 @@ def _results(task: str = "lm") -> dict:
         "verdict": {
             "metric": "valid_bits_per_byte", "winner": "finetune", "runner_up": "scratch-lstm", "margin": 0.8,
             "ci95": [0.7, 0.9], "separated": True, "fraction": 1.0, "sentence": SENTENCE,
-            "crossing_fraction": 0.25,
+            "crossing_fraction": 0.25, "means": {"finetune": 0.9, "scratch-lstm": 1.7},
+            "arm_ci95": {"finetune": [0.85, 0.95], "scratch-lstm": [1.6, 1.8]},
+            "warnings": ["scratch-lstm trained 40 steps, 0.5 of an epoch: its score shows what this budget buys."],
         },
+        "baselines": {"pretrained": {"valid_bits_per_byte": 1.05}},
+        "budget": {"kind": "seconds", "value": 10},
         "config": {"task": task, "arms": list(ARMS), "budget": {"seconds": 10}},
         "flops_formula": "6 x matmul parameters x tokens",
         "environment": {"roundtable": "0.1.0", "python": "3.11", "torch": "2.x"},
@@ -234,3 +238,10 @@ def test_report_in_headless_chromium(lm_report: Path, tmp_path: Path):
     assert found, proc.stdout[-2000:]
     assert found.groups() == (str(n_images), "0", "0")
     assert _console_lines(proc.stderr, probe) == []
+
+    # 3. what a reader sees first: the verdict plot right after the verdict and its warnings, and the baseline
+    dom = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", lm_report.as_uri()).stdout
+    first_img = dom.index("<img")
+    assert dom.index(SENTENCE.split(":")[0]) < dom.index("trained 40 steps") < first_img
+    assert first_img < dom.index("The verdict plot") < dom.index("<h2")  # before any section
+    assert "pretrained" in dom

@@ -1,0 +1,94 @@
+"""What a reader must not over-read: baselines beside the arms, and warnings where the
+evidence is thin, as plain sentences for the verdict and the report."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from roundtable.rouge import ROUGE_KEYS, make_scorer
+
+MIN_STEPS = 30
+"""Fewer optimizer steps than this: the score says what minutes buy, not what the path can reach."""
+WALL_OVER_BUDGET = 2.0
+"""Wall clock above this multiple of the summed budgets is worth a warning."""
+PRETRAINED_ARMS = ("finetune", "finetune-lora")  # start from the pretrained weights as they are
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def lead(document: str, limit: int) -> str:
+    """The classic lead baseline: the document's first sentence, cut to ``limit`` bytes."""
+    first = _SENTENCE_END.split(document.strip(), maxsplit=1)[0]
+    raw = first.encode()[:limit]
+    return raw.decode("utf-8", errors="ignore")
+
+
+def lead_scores(pairs: list[tuple[str, str]], limit: int) -> dict:
+    """ROUGE of the lead baseline on (document, reference) pairs, with the arms' scorer."""
+    scorer = make_scorer()
+    per = {k: [] for k in ROUGE_KEYS}
+    for document, reference in pairs:
+        s = scorer.score(reference, lead(document, limit))
+        for k in ROUGE_KEYS:
+            per[k].append(s[k].fmeasure)
+    return {k: float(np.mean(v)) if v else 0.0 for k, v in per.items()}
+
+
+def pretrained_baseline(runs: list[dict]) -> dict | None:
+    """The pretrained model as it is: the step-0 scores of the arms that start from it."""
+    points = [r["curve"][0] for r in runs if r.get("arm") in PRETRAINED_ARMS and r.get("curve")]
+    if not points:
+        return None
+    keys = [k for k in ("valid_bits_per_byte", *ROUGE_KEYS) if all(p.get(k) is not None for p in points)]
+    return {k: float(np.mean([p[k] for p in points])) for k in keys}
+
+
+def _mean(runs: list[dict], key: str, f: float, arm: str) -> float | None:
+    v = [r["final"][key] for r in runs if r["arm"] == arm and r["fraction"] == f]
+    return float(np.mean(v)) if v else None
+
+
+def warnings_for(runs: list[dict], task: str, train_bytes: dict[float, int], baselines: dict,
+                 budget_seconds: float | None, wall_seconds: float | None) -> list[str]:
+    """Thin evidence, one sentence each: little training, summaries no better than the
+    lead sentence, a score that got worse with more data, wall clock far above budget.
+    ``runs``: every run, the forecast's rungs (``budget_share`` < 1) included."""
+    ok = [r for r in runs if r.get("status") == "ok" and r.get("final") and r.get("budget_share", 1.0) == 1.0]
+    out = []
+    top = max(train_bytes) if train_bytes else None
+    for arm in dict.fromkeys(r["arm"] for r in ok):
+        mine = [r for r in ok if r["arm"] == arm and r["fraction"] == top]
+        if not mine:
+            continue
+        steps = min(r.get("steps", 0) for r in mine)
+        epochs = min(r.get("train_bytes", 0) for r in mine) / max(train_bytes[top], 1)
+        if steps < MIN_STEPS or epochs < 1:
+            out.append(f"{arm} trained {steps} steps, {epochs:.2g} of an epoch: its score shows what this budget "
+                       "buys, not what the path can reach.")
+    metric = "valid_bits_per_byte" if task == "lm" else "rougeL"
+    worse = (lambda a, b: b > a) if task == "lm" else (lambda a, b: b < a)
+    fracs = sorted({r["fraction"] for r in ok})
+    for arm in dict.fromkeys(r["arm"] for r in ok):
+        scores = [(f, _mean(ok, metric, f, arm)) for f in fracs]
+        scores = [(f, v) for f, v in scores if v is not None]
+        for (f0, v0), (f1, v1) in zip(scores, scores[1:]):
+            if worse(v0, v1):
+                out.append(f"{arm} scored worse with more data ({v0:.3f} at fraction {f0:g}, {v1:.3f} at {f1:g}): "
+                           "more seeds or a longer budget would tell whether that is noise.")
+                break
+    lead_rouge = (baselines.get("lead") or {}).get("rougeL")
+    if task == "summarize" and lead_rouge is not None:
+        means = {a: _mean(ok, "rougeL", top, a) for a in dict.fromkeys(r["arm"] for r in ok)}
+        below = [a for a, v in means.items() if v is not None and v <= lead_rouge]
+        if below and len(below) == len(means):
+            out.append(f"No arm beats the lead baseline (the document's first sentence, ROUGE-L {lead_rouge:.3f}): "
+                       "neither produces usable summaries yet.")
+        elif below:
+            out.append(f"{', '.join(below)} does not beat the lead baseline (ROUGE-L {lead_rouge:.3f}).")
+    if budget_seconds and wall_seconds and ok:
+        spent = budget_seconds * sum(r.get("budget_share", 1.0) for r in runs)  # the forecast's rungs included
+        if wall_seconds > WALL_OVER_BUDGET * spent:
+            out.append(f"The comparison took {wall_seconds / 60:.0f} min of wall clock for {spent / 60:.0f} min of "
+                       "training budget: model loading, evaluation and the learning-rate search took the rest.")
+    return out
