@@ -760,6 +760,9 @@ def _kv_rows(d: dict) -> list[list[str]]:
 
 def _config_section(results: dict) -> list[Block]:
     blocks = [Block("h2", "Configuration")]
+    model = _dict(results.get("pretrained_model"))
+    if model:
+        blocks += [Block("h3", "Pretrained model"), Block("kv", rows=_kv_rows(model))]
     data = _dict(results.get("data"))
     if data:
         blocks += [Block("h3", "Data"), Block("kv", rows=_kv_rows(data))]
