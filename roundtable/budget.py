@@ -18,11 +18,19 @@ class BudgetClock:
 
     seconds: float | None
     max_steps: int | None
+    tokens: float | None = None
+    """A budget in training tokens (non-padding), which does not depend on the machine."""
+    flops: float | None = None
+    """A budget in estimated training FLOPs, likewise."""
     spent_before: float = 0.0
     """Seconds already spent before a resume."""
     agreed: float = 0.0
     """Progress as every process agreed at the last step end: what the learning-rate
     schedule reads, so all processes apply the same learning rate."""
+    tokens_seen: float = 0.0
+    flops_done: float = 0.0
+    _step_tokens: float = field(default=0.0, repr=False)
+    _step_flops: float = field(default=0.0, repr=False)
     _start: float | None = field(default=None, repr=False)
     _paused_total: float = field(default=0.0, repr=False)
     _pause_start: float | None = field(default=None, repr=False)
@@ -48,12 +56,18 @@ class BudgetClock:
             self._paused_total += time.perf_counter() - self._pause_start
             self._pause_start = None
 
+    def count(self, tokens_seen: float, flops_done: float) -> None:
+        """What training has consumed so far (after each step), for token and FLOP budgets."""
+        self._step_tokens, self._step_flops = tokens_seen - self.tokens_seen, flops_done - self.flops_done
+        self.tokens_seen, self.flops_done = tokens_seen, flops_done
+
     def progress(self, step: int) -> float:
+        """The largest share spent of any limit given."""
         p = 0.0
-        if self.seconds:
-            p = max(p, self.elapsed() / self.seconds)
-        if self.max_steps:
-            p = max(p, step / self.max_steps)
+        for spent, limit in ((self.elapsed(), self.seconds), (step, self.max_steps),
+                             (self.tokens_seen, self.tokens), (self.flops_done, self.flops)):
+            if limit:
+                p = max(p, spent / limit)
         return min(p, 1.0)
 
     def should_stop(self, step: int, step_seconds: float) -> bool:
@@ -61,7 +75,9 @@ class BudgetClock:
         short of it: expected overshoot is zero, so slow-step arms gain nothing."""
         if self.max_steps and step >= self.max_steps:
             return True
-        return bool(self.seconds) and self.elapsed() + 0.5 * step_seconds >= self.seconds
+        return any(bool(limit) and spent + 0.5 * last >= limit for spent, last, limit in (
+            (self.elapsed(), step_seconds, self.seconds), (self.tokens_seen, self._step_tokens, self.tokens),
+            (self.flops_done, self._step_flops, self.flops)))
 
 
 WSD_DECAY = 0.2

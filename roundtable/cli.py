@@ -1,4 +1,4 @@
-"""Command line: compare, demo, report, generate.
+"""Command line: compare, demo, report, generate, status.
 
 Errors in the user's input print one line and exit with code 2 (no traceback).
 """
@@ -11,6 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from roundtable import __version__
 from roundtable.errors import Interrupted, UserError
 
 DEMO_BUDGET = "120s"
@@ -30,6 +31,7 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--document-field", help="summarize: record field with the document (default document)")
         p.add_argument("--summary-field", help="summarize: record field with the summary (default summary)")
         p.add_argument("--model", help="hub id, local folder, .gguf file, or smollm2-135m (offline default)")
+        p.add_argument("--revision", help="hub ids: the branch, tag or commit of --model (recorded in results.json)")
         p.add_argument("--arms", help="comma-separated arms (default finetune,scratch-lstm)")
         p.add_argument("--seeds", type=int, help="runs per arm with different seeds (default 1)")
         p.add_argument("--fractions", help="nested training-data fractions, e.g. 0.1,0.3,1.0 (default 1.0)")
@@ -47,7 +49,8 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
         p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
     p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
-    p.add_argument("--budget", help="wall-clock training budget per run: 90s, 10m, 1h" + (" (default 120s)" if not demo else ""))
+    p.add_argument("--budget", help="training budget per run: wall clock (90s, 10m, 1h), tokens (5Mtok) or FLOPs "
+                                    "(2e15flop)" + (" (default 120s)" if not demo else ""))
     p.add_argument("--context-bytes", type=int,
                    help="context of every arm in bytes; each arm's block in its own tokens follows (default 1024)")
     p.add_argument("--lr-search", type=int,
@@ -64,11 +67,14 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
     p.add_argument("--curve-eval-bytes", type=int, help="validation bytes scored at intermediate points (default 20000)")
     p.add_argument("--out", help="output folder")
     p.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--report-to", help="experiment trackers besides TensorBoard, comma-separated: mlflow, wandb, "
+                   "trackio (each an extra: pip install 'roundtable[mlflow]'); default tensorboard")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="roundtable", description="Fine-tune a pretrained LM or train from scratch? Measure it.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _compare_args(sub.add_parser("compare", help="run every arm on your data and compare"))
     _compare_args(sub.add_parser("demo", help="the built-in demo (no download)"), demo=True)
@@ -82,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--seed", type=int, default=0)
+    st = sub.add_parser("status", help="which runs of a comparison are done, running, pending, diverged or failed")
+    st.add_argument("dir")
+    st.add_argument("--json", action="store_true", help="the same as JSON, for other tools")
     return parser
 
 
@@ -105,7 +114,7 @@ def compare_config(s: dict):
         DataConfig,
         SearchConfig,
         parse_arms,
-        parse_budget,
+        parse_budget_spec,
         parse_fractions,
     )
 
@@ -137,10 +146,15 @@ def compare_config(s: dict):
     )
     max_steps = get("max_steps", int)
     budget_text = s.pop("budget", None)
-    seconds = parse_budget(budget_text) if budget_text is not None else (None if max_steps is not None else 120.0)
+    kind, value = parse_budget_spec(budget_text) if budget_text is not None else ("seconds", None)
+    seconds = value if kind == "seconds" else None
+    if budget_text is None and max_steps is None:
+        seconds = 120.0
     budget = BudgetConfig(
         seconds=seconds,
         max_steps=max_steps,
+        tokens=value if kind == "tokens" else None,
+        flops=value if kind == "flops" else None,
         curve_points=get("curve_points", int, 3),
         curve_eval_bytes=get("curve_eval_bytes", int, 20_000),
     )
@@ -258,7 +272,7 @@ def cmd_demo(args) -> int:
         "overwrite": True, "curve_eval_bytes": 12_000,
     }
     for k in ("max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "lr_search", "lr_search_share",
-              "lr_search_min_steps", "precision", "forecast_budget", "device"):
+              "lr_search_min_steps", "precision", "forecast_budget", "device", "report_to"):
         if getattr(args, k) is not None:
             settings[k] = getattr(args, k)
     print(f"roundtable demo: {task} on {data} (text from the Python standard library)", file=sys.stderr)
@@ -276,6 +290,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from roundtable.status import print_status
+
+    print_status(Path(args.dir), as_json=args.json)
+    return 0
+
+
 def cmd_generate(args) -> int:
     from roundtable.generate import generate
 
@@ -286,10 +307,10 @@ def cmd_generate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _quiet_libraries(progress=not getattr(args, "no_progress", False))
-        return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate}[
-            args.command
-        ](args)
+        if args.command != "status":  # status reads JSON only: no library to quiet, and quick
+            _quiet_libraries(progress=not getattr(args, "no_progress", False))
+        return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate,
+                "status": cmd_status}[args.command](args)
     except UserError as e:
         print(f"roundtable: error: {e}", file=sys.stderr)
         return e.exit_code

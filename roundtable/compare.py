@@ -470,8 +470,7 @@ class Comparison:
             "ladder": self.ladder,
             "forecast": forecast,
             "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
-            "budget": {"kind": "seconds", "value": self.cfg.budget.seconds} if self.cfg.budget.seconds
-            else {"kind": "steps", "value": self.cfg.budget.max_steps},
+            "budget": dict(zip(("kind", "value"), self.cfg.budget.kind)),
             "baselines": baselines,
             "pretrained_model": self._model_info(),
             "wall_seconds": time.perf_counter() - self._t0 + self._wall_before,

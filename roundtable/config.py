@@ -21,6 +21,19 @@ TASKS = ("lm", "summarize")
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
 
 
+def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
+    """``--budget`` as (kind, value): wall-clock seconds (``90s``, ``10m``, ``1.5h``),
+    training tokens (``5Mtok``, ``200ktok``) or FLOPs (``2e15flop``). Tokens and FLOPs
+    do not depend on the machine or its load, so another machine reproduces them."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
+    if m:
+        value = float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
+        if value <= 0:
+            raise UserError(f"--budget must be positive, got {text!r}")
+        return ("tokens" if m.group(3).startswith("tok") else "flops"), value
+    return "seconds", parse_budget(text)
+
+
 def parse_budget(text: str | float | int) -> float:
     """Wall-clock budget per arm in seconds: ``90``, ``90s``, ``10m``, ``1.5h``."""
     if isinstance(text, (int, float)):
@@ -28,7 +41,7 @@ def parse_budget(text: str | float | int) -> float:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
         if not m:
-            raise UserError(f"cannot parse --budget {text!r}: use e.g. 90s, 10m or 1.5h")
+            raise UserError(f"cannot parse --budget {text!r}: use e.g. 90s, 10m, 1.5h, 5Mtok or 2e15flop")
         unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, None: 1}[m.group(2)]
         seconds = float(m.group(1)) * unit
     if seconds <= 0:
@@ -71,13 +84,17 @@ class BudgetConfig:
     """Wall-clock training seconds per run (arm x seed x fraction)."""
     max_steps: int | None = None
     """Optimizer steps per run; the alternative (or an extra cap) to seconds."""
+    tokens: float | None = None
+    """Training tokens per run (non-padding): a budget that does not depend on the machine."""
+    flops: float | None = None
+    """Estimated training FLOPs per run (see flops.py): likewise."""
     curve_points: int = 3
     """Evaluations between the step-0 and the final point, at regular intervals of the budget."""
     curve_eval_bytes: int = 20_000
     """Validation bytes scored at intermediate curve points (0: the whole text)."""
 
     def __post_init__(self):
-        if self.seconds is None and self.max_steps is None:
+        if self.seconds is None and self.max_steps is None and self.tokens is None and self.flops is None:
             raise UserError("give a --budget or --max-steps")
         if self.max_steps is not None and self.max_steps <= 0:
             raise UserError(f"--max-steps must be positive, got {self.max_steps}")
@@ -86,12 +103,21 @@ class BudgetConfig:
         if self.curve_eval_bytes < 0:
             raise UserError("--curve-eval-bytes must be >= 0")
 
+    @property
+    def kind(self) -> tuple[str, float]:
+        """(kind, value) of the limit that defines the budget, as results.json records it."""
+        for kind, value in (("seconds", self.seconds), ("tokens", self.tokens), ("flops", self.flops)):
+            if value:
+                return kind, value
+        return "steps", float(self.max_steps)
+
     def scaled(self, share: float) -> BudgetConfig:
         """A share of this budget (seconds, steps or both), with no intermediate curve
         points: a learning-rate search slice, or a rung of the forecast's budget ladder."""
         return BudgetConfig(
             seconds=self.seconds * share if self.seconds else None,
             max_steps=max(1, int(self.max_steps * share)) if self.max_steps else None,
+            tokens=self.tokens * share if self.tokens else None, flops=self.flops * share if self.flops else None,
             curve_points=0, curve_eval_bytes=self.curve_eval_bytes,
         )
 

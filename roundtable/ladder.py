@@ -28,12 +28,13 @@ DEFAULT_MULTIPLE = 10.0
 def forecast_target(spec: str, budget: BudgetConfig) -> tuple[float, str]:
     """``--forecast-budget`` as (target, unit): ``10x`` is ten times the budget, ``2h`` a
     wall-clock budget (seconds budgets only); the unit is ``s`` or ``steps``."""
-    unit, base = ("s", budget.seconds) if budget.seconds else ("steps", float(budget.max_steps))
+    kind, base = budget.kind
+    unit = {"seconds": "s"}.get(kind, kind)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*x\s*", str(spec))
     if m:
         target = float(m.group(1)) * base
-    elif unit == "steps":
-        raise UserError(f"--forecast-budget {spec!r}: with a --max-steps budget give a multiple, e.g. 10x")
+    elif unit != "s":
+        raise UserError(f"--forecast-budget {spec!r}: with a budget in {unit} give a multiple, e.g. 10x")
     else:
         target = parse_budget(spec)
     if target <= base:
@@ -80,7 +81,7 @@ def build(runs: list[dict], ladder_runs: list[dict], task: str, out: Path, budge
 
     ``train_bytes``: the unique training bytes at each data fraction."""
     target, unit = forecast_target(spec, budget)
-    base = budget.seconds or float(budget.max_steps)
+    base = budget.kind[1]
     top = max(train_bytes)
     ok = [r for r in runs + ladder_runs if r.get("status") == "ok"]
     rungs: dict[str, dict[float, list[dict]]] = {}

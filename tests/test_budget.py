@@ -124,3 +124,28 @@ def test_parse_budget(text, seconds):
 def test_parse_budget_rejects(text):
     with pytest.raises(UserError, match="--budget"):
         parse_budget(text)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("120s", ("seconds", 120.0)), ("10m", ("seconds", 600.0)), ("5Mtok", ("tokens", 5e6)),
+    ("200ktok", ("tokens", 2e5)), ("2e15flop", ("flops", 2e15)), ("3Tflops", ("flops", 3e12)),
+])
+def test_budget_in_seconds_tokens_or_flops(text, expected):
+    from roundtable.config import parse_budget_spec
+
+    assert parse_budget_spec(text) == expected
+
+
+def test_token_budget_progress_and_stop_do_not_depend_on_the_clock():
+    clock = BudgetClock(seconds=None, max_steps=None, tokens=1000)
+    clock.start()
+    for step, seen in enumerate((300, 600, 900), start=1):
+        clock.count(seen, seen * 6.0)
+        assert clock.progress(step) == pytest.approx(seen / 1000)
+    # 900 seen, the last step added 300: the next would end at 1200, 200 past the budget and
+    # 100 short of it now; stopping is nearer the budget (expected overshoot zero)
+    assert clock.should_stop(3, step_seconds=0.0)
+    clock = BudgetClock(seconds=None, max_steps=None, flops=10_000)
+    clock.count(2000, 3000.0)
+    clock.count(4000, 6000.0)
+    assert clock.progress(2) == pytest.approx(0.6) and not clock.should_stop(2, 0.0)
