@@ -47,6 +47,8 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow a hub model's own code")
         p.add_argument("--resume", action="store_true", default=None, help="continue a comparison in --out")
         p.add_argument("--overwrite", action="store_true", default=None, help="replace a comparison in --out")
+        p.add_argument("--shard", help="K/N: run the K-th of N disjoint slices of the runs into the same --out "
+                                       "(0 <= K < N; e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
         p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
     p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
     p.add_argument("--budget", help="training budget per run: wall clock (90s, 10m, 1h), tokens (5Mtok) or FLOPs "
@@ -180,6 +182,7 @@ def compare_config(s: dict):
         forecast_budget=get("forecast_budget", str),
         report_to=_as_list(s.pop("report_to", None), ["tensorboard"]),
         revision=get("revision", str),
+        shard=get("shard", str),
         lr_search=SearchConfig(
             rates=get("lr_search", int, 3), share=get("lr_search_share", float, 0.1),
             min_steps=get("lr_search_min_steps", int, 30),
@@ -239,17 +242,38 @@ def cmd_compare(args, settings: dict | None = None) -> int:
     from roundtable.compare import Comparison
     from roundtable.summary import print_summary
 
-    cfg = compare_config(settings if settings is not None else _settings(args))
+    settings = settings if settings is not None else _settings(args)
+    cfg = compare_config(settings)
     from roundtable import dist
 
     log = (lambda m: print(m, file=sys.stderr)) if dist.is_main() else (lambda m: None)
     comp = Comparison(cfg, progress=not args.no_progress, log=log)
     comp.prepare()
+    if cfg.shard:
+        return _run_shard(comp, cfg, settings)
     results = comp.run()
     if dist.is_main():
         print_summary(results)
         _render_report(Path(cfg.out))
         print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+    return 0
+
+
+def _run_shard(comp, cfg, settings: dict) -> int:
+    from roundtable import dist
+    from roundtable.shard import Shard
+    from roundtable.summary import print_summary
+
+    results, merged = Shard(comp, cfg.shard, settings).run()
+    if dist.is_main():
+        print_summary(results)
+        if merged:
+            _render_report(Path(cfg.out))
+            print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+        else:
+            pending = sum(r["status"] == "pending" for r in results["runs"] + results.get("ladder", []))
+            print(f"\nshard {cfg.shard} done; {pending} runs of other shards still pending "
+                  f"(roundtable status {cfg.out}; roundtable report {cfg.out} merges what is there)")
     return 0
 
 
@@ -283,6 +307,15 @@ def cmd_report(args) -> int:
     from roundtable.report import render
 
     out = Path(args.dir)
+    if (out / "comparison.json").is_file():  # a sharded comparison: merge what is there first
+        from roundtable.compare import Comparison
+        from roundtable.results import read_json
+        from roundtable.shard import COMPARISON, Shard
+
+        settings = {**read_json(out / COMPARISON)["settings"], "out": str(out)}
+        comp = Comparison(compare_config(settings), progress=False, log=lambda m: None)
+        comp.load_data()
+        Shard(comp, settings["shard"], settings).merge(write=True)
     if not (out / "results.json").is_file():
         raise UserError(f"no results.json in {out}")
     path = render(out)

@@ -215,7 +215,7 @@ class Comparison:
 
     def config_key(self) -> dict:
         d = self.cfg.to_dict()
-        for k in ("resume", "overwrite", "out", "device", "keep_models"):
+        for k in ("resume", "overwrite", "out", "device", "keep_models", "shard"):
             d.pop(k, None)
         d["data_sha256"] = self.corpus.fingerprint() if self.corpus else None
         return d
@@ -227,7 +227,7 @@ class Comparison:
         self.out.mkdir(parents=True, exist_ok=True)
         finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
         runs = list(done)
-        self._write(self._results(runs, complete=False))
+        self._write(self.results(runs, complete=False))
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
         order = [(a.name, s, f) for f, s, a in plan]
         self._estimate(len([p for p in order if p not in finished]))
@@ -240,16 +240,28 @@ class Comparison:
                     raise Interrupted("stopped between runs")
                 name = run_name(arm.name, seed, fraction)
                 self.log(f"[{i}/{len(plan)}] {name}")
-                runs.append(self._run_one(arm, seed, fraction))
+                runs.append(self.run_one(arm, seed, fraction))
                 runs.sort(key=lambda r: order.index((r["arm"], r["seed"], r["fraction"])))
-                self._write(self._results(runs, complete=False))
+                self._write(self.results(runs, complete=False))
             if self.cfg.forecast_budget:
                 self._run_ladder(runs)
         if dist.is_main():
-            self._apply_keep_policy(runs)
-        results = self._results(runs, complete=True)
+            self.apply_keep_policy(runs)
+        results = self.results(runs, complete=True)
         self._write(results)
         return results
+
+    @staticmethod
+    def run_dir_name(arm: str, seed: int, fraction: float, share: float = 1.0) -> str:
+        """A run's folder under runs/: a forecast rung carries its share of the budget."""
+        return run_name(arm, seed, fraction) + (f"-budget{share:g}" if share < 1 else "")
+
+    def load_data(self) -> None:
+        """Only the data (no tokenizer, no model): what merging finished runs needs."""
+        self.corpus = load_corpus(self.cfg.data, self.cfg.task)
+        for fraction in self.cfg.fractions:
+            train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
+            self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
 
     def _estimate(self, n_runs: int) -> None:
         """Before anything runs: the training time the comparison will spend at least."""
@@ -276,28 +288,35 @@ class Comparison:
                     if STOP.requested:
                         raise Interrupted("stopped between runs")
                     self.log(f"[forecast] {run_name(arm.name, seed, top)} at {share:g} of the budget")
-                    self.ladder.append(self._run_one(arm, seed, top, share))
-                    self._write(self._results(runs, complete=False))
+                    self.ladder.append(self.run_one(arm, seed, top, share))
+                    self._write(self.results(runs, complete=False))
 
     def _search_rates(self, runs: list[dict]) -> None:
         """The same learning-rate search for every arm, on the largest data fraction with
         seed 0; the chosen rate then holds for every seed and fraction of the arm."""
-        top = max(self.cfg.fractions)
         for arm in self.cfg.arms:
             if arm.name not in self.search:
-                prep = self._prepared[(arm.name, top)]
-                if self.cfg.lr_search.rates > 1:
-                    self.log(f"learning-rate search: {arm.name}")
-                result = search_rate(
-                    prep.arm, self.cfg.budget, self.cfg.lr_search,
-                    lambda a, b, d, prep=prep: self._train_slice(prep, a, b, d), self.out / "lr-search" / arm.name,
-                )
-                self.search[arm.name] = result.to_dict()
-                self.log(f"  {arm.name}: learning rate {result.chosen_rate:.3g} ({result.reason})")
-                self._write(self._results(runs, complete=False))
-            for f in self.cfg.fractions:
-                prep = self._prepared[(arm.name, f)]
-                prep.arm = replace(prep.arm, learning_rate=self.search[arm.name]["chosen_rate"])
+                self.search[arm.name] = self.search_arm(arm)
+                self._write(self.results(runs, complete=False))
+            self.use_rate(arm.name, self.search[arm.name]["chosen_rate"])
+
+    def search_arm(self, arm: ArmConfig) -> dict:
+        """One arm's learning-rate search (lrsearch.py) on the largest fraction, seed 0."""
+        prep = self._prepared[(arm.name, max(self.cfg.fractions))]
+        if self.cfg.lr_search.rates > 1:
+            self.log(f"learning-rate search: {arm.name}")
+        result = search_rate(
+            prep.arm, self.cfg.budget, self.cfg.lr_search,
+            lambda a, b, d: self._train_slice(prep, a, b, d), self.out / "lr-search" / arm.name,
+        )
+        self.log(f"  {arm.name}: learning rate {result.chosen_rate:.3g} ({result.reason})")
+        return result.to_dict()
+
+    def use_rate(self, arm: str, rate: float) -> None:
+        """The chosen rate holds for every seed and data fraction of the arm."""
+        for f in self.cfg.fractions:
+            prep = self._prepared[(arm, f)]
+            prep.arm = replace(prep.arm, learning_rate=rate)
 
     def _train_slice(self, prep: Prepared, arm: ArmConfig, budget, run_dir: Path) -> tuple[int, float]:
         """One search slice: a fresh model (seed 0) trained on the slice, scored on the
@@ -316,7 +335,7 @@ class Comparison:
             write_json(self.out / RESULTS, results)
         dist.barrier()
 
-    def _apply_keep_policy(self, runs: list[dict]) -> None:
+    def apply_keep_policy(self, runs: list[dict]) -> None:
         """--keep-models: all, none, or best (per arm, its best run: what generate and
         the report need). Resume checkpoints are already gone when a run finishes."""
         metric, lower = primary_metric(self.cfg.task)
@@ -338,12 +357,12 @@ class Comparison:
             r["model_kept"] = model_dir.is_dir()
             r["kept_bytes"] = dir_bytes(self.out / r["run_dir"])
 
-    def _run_one(self, arm: ArmConfig, seed: int, fraction: float, share: float = 1.0) -> dict:
+    def run_one(self, arm: ArmConfig, seed: int, fraction: float, share: float = 1.0) -> dict:
         """One run; ``share`` < 1 is a rung of the forecast's budget ladder (its model is
         not kept and its costs are not measured again)."""
         prep = self._prepared[(arm.name, fraction)]
         arm = prep.arm
-        name = run_name(arm.name, seed, fraction) + (f"-budget{share:g}" if share < 1 else "")
+        name = self.run_dir_name(arm.name, seed, fraction, share)
         run_dir = self.out / "runs" / name
         budget = self.cfg.budget if share == 1 else self.cfg.budget.scaled(share)
         record = {
@@ -455,7 +474,7 @@ class Comparison:
             )
         return v
 
-    def _results(self, runs: list[dict], complete: bool) -> dict:
+    def results(self, runs: list[dict], complete: bool) -> dict:
         forecast = self._forecast(runs) if complete else None
         baselines = self._baselines(runs)
         data = self.corpus.summary() if self.corpus else {}

@@ -271,6 +271,8 @@ class CompareConfig:
     """Experiment trackers the Trainer logs to (tensorboard, mlflow, wandb, trackio)."""
     revision: str | None = None
     """Hub revision (branch, tag or commit) of --model, recorded in results.json."""
+    shard: str | None = None
+    """K/N: run only the K-th of N disjoint slices of the runs (shard.py), 0 <= K < N."""
     seeds: int = 1
     fractions: list[float] = field(default_factory=lambda: [1.0])
     out: str = "roundtable-out"
