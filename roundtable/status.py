@@ -1,0 +1,215 @@
+"""``roundtable status DIR``: where a comparison stands, readable while it runs.
+
+Everything read here is written whole (to a temporary name, then renamed): results.json
+after every run of an unsharded comparison, or, for shards (shard.py), each run's
+``runs/<name>/run.json`` when it ends and ``comparison.json`` once. They give the runs
+that ended (ok, diverged, failed) and the settings, hence the plan (fractions x seeds x
+arms, in the order they run; the forecast's rungs once listed or started). A run that
+has not ended but has a folder under ``runs/`` or ``tensorboard/`` is running: the
+budget spent and the latest curve point come from its newest complete checkpoint
+(``roundtable_state.json``), the latest step from its TensorBoard log. Any other planned
+run is pending. Nothing here imports torch: it answers in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from roundtable.config import BudgetConfig
+from roundtable.errors import UserError
+from roundtable.records import RESULTS, run_name
+
+STATE_FILE = "roundtable_state.json"
+"""train.STATE_FILE, the file that marks a checkpoint complete (not imported: train.py needs torch)."""
+RUN_FILE, COMPARISON = "run.json", "comparison.json"
+"""shard.py's files: a run's record when it ends, and a sharded comparison's settings."""
+TRAINER_STATE = "trainer_state.json"
+"""The Trainer's own state in a checkpoint (the tokens it has seen)."""
+_NAME = re.compile(r"(?P<arm>.+)-seed(?P<seed>\d+)-frac(?P<fraction>[0-9.e+-]+?)(?:-budget(?P<share>[0-9.e+-]+))?")
+"""A run's folder name (records.run_name), and a forecast rung's share of the budget."""
+ENDED = {"ok": "done", "diverged": "diverged", "failed": "failed"}
+STATES = ("done", "running", "pending", "diverged", "failed")
+
+
+@dataclass
+class RunStatus:
+    name: str
+    arm: str
+    seed: int
+    fraction: float
+    status: str
+    """done, running, pending, diverged or failed."""
+    step: int | None = None
+    progress: float | None = None
+    """Share of the budget spent (0..1): for a running run, as of its newest checkpoint
+    (wall-clock budgets) or its latest logged step (step budgets); 1 once its final
+    model is saved (the run is being scored)."""
+    bits_per_byte: float | None = None
+    """Done: the final score on the whole validation text. Running: the latest curve point."""
+    updated_seconds_ago: float | None = None
+    """Running: since its folder last changed (a run that stopped without an entry stops changing)."""
+    error: str | None = None
+
+
+@dataclass
+class Status:
+    dir: str
+    task: str
+    complete: bool
+    runs: list[RunStatus]
+    searching: str | None = None
+    """The arm whose learning-rate search is under way, if one is."""
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.runs) for s in STATES}
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "counts": self.counts()}
+
+    def table(self) -> str:
+        from roundtable.summary import format_table
+
+        rows = [["run", "status", "progress", "step", "bpb", "updated", "note"]]
+        for r in self.runs:
+            rows.append([
+                r.name, r.status, _fmt(r.progress, "{:.0%}"), _fmt(r.step, "{:d}"), _fmt(r.bits_per_byte, "{:.3f}"),
+                _fmt(r.updated_seconds_ago, "{:.0f}s ago"), r.error or "",
+            ])
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        head = f"{self.dir}: {self.task}, {len(self.runs)} runs: {counts}" + ("" if self.complete else " (not complete)")
+        if self.searching:
+            head += f"\nlearning-rate search under way: {self.searching}"
+        return head + "\n\n" + format_table(rows)
+
+
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else spec.format(v)
+
+
+def read_status(out: str | Path, now: float | None = None) -> Status:
+    out = Path(out)
+    results, comparison = _read(out / RESULTS), _read(out / COMPARISON)
+    if results is None and comparison is None:
+        raise UserError(f"no results.json in {out}: no comparison has started there")
+    results = results or {}
+    cfg = results.get("config") or (comparison or {}).get("config_key") or {}
+    known = {f.name for f in fields(BudgetConfig)}
+    budget = BudgetConfig(**{k: v for k, v in (cfg.get("budget") or {}).items() if k in known})
+    listed = [*(results.get("runs") or []), *(results.get("ladder") or [])]  # ladder: the forecast's rungs
+    ended = {_folder(r): r for r in listed if r.get("status") != "pending"}  # pending: a shard's, not merged
+    ended.update({f.parent.name: r for f in (out / "runs").glob(f"*/{RUN_FILE}") if (r := _read(f)) is not None})
+    arms = [a["name"] for a in cfg.get("arms") or []]
+    plan = [run_name(a, s, f) for f in cfg.get("fractions") or [1.0] for s in range(cfg.get("seeds") or 1) for a in arms]
+    started = sorted({p.name for sub in ("runs", "tensorboard") if (out / sub).is_dir() for p in (out / sub).iterdir()})
+    names = [*plan, *map(_folder, listed), *ended, *started]
+    now = time.time() if now is None else now
+    complete = bool(results.get("complete"))
+    runs = []
+    for name in dict.fromkeys(n for n in names if _NAME.fullmatch(n)):  # in order, each once, never hiding a run
+        m = _NAME.fullmatch(name)
+        row = RunStatus(name, m["arm"], int(m["seed"]), float(m["fraction"]), "pending")
+        if name in ended:
+            r = ended[name]
+            row.status = ENDED.get(r.get("status"), "failed")
+            row.step = r.get("steps")
+            row.progress = 1.0 if row.status == "done" else None
+            row.bits_per_byte = (r.get("final") or {}).get("valid_bits_per_byte")
+            row.error = r.get("error")
+        elif not complete:
+            _running(row, out, budget if not m["share"] else budget.scaled(float(m["share"])), now)
+        runs.append(row)
+    return Status(str(out), results.get("task") or cfg.get("task") or "?", complete, runs,
+                  _searching(out, results, arms))
+
+
+def _folder(r: dict) -> str:
+    """A run's folder name under runs/, from its record."""
+    if r.get("run_dir"):
+        return Path(r["run_dir"]).name
+    return run_name(r["arm"], r["seed"], r["fraction"], r.get("budget_share") or 1.0)
+
+
+def _running(row: RunStatus, out: Path, budget: BudgetConfig, now: float) -> None:
+    """A run with a folder but no entry: its progress from checkpoint and TensorBoard."""
+    folders = [p for p in (out / "runs" / row.name, out / "tensorboard" / row.name) if p.is_dir()]
+    if not folders:
+        return
+    row.status = "running"
+    row.updated_seconds_ago = max(0.0, now - max(_newest_mtime(p) for p in folders))
+    state, step = _checkpoint(out / "runs" / row.name / "checkpoints")
+    row.step = max(step, _tensorboard_step(out / "tensorboard" / row.name))
+    spent = [(state.get("spent_seconds", 0.0), budget.seconds), (state.get("tokens", 0), budget.tokens)] if state else []
+    shares = [done / whole for done, whole in [*spent, (row.step, budget.max_steps)] if whole]
+    if (out / "runs" / row.name / "model").is_dir():  # trained and saved: scoring, then its entry
+        shares.append(1.0)
+    row.progress = min(1.0, max(shares)) if shares else None
+    curve = (state or {}).get("curve") or []
+    if curve:
+        row.bits_per_byte = curve[-1].get("subset_bits_per_byte") or curve[-1].get("valid_bits_per_byte")
+
+
+def _checkpoint(folder: Path) -> tuple[dict | None, int]:
+    """The newest complete checkpoint's state (with the Trainer's token count as
+    ``tokens``) and step; (None, 0) before the first."""
+    steps = sorted(
+        (int(p.name.split("-")[-1]) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        reverse=True,
+    )
+    for step in steps:
+        state, trainer = (_read(folder / f"checkpoint-{step}" / f) for f in (STATE_FILE, TRAINER_STATE))
+        if state is not None:
+            return {**state, "tokens": (trainer or {}).get("num_input_tokens_seen", 0)}, step
+    return None, 0
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not written yet, or removed meanwhile by the run itself
+        return None
+
+
+def _tensorboard_step(folder: Path) -> int:
+    """The latest step logged (every 10 steps and at curve points); 0 without a log."""
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    except ImportError:
+        return 0
+    step = 0
+    for f in folder.glob("events.out.tfevents.*"):
+        try:
+            for event in EventFileLoader(str(f)).Load():
+                step = max(step, event.step)
+        except (OSError, ValueError):  # a record half-written at this moment: what came before counts
+            continue
+    return step
+
+
+def _newest_mtime(folder: Path) -> float:
+    times = [folder.stat().st_mtime]
+    for p in folder.rglob("*"):
+        try:
+            times.append(p.stat().st_mtime)
+        except OSError:  # removed while we looked (an old checkpoint)
+            continue
+    return max(times)
+
+
+def _searching(out: Path, results: dict, arms: list[str]) -> str | None:
+    """Every arm's learning-rate search runs before the first run; results.json lists those done."""
+    done = set(results.get("lr_search") or {}) | {f.stem for f in (out / "lr-search").glob("*.json")}
+    for arm in arms:
+        folder = out / "lr-search" / arm
+        if arm not in done and folder.is_dir():
+            tried = sorted(p.name for p in folder.iterdir() if p.is_dir())
+            return f"{arm} ({len(tried)} rate{'s' if len(tried) != 1 else ''} tried or under way)"
+    return None
+
+
+def print_status(out: str | Path, as_json: bool = False) -> None:
+    status = read_status(out)
+    print(json.dumps(status.to_dict(), indent=2) if as_json else status.table())
