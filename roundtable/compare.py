@@ -16,7 +16,7 @@ import torch
 
 from roundtable import __version__, dist
 from roundtable.arms import ArmFactory
-from roundtable.caveats import lead_scores, pretrained_baseline, warnings_for
+from roundtable.caveats import PRETRAINED_ARMS, lead_scores, pretrained_baseline, warnings_for
 from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
@@ -27,6 +27,8 @@ from roundtable.generate import generation_speed, lm_samples
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
+from roundtable.precision import autocast
+from roundtable.precision import resolve as resolve_precision
 from roundtable.records import RESULTS, run_name
 from roundtable.results import dir_bytes, group_readable, read_json, write_json
 from roundtable.stopping import STOP
@@ -88,6 +90,10 @@ class Comparison:
         self.factory = ArmFactory(cfg.model, cfg.trust_remote_code, cfg.revision)
         self.device = pick_device(cfg.device)
         dist.init(cpu=self.device == "cpu")
+        self.precision = resolve_precision(cfg.precision, self.device)  # collective: every process agrees
+        self._start_points: dict[tuple, dict] = {}
+        """Step-0 scores of the arms that start from the pretrained weights as they are:
+        the same for every seed and fraction with the same window, so scored once."""
         self.corpus: Corpus | None = None
         self._prepared: dict[tuple[str, float], Prepared] = {}
         self._lossless: dict[int, bool] = {}
@@ -324,7 +330,7 @@ class Comparison:
         model = self.factory.model(arm, prep.tokenizer, seed=0)
         out = train_run(model, prep.tokenizer, prep.data, subset, arm, budget, run_dir, run_dir / "tensorboard", 0,
                         self.device, desc=f"{arm.name} lr {arm.learning_rate:.3g}", progress=self.progress,
-                        probe_min_steps=self.cfg.lr_search.min_steps)
+                        probe_min_steps=self.cfg.lr_search.min_steps, precision=self.precision)
         return out.steps, out.final.get("valid_bits_per_byte", float("nan"))
 
     def _write(self, results: dict) -> None:
@@ -375,11 +381,15 @@ class Comparison:
             model = self.factory.model(arm, prep.tokenizer, seed=seed)
             record["params"] = int(sum(p.numel() for p in model.parameters()))
             record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+            key = (arm.name, prep.evaluator.window, prep.evaluator.stride)
+            reuse = arm.name in PRETRAINED_ARMS
             outcome = train_run(
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
-                callbacks=trackers,
+                callbacks=trackers, precision=self.precision, start_point=self._start_points.get(key) if reuse else None,
             )
+            if reuse and key not in self._start_points and outcome.curve.points:
+                self._start_points[key] = outcome.curve.points[0]
             if dist.is_main():
                 group_readable(run_dir)
                 self._save_scores(run_dir, prep)
@@ -393,6 +403,7 @@ class Comparison:
                 train_tokens=outcome.train_tokens, train_bytes=outcome.train_bytes, train_flops=outcome.train_flops,
                 eval_seconds=outcome.curve.eval_seconds, curve=outcome.curve.points, final=outcome.final,
                 checkpoint_bytes=dir_bytes(run_dir / "model"), padding_fraction=outcome.padding_fraction,
+                precision=self.precision, data_wait_seconds=outcome.data_wait_seconds, curve_plan=outcome.curve_plan,
             )
         except Diverged as e:
             record.update(status="diverged", diverged_step=e.step, error=str(e))
@@ -417,10 +428,11 @@ class Comparison:
     def _costs(self, model, prep: Prepared) -> dict:
         """Deployment costs and samples, measured after training (not charged to it)."""
         t0 = time.perf_counter()
-        out = {"generation": generation_speed(model, prep.tokenizer)}
-        if self.cfg.task == "lm":
-            prompts = [cut_bytes(r.text, 80) for r in self.corpus.valid[:3]]
-            out["samples"] = lm_samples(model, prep.tokenizer, prompts, 200, prep.data.bytes_per_token)
+        with autocast(self.device, self.precision):
+            out = {"generation": generation_speed(model, prep.tokenizer)}
+            if self.cfg.task == "lm":
+                prompts = [cut_bytes(r.text, 80) for r in self.corpus.valid[:3]]
+                out["samples"] = lm_samples(model, prep.tokenizer, prompts, 200, prep.data.bytes_per_token)
         out["cost_seconds"] = time.perf_counter() - t0
         return out
 
@@ -503,6 +515,6 @@ class Comparison:
             "environment": {
                 "roundtable": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
                 "transformers": __import__("transformers").__version__, "platform": platform.platform(),
-                "device": self.device, "threads": torch.get_num_threads(),
+                "device": self.device, "threads": torch.get_num_threads(), "precision": self.precision,
             },
         }

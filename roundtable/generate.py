@@ -63,7 +63,8 @@ def complete(model, tok, prompt_ids: list[int], max_new_tokens: int, greedy: boo
 
 
 def _left_padding_ok(model) -> bool:
-    """Attention models take left-padded batches; the LSTM reads padding as input."""
+    """Attention models take left-padded batches, and the LSTM (it packs each row's real
+    tokens, see LSTMForCausalLM._recur); a model that says it cannot goes one by one."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return getattr(base, "supports_left_padding", True)
 
@@ -72,8 +73,8 @@ def _left_padding_ok(model) -> bool:
 def complete_many(model, tok, prompts: list[list[int]], max_new_tokens: int, num_beams: int = 1,
                   batch_size: int = 8) -> list[list[int]]:
     """Greedy (or beam) continuations of many prompts, each until [TASK_END]. Batched
-    with left padding where the model allows it (the same tokens as one at a time,
-    several times faster), one at a time otherwise."""
+    with left padding where the model allows it (every arm here: the same tokens as one
+    at a time, several times faster), one at a time otherwise."""
     if not _left_padding_ok(model):
         return [complete(model, tok, p, max_new_tokens, greedy=True, num_beams=num_beams) for p in prompts]
     _, end = task_token_ids(tok)

@@ -41,7 +41,11 @@ def _key(tokenizer, texts: list[str], block_size: int) -> str:
 
 
 class TokenBlocks(Dataset):
-    """Fixed-length language-modelling blocks read from the Arrow cache."""
+    """Fixed-length language-modelling blocks read from the Arrow cache.
+
+    The DataLoader asks ``__getitems__`` for a whole batch: one read of the memory-mapped
+    table returns the (batch, block) tensor, and ``collate`` passes it on as it is, so
+    no step pays for rows fetched, converted and stacked one by one."""
 
     def __init__(self, ds: datasets.Dataset, text_bytes: int, stream_tokens: int):
         self.ds = ds.with_format("torch")
@@ -53,8 +57,22 @@ class TokenBlocks(Dataset):
         return len(self.ds)
 
     def __getitem__(self, i: int) -> dict:
-        ids = self.ds[i]["input_ids"].long()
+        return self._inputs(self.ds[i]["input_ids"].long())
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        return self._inputs(self.ds[list(indices)]["input_ids"].long())  # (B, T) in one read
+
+    @staticmethod
+    def _inputs(ids: torch.Tensor) -> dict:
         return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
+
+    @staticmethod
+    def collate(batch: dict | list[dict]) -> dict:
+        """The batch ``__getitems__`` built, as it is; rows fetched one by one (a loader
+        that does not batch) are stacked."""
+        if isinstance(batch, dict):
+            return batch
+        return {k: torch.stack([row[k] for row in batch]) for k in batch[0]}
 
     @property
     def input_ids(self) -> torch.Tensor:

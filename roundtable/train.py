@@ -33,6 +33,9 @@ from roundtable.tasks import BlockDataset
 
 NEVER = 10**9  # "no step limit" for the Trainer when the budget is wall-clock
 STATE_FILE = "roundtable_state.json"
+CURVE_SHARE = 0.10
+"""Intermediate curve points may cost at most this share of a wall-clock budget."""
+POINT_KEYS = ("step", "seconds", "train_tokens", "train_bytes", "flops")
 
 
 @dataclass
@@ -54,22 +57,73 @@ class CurveRecorder:
         self.curve = Curve()
 
     def record(self, model, step: int, seconds: float, tokens: int, full: bool) -> dict:
-        metrics = self.evaluator.evaluate(model, full=full)
+        return self.add(self.evaluator.evaluate(model, full=full), step, seconds, tokens)
+
+    def add(self, metrics: dict, step: int, seconds: float, tokens: int, charged: bool = True) -> dict:
+        """Append a point; ``charged`` False for a score computed elsewhere (not this run's time)."""
         point = {
             "step": step,
             "seconds": round(seconds, 3),
             "train_tokens": int(tokens),
             "train_bytes": int(tokens * self.data.bytes_per_token),
             "flops": float(tokens * self.flops_tok),
-            **metrics,
+            **{k: v for k, v in metrics.items() if k not in POINT_KEYS},
         }
         self.curve.points.append(point)
-        self.curve.eval_seconds += metrics["eval_seconds"]
+        self.curve.eval_seconds += metrics["eval_seconds"] if charged else 0.0
         for k, v in metrics.items():
             if k.startswith(("valid_", "subset_", "rouge")) and isinstance(v, float) and math.isfinite(v):
                 self.writer.add_scalar(f"curve/{k}", v, step)
         self.writer.flush()
         return point
+
+
+def plan_curve_points(budget: BudgetConfig, start: dict, subset_bytes: int) -> dict:
+    """How many of the budget's intermediate curve points fit in CURVE_SHARE of it.
+
+    A point scores the curve subset and computes the task's extra metrics (ROUGE from
+    generation). Its cost is estimated from this arm's step-0 point: seconds per scored
+    byte times the subset's bytes, plus the seconds that do not grow with the bytes
+    (generation). Fast arms keep every point, slow arms fewer; the subset stays the
+    same bytes, so every arm's points remain comparable. Step budgets keep them all
+    (no time to share out). Every process keeps the same number: the slowest estimate
+    wins (a collective)."""
+    plan = {"planned": budget.curve_points, "kept": budget.curve_points, "subset_bytes": int(subset_bytes)}
+    if not budget.seconds or not budget.curve_points:
+        return plan
+    score_seconds = start.get("score_seconds", start["eval_seconds"])
+    per_byte = score_seconds / max(start["eval_bytes"], 1)
+    (point,) = dist.all_max([per_byte * subset_bytes + max(start["eval_seconds"] - score_seconds, 0.0)])
+    limit = CURVE_SHARE * budget.seconds
+    kept = min(budget.curve_points, int(limit // point)) if point > 0 else budget.curve_points
+    plan.update(kept=kept, point_seconds=round(point, 3), limit_seconds=round(limit, 3))
+    return plan
+
+
+@dataclass
+class DataWait:
+    """Seconds this process spent waiting for batches (the data path, not compute),
+    including those before a resume."""
+
+    seconds: float = 0.0
+
+
+class TimedIterator:
+    """Adds the time of every ``next`` (one batch fetched and collated) to ``wait``."""
+
+    def __init__(self, it, wait: DataWait):
+        self.it = it
+        self.wait = wait
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t0 = time.perf_counter()
+        try:
+            return next(self.it)
+        finally:
+            self.wait.seconds += time.perf_counter() - t0
 
 
 @dataclass
@@ -116,9 +170,12 @@ class BudgetCallback(TrainerCallback):
     """Stops at the budget, asks for curve points at regular intervals of it, shows progress."""
 
     def __init__(self, clock: BudgetClock, n_points: int, desc: str, recorder: CurveRecorder, positions: Positions,
-                 progress: bool = True, marks: list[float] | None = None):
+                 progress: bool = True, marks: list[float] | None = None, plan: dict | None = None,
+                 data_wait: DataWait | None = None):
         self.clock = clock
         self.positions = positions
+        self.plan = plan or {}
+        self.data_wait = data_wait or DataWait()
         self.marks = marks if marks is not None else [(k + 1) / (n_points + 1) for k in range(n_points)]
         self.recorder = recorder
         self.interrupted = False
@@ -187,7 +244,8 @@ class BudgetCallback(TrainerCallback):
             write_json(ckpt / STATE_FILE, {
                 "spent_seconds": self.clock.elapsed(), "marks": self.marks,
                 "curve": self.recorder.curve.points, "eval_seconds": self.recorder.curve.eval_seconds,
-                "trained_positions": trained, "padded_positions": padded,
+                "trained_positions": trained, "padded_positions": padded, "curve_plan": self.plan,
+                "data_wait_seconds": self.data_wait.seconds,
             })
             for old in Path(args.output_dir).glob("checkpoint-*"):
                 if old != ckpt:  # at most one resume checkpoint per run, and never none
@@ -198,13 +256,17 @@ class RoundtableTrainer(Trainer):
     """``Trainer`` with the budget schedule, our evaluator, divergence checks and padding counts."""
 
     def __init__(self, *args, clock: BudgetClock, recorder: CurveRecorder, positions: Positions, warmup: float,
-                 schedule: str, **kwargs):
+                 schedule: str, data_wait: DataWait, **kwargs):
         super().__init__(*args, **kwargs)
         self.clock = clock
         self.recorder = recorder
         self.positions = positions
         self.warmup = warmup
         self.schedule = schedule
+        self.data_wait = data_wait
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        return super().get_batch_samples(TimedIterator(epoch_iterator, self.data_wait), num_batches, device)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_scheduler is None:
@@ -255,6 +317,10 @@ class TrainOutcome:
     wall_seconds: float
     padding_fraction: float
     """Padded positions / all positions trained, over every process (0.0 for LM blocks)."""
+    data_wait_seconds: float = 0.0
+    """Training seconds this process spent waiting for batches rather than computing."""
+    curve_plan: dict = field(default_factory=dict)
+    """Intermediate curve points planned and kept (plan_curve_points), for the report."""
 
 
 def per_device_batch(arm: ArmConfig) -> int:
@@ -271,9 +337,12 @@ def per_device_batch(arm: ArmConfig) -> int:
     return arm.batch_size // n
 
 
-def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed: int, device: str) -> TrainingArguments:
+def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed: int, device: str,
+                       precision: str = "fp32") -> TrainingArguments:
     """The classic recipe (AdamW, weight decay, eval/save every N steps) per arm; the
-    batch is split over the processes by ``per_device_batch``."""
+    batch is split over the processes by ``per_device_batch``. ``precision`` bf16:
+    bf16 autocast with fp32 master weights, on GPUs and CPUs alike (precision.resolve
+    chose it for the whole comparison)."""
     if budget.max_steps and not budget.seconds:
         every = max(1, budget.max_steps // (budget.curve_points + 1))
     else:
@@ -298,7 +367,7 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
         seed=seed,
         data_seed=seed,
         use_cpu=device == "cpu" or (device == "auto" and not use_cuda and not torch.backends.mps.is_available()),
-        bf16=use_cuda and torch.cuda.is_bf16_supported(),
+        bf16=precision == "bf16",
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
@@ -322,15 +391,22 @@ def train_run(
     progress: bool = True,
     callbacks: tuple[TrainerCallback, ...] = (),
     probe_min_steps: int | None = None,
+    precision: str = "fp32",
+    start_point: dict | None = None,
 ) -> TrainOutcome:
     """Train one run under the budget; curve points at step 0, at intervals, and final.
 
     ``callbacks`` join ours (integrations, and tests that watch a step from inside).
     ``probe_min_steps`` marks a learning-rate search slice: no step-0 score (the same
     for every rate), no saved model, and no final score if it ran fewer steps than that
-    (too short to tell rates apart)."""
+    (too short to tell rates apart). ``precision`` (fp32 or bf16, from
+    precision.resolve) holds for training and for every score of the run.
+    ``start_point``: the step-0 point of these same weights on the same validation
+    text, scored before (another seed's or fraction's ``curve.points[0]``, or
+    ``evaluator.evaluate(model, full=True)``): used instead of scoring again, marked
+    ``reused`` and not charged to this run's evaluation time."""
     t_wall = time.perf_counter()
-    args = training_arguments(arm, budget, run_dir, seed, device)
+    args = training_arguments(arm, budget, run_dir, seed, device, precision)
     if getattr(data, "group_by_length", False):  # variable-length examples: batch similar lengths
         args.train_sampling_strategy = "group_by_length"
     resume_from = last_complete_checkpoint(run_dir / "checkpoints")
@@ -339,17 +415,25 @@ def train_run(
     writer = SummaryWriter(str(tb_dir)) if dist.is_main() else _NoWriter()
     model.to(args.device)
     evaluator.device = args.device
+    evaluator.precision = precision
     recorder = CurveRecorder(evaluator, data, flops_per_token(model, attention_context(data, arm.block_size)), writer)
     positions = Positions()
+    data_wait = DataWait(state.get("data_wait_seconds", 0.0) if state else 0.0)
+    plan = {"planned": 0, "kept": 0}
     if state:
         recorder.curve.points = state["curve"]
         recorder.curve.eval_seconds = state["eval_seconds"]
         positions.trained_before, positions.padded_before = state["trained_positions"], state["padded_positions"]
+        plan = state.get("curve_plan", plan)
     elif probe_min_steps is None:
-        recorder.record(model, 0, 0.0, 0, full=True)
+        if start_point is None:
+            start = recorder.record(model, 0, 0.0, 0, full=True)
+        else:
+            start = recorder.add({**start_point, "reused": True}, 0, 0.0, 0, charged=False)
+        plan = plan_curve_points(budget, start, (evaluator.subset or evaluator.full).n_bytes)
     budget_cb = BudgetCallback(
-        clock, budget.curve_points if budget.seconds else 0, desc, recorder, positions, progress,
-        marks=state["marks"] if state else None,
+        clock, plan["kept"] if budget.seconds else 0, desc, recorder, positions, progress,
+        marks=state["marks"] if state else None, plan=plan, data_wait=data_wait,
     )
     trainer = RoundtableTrainer(
         model=model,
@@ -364,9 +448,13 @@ def train_run(
         positions=positions,
         warmup=arm.warmup_fraction,
         schedule=arm.schedule,
+        data_wait=data_wait,
     )
     trainer.remove_callback(PrinterCallback)  # our own progress bar; logs go to TensorBoard
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    # bf16: accelerate wrapped the model's forward in autocast; unwrapped, the model is
+    # scored, sampled and saved in the precision each caller asks for
+    trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if budget_cb.interrupted:
         writer.close()
         raise Interrupted(f"stopped at step {trainer.state.global_step}")
@@ -380,7 +468,7 @@ def train_run(
         score = steps >= probe_min_steps
         final_point = recorder.record(model, steps, seconds, tokens, full=True) if score else {}
         return TrainOutcome(steps, seconds, int(tokens), 0, 0.0, recorder.curve, dict(final_point),
-                            time.perf_counter() - t_wall, padded / max(trained, 1))
+                            time.perf_counter() - t_wall, padded / max(trained, 1), data_wait.seconds, plan)
     final_point = recorder.record(model, steps, seconds, tokens, full=True)
     writer.close()
     save_model_atomically(trainer, run_dir / "model")
@@ -402,6 +490,8 @@ def train_run(
         final=final,
         wall_seconds=time.perf_counter() - t_wall,
         padding_fraction=padded / max(trained, 1),
+        data_wait_seconds=data_wait.seconds,
+        curve_plan=plan,
     )
 
 

@@ -110,7 +110,10 @@ def test_initial_weights_depend_only_on_the_seed(factory, paragraphs, name):
     for k, v in alone.items():
         assert torch.equal(v, after[k]), k
     different = factory.model(a, tok, seed=4).state_dict()
-    assert any(not torch.equal(v, different[k]) for k, v in alone.items())
+    changed = any(not torch.equal(v, different[k]) for k, v in alone.items())
+    # finetune draws nothing: its new task-token rows are the exact mean embedding, so its
+    # step-0 score is the same for every seed (and is scored once per comparison)
+    assert changed == (name != "finetune")
 
 
 def test_model_names(factory, tiny_pretrained):

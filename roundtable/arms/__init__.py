@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import set_seed
 
 from roundtable.arms.lstm import build_lstm
@@ -75,7 +76,7 @@ class ArmFactory:
         """The arm's tokenizer with [TASK_START]/[TASK_END] (and padding)."""
         if arm.is_pretrained_family:
             if self._pretrained_tok is None:
-                tok = load_tokenizer(self.pretrained.src)
+                tok = load_tokenizer(self.pretrained.weights())
                 add_task_tokens(tok)
                 self._pretrained_tok = tok
             return self._pretrained_tok
@@ -98,8 +99,12 @@ class ArmFactory:
                 seed, start, end, tokenizer.pad_token_id,
             )
         model = self.pretrained.random_model(seed) if arm.name == "scratch-same" else self.pretrained.model()
-        if model.get_input_embeddings().num_embeddings != len(tokenizer):
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        old = model.get_input_embeddings().num_embeddings
+        if old != len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+            with torch.no_grad():  # new rows at the exact mean: no random draw, so step 0 is the same for every seed
+                for w in {model.get_input_embeddings().weight, model.get_output_embeddings().weight}:
+                    w[old:] = w[:old].mean(dim=0)
         model.config.pad_token_id = tokenizer.pad_token_id
         if arm.name == "finetune-lora":
             model = self._lora(model, arm, [start, end])
