@@ -224,6 +224,18 @@ def _as_bool(v) -> bool:
     raise ValueError(v)
 
 
+def _show_progress(args) -> bool:
+    """Progress bars only on a terminal: a log file (CI, nohup, Slurm) gets plain lines."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def _say(message: str) -> None:
+    """One line to stderr that leaves a progress bar on screen intact."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 def _quiet_libraries(progress: bool = True) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -236,6 +248,7 @@ def _quiet_libraries(progress: bool = True) -> None:
 
         transformers.utils.logging.disable_progress_bar()
         huggingface_hub.utils.disable_progress_bars()
+        os.environ["TQDM_DISABLE"] = "1"  # bars libraries draw with tqdm directly (GGUF dequantization)
 
 
 def cmd_compare(args, settings: dict | None = None) -> int:
@@ -246,8 +259,8 @@ def cmd_compare(args, settings: dict | None = None) -> int:
     cfg = compare_config(settings)
     from roundtable import dist
 
-    log = (lambda m: print(m, file=sys.stderr)) if dist.is_main() else (lambda m: None)
-    comp = Comparison(cfg, progress=not args.no_progress, log=log)
+    log = _say if dist.is_main() else (lambda m: None)
+    comp = Comparison(cfg, progress=_show_progress(args), log=log)
     comp.prepare()
     if cfg.shard:
         return _run_shard(comp, cfg, settings)
@@ -341,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command != "status":  # status reads JSON only: no library to quiet, and quick
-            _quiet_libraries(progress=not getattr(args, "no_progress", False))
+            _quiet_libraries(progress=_show_progress(args))
         return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate,
                 "status": cmd_status}[args.command](args)
     except UserError as e:

@@ -387,6 +387,7 @@ class Comparison:
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
                 callbacks=trackers, precision=self.precision, start_point=self._start_points.get(key) if reuse else None,
+                log=self.log,
             )
             if reuse and key not in self._start_points and outcome.curve.points:
                 self._start_points[key] = outcome.curve.points[0]

@@ -244,9 +244,9 @@ class ArmEvaluator:
             out["subset_bits_per_byte"] = float(s.doc_nll_nats[:k].sum() / LN2 / self.full.doc_bytes[:k].sum())
         else:
             s = run(self.subset, "eval (subset)")
-            out.update(s.metrics())
-            out["scope"] = "subset"
-            out["subset_bits_per_byte"] = s.bits_per_byte
+            # one scope per field: valid_* always means the whole text, so a curve never jumps between scopes
+            out.update({k.replace("valid_", "subset_"): v for k, v in s.metrics().items()})
+            out.update(valid_bits_per_byte=None, valid_perplexity=None, valid_token_accuracy=None, scope="subset")
         out["score_seconds"] = s.seconds  # the part that grows with the bytes scored (not ROUGE)
         if self.extra is not None:
             with autocast(self.device, self.precision):  # generation too, as the arm was trained

@@ -298,3 +298,23 @@ def test_resume_after_the_data_changed_is_refused(tmp_path, files, paragraphs, r
     assert rc == 2 and err.count("\n") == 1 and "data files changed" in err, err
     write_paragraphs(train, paragraphs[:40])  # the same text again: resuming is fine
     assert run_cli([*argv, "--resume"])[0] == 0
+
+
+def test_output_to_a_file_is_plain_lines(tmp_path, files):
+    """Not a terminal (CI, nohup, Slurm): no progress bars, one line per curve point and per run."""
+    argv = compare_argv(files, tmp_path / "out", arms="scratch-lstm,scratch-transformer", max_steps="4",
+                        curve_points="1")
+    argv.remove("--no-progress")
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
+    with open(tmp_path / "log.txt", "w") as log:
+        done = subprocess.run([sys.executable, "-m", "roundtable", *argv], stdout=log, stderr=subprocess.STDOUT,
+                              env=env, timeout=300)
+    assert done.returncode == 0
+    text = (tmp_path / "log.txt").read_text()
+    assert "\r" not in text and "it/s" not in text  # no bar redraws
+    lines = text.splitlines()
+    assert len(lines) < 60
+    for arm in ("scratch-lstm", "scratch-transformer"):
+        points = [x for x in lines if x.startswith(f"  {arm}-seed0-frac1 step ")]
+        assert len(points) == 3, lines  # step 0, one intermediate point, the final one
+        assert any(x.startswith(f"  {arm}-seed0-frac1: 4 steps") for x in lines)

@@ -95,9 +95,12 @@ def test_curves(runs):
         assert steps[-1] == MAX_STEPS
         assert all(a["seconds"] <= b["seconds"] for a, b in zip(curve, curve[1:]))
         assert all(a["train_bytes"] <= b["train_bytes"] for a, b in zip(curve, curve[1:]))
-        for p in curve:
-            assert {"step", "seconds", "train_bytes", "flops", "valid_bits_per_byte"} <= set(p)
-            assert math.isfinite(p["valid_bits_per_byte"]) and p["valid_bits_per_byte"] > 0
+        for p in curve:  # one scope per field: the subset score at every point, the whole text's where scored
+            assert {"step", "seconds", "train_bytes", "flops", "valid_bits_per_byte", "subset_bits_per_byte"} <= set(p)
+            assert math.isfinite(p["subset_bits_per_byte"]) and p["subset_bits_per_byte"] > 0
+            whole = p["scope"] == "full"
+            assert (p["valid_bits_per_byte"] is not None) == whole, (arm, p["step"], p["scope"])
+        assert [p["scope"] for p in curve][::len(curve) - 1] == ["full", "full"]  # step 0 and final
         assert curve[-1]["valid_bits_per_byte"] == r["final"]["valid_bits_per_byte"]
 
 
@@ -176,9 +179,12 @@ def test_tensorboard_event_files(comparison, runs):
         for f in tb.glob("events.out.tfevents.*"):
             acc = EventAccumulator(str(f))
             acc.Reload()
-            if "curve/valid_bits_per_byte" in acc.Tags()["scalars"]:
-                steps |= {e.step for e in acc.Scalars("curve/valid_bits_per_byte")}
+            if "curve/subset_bits_per_byte" in acc.Tags()["scalars"]:
+                steps |= {e.step for e in acc.Scalars("curve/subset_bits_per_byte")}
+            if "train/bits_per_byte" in acc.Tags()["scalars"]:  # the training loss in the same unit for every arm
+                train_bpb = [e.value for e in acc.Scalars("train/bits_per_byte")]
         assert steps == {p["step"] for p in r["curve"]}, arm
+        assert train_bpb and all(0 < v < 12 for v in train_bpb), arm
 
 
 def test_finetune_model_has_task_tokens_and_resized_embeddings(comparison, runs, tiny_pretrained):
