@@ -61,6 +61,14 @@ class BudgetClock:
         self._step_tokens, self._step_flops = tokens_seen - self.tokens_seen, flops_done - self.flops_done
         self.tokens_seen, self.flops_done = tokens_seen, flops_done
 
+    def meter(self, step: int) -> tuple[float, float, str]:
+        """(spent, total, unit) of the limit that defines the budget, for a progress bar."""
+        for spent, limit, unit in ((self.elapsed(), self.seconds, "s"), (self.tokens_seen, self.tokens, "tok"),
+                                   (self.flops_done, self.flops, "flop")):
+            if limit:
+                return spent, limit, unit
+        return float(step), float(self.max_steps or 0), "step"
+
     def progress(self, step: int) -> float:
         """The largest share spent of any limit given."""
         p = 0.0

@@ -104,6 +104,11 @@ class BudgetConfig:
             raise UserError("--curve-eval-bytes must be >= 0")
 
     @property
+    def by_steps(self) -> bool:
+        """Only a step limit: curve points and checkpoints at fixed steps, not at shares of time."""
+        return bool(self.max_steps) and not (self.seconds or self.tokens or self.flops)
+
+    @property
     def kind(self) -> tuple[str, float]:
         """(kind, value) of the limit that defines the budget, as results.json records it."""
         for kind, value in (("seconds", self.seconds), ("tokens", self.tokens), ("flops", self.flops)):

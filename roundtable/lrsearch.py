@@ -63,8 +63,9 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
             row.update(steps=e.step, subset_bits_per_byte=None, status="diverged")
         result.candidates.append(row)
         if len(result.candidates) == 1 and steps is not None and steps < cfg.min_steps:  # judged once, at the recipe
-            result.reason = (f"a slice of {small.seconds or small.max_steps:g} {'s' if small.seconds else 'steps'} "
-                             f"held {steps} steps, fewer than {cfg.min_steps}: too short to tell rates apart")
+            kind, size = small.kind
+            result.reason = (f"a slice of {size:g} {kind} held {steps} steps, fewer than {cfg.min_steps}: "
+                             "too short to tell rates apart")
             break
     shutil.rmtree(folder, ignore_errors=True)
     scored = [c for c in result.candidates if c.get("subset_bits_per_byte") is not None

@@ -203,17 +203,24 @@ class BudgetCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         self.clock.start()
+        self._count(state)
         self.clock.agreed = self.clock.progress(state.global_step)  # same on every process (from the checkpoint)
         self._last = self.clock.elapsed()
-        total = self.clock.seconds or self.clock.max_steps
-        unit = "s" if self.clock.seconds else "step"
+        _, total, unit = self.clock.meter(state.global_step)
         self.bar = tqdm(total=round(total, 1), desc=self.desc, unit=unit, leave=False,
                         disable=not self.progress or not dist.is_main())
+
+    def _count(self, state) -> None:
+        """Tokens seen (every process's, as the Trainer gathers them) and their FLOPs, for
+        token and FLOP budgets."""
+        seen = float(state.num_input_tokens_seen)
+        self.clock.count(seen, seen * self.recorder.flops_tok)
 
     def on_step_begin(self, args, state, control, lr_scheduler=None, **kw):
         lr_scheduler.follow()  # the rate for the progress agreed before this step, on every process
 
     def on_step_end(self, args, state, control, **kw):
+        self._count(state)
         now = self.clock.elapsed()
         self.step_seconds = now - self._last
         self._last = now
@@ -238,7 +245,7 @@ class BudgetCallback(TrainerCallback):
             control.should_evaluate = True
             control.should_save = True
         if self.bar is not None:
-            self.bar.n = min(self.bar.total, round(now if self.clock.seconds else state.global_step, 1))
+            self.bar.n = min(self.bar.total, round(self.clock.meter(state.global_step)[0], 1))
             self.bar.set_postfix(step=state.global_step, refresh=False)
             self.bar.update(0)  # redraws at most every mininterval
         return control
@@ -365,7 +372,7 @@ def training_arguments(arm: ArmConfig, budget: BudgetConfig, run_dir: Path, seed
     batch is split over the processes by ``per_device_batch``. ``precision`` bf16:
     bf16 autocast with fp32 master weights, on GPUs and CPUs alike (precision.resolve
     chose it for the whole comparison)."""
-    if budget.max_steps and not budget.seconds:
+    if budget.by_steps:
         every = max(1, budget.max_steps // (budget.curve_points + 1))
     else:
         every = NEVER  # wall-clock budgets: BudgetCallback asks at regular intervals of the budget
@@ -434,7 +441,8 @@ def train_run(
         args.train_sampling_strategy = "group_by_length"
     resume_from = last_complete_checkpoint(run_dir / "checkpoints")
     state = read_json(resume_from / STATE_FILE) if resume_from else None
-    clock = BudgetClock(budget.seconds, budget.max_steps, spent_before=state["spent_seconds"] if state else 0.0)
+    clock = BudgetClock(budget.seconds, budget.max_steps, tokens=budget.tokens, flops=budget.flops,
+                        spent_before=state["spent_seconds"] if state else 0.0)
     writer = SummaryWriter(str(tb_dir)) if dist.is_main() else _NoWriter()
     model.to(args.device)
     evaluator.device = args.device
@@ -456,7 +464,7 @@ def train_run(
             start = recorder.add({**start_point, "reused": True}, 0, 0.0, 0, charged=False)
         plan = plan_curve_points(budget, start, (evaluator.subset or evaluator.full).n_bytes)
     budget_cb = BudgetCallback(
-        clock, plan["kept"] if budget.seconds else 0, desc, recorder, positions, progress,
+        clock, 0 if budget.by_steps else plan["kept"], desc, recorder, positions, progress,
         marks=state["marks"] if state else None, plan=plan, data_wait=data_wait,
     )
     trainer = RoundtableTrainer(

@@ -318,3 +318,15 @@ def test_output_to_a_file_is_plain_lines(tmp_path, files):
         points = [x for x in lines if x.startswith(f"  {arm}-seed0-frac1 step ")]
         assert len(points) == 3, lines  # step 0, one intermediate point, the final one
         assert any(x.startswith(f"  {arm}-seed0-frac1: 4 steps") for x in lines)
+
+
+def test_a_token_budget_stops_at_the_nearest_step_and_is_recorded(tmp_path, files, run_cli):
+    argv = compare_argv(files, tmp_path / "out", max_steps=None, budget="2ktok", curve_points="1")
+    rc, _, err = run_cli(argv)
+    assert rc == 0, err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["budget"] == {"kind": "tokens", "value": 2000.0}
+    (run,) = results["runs"]
+    per_step = run["train_tokens"] / run["steps"]  # batch x block: every step the same size
+    assert abs(run["train_tokens"] - 2000) <= per_step / 2  # the step boundary nearest the budget
+    assert len(run["curve"]) == 3  # step 0, one point at half the tokens, the final one
