@@ -50,7 +50,9 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--shard", help="K/N: run the K-th of N disjoint slices of the runs into the same --out "
                                        "(0 <= K < N; e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
         p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
-    p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm")
+    p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm",
+                   help="lm (language modelling) or summarize" + (" (default lm)" if demo else
+                                                                   " (required, here or in --config)"))
     p.add_argument("--budget", help="training budget per run: wall clock (90s, 10m, 1h), tokens (5Mtok) or FLOPs "
                                     "(2e15flop)" + (" (default 120s)" if not demo else ""))
     p.add_argument("--context-bytes", type=int,
@@ -82,14 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     _compare_args(sub.add_parser("demo", help="the built-in demo (no download)"), demo=True)
     r = sub.add_parser("report", help="re-render the report of a comparison folder")
     r.add_argument("dir")
-    g = sub.add_parser("generate", help="sample from a trained arm")
-    g.add_argument("dir")
-    g.add_argument("--arm", required=True)
-    g.add_argument("--prompt", required=True)
-    g.add_argument("--max-new-tokens", type=int, default=100)
-    g.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--seed", type=int, default=0)
+    g = sub.add_parser("generate", help="continue a prompt with a trained arm (greedy, like the report's samples)")
+    g.add_argument("dir", help="a comparison's --out folder")
+    g.add_argument("--arm", required=True, help="the arm whose kept model continues the prompt")
+    g.add_argument("--prompt", required=True, help="text to continue")
+    g.add_argument("--max-new-bytes", type=int, default=200,
+                   help="longest continuation in UTF-8 bytes, the same unit for every arm (default 200)")
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature with --sample (default 0.8)")
+    g.add_argument("--seed", type=int, default=0, help="random seed of sampling (default 0)")
     st = sub.add_parser("status", help="which runs of a comparison are done, running, pending, diverged or failed")
     st.add_argument("dir")
     st.add_argument("--json", action="store_true", help="the same as JSON, for other tools")
@@ -346,7 +349,7 @@ def cmd_status(args) -> int:
 def cmd_generate(args) -> int:
     from roundtable.generate import generate
 
-    print(generate(Path(args.dir), args.arm, args.prompt, args.max_new_tokens, args.greedy, args.temperature, args.seed))
+    print(generate(Path(args.dir), args.arm, args.prompt, args.max_new_bytes, args.sample, args.temperature, args.seed))
     return 0
 
 

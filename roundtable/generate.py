@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -99,15 +100,19 @@ def complete_many(model, tok, prompts: list[list[int]], max_new_tokens: int, num
     return [results[j] for j in range(len(prompts))]
 
 
-def generate(out: Path, arm: str, prompt: str, max_new_tokens: int = 100, greedy: bool = False,
+def generate(out: Path, arm: str, prompt: str, max_new_bytes: int = 200, sample: bool = False,
              temperature: float = 0.8, seed: int = 0) -> str:
+    """A continuation of ``prompt`` of at most ``max_new_bytes`` bytes, the same unit for
+    every arm whatever its tokenizer; greedy by default, like the report's samples."""
     run = find_run(out, arm)
     model, tok = load_trained(out / run["run_dir"] / "model", read_json(out / "results.json"))
     torch.manual_seed(seed)
     start, _ = task_token_ids(tok)
     ids = [start] + encode_texts(tok, [prompt])[0]
-    new = complete(model, tok, ids, max_new_tokens, greedy, temperature)
-    return prompt + tok.decode(new, skip_special_tokens=True)
+    bytes_per_token = run.get("train_bytes", 0) / max(run.get("train_tokens", 0), 1) or 1.0
+    new = complete(model, tok, ids, max(1, math.ceil(max_new_bytes / bytes_per_token)), not sample, temperature)
+    text = tok.decode(new, skip_special_tokens=True).encode()[:max_new_bytes].decode("utf-8", errors="ignore")
+    return prompt + text
 
 
 @torch.inference_mode()

@@ -227,9 +227,10 @@ def test_no_progress_means_no_progress_bars(comparison):
 
 @pytest.mark.parametrize("arm", ["scratch-lstm", "finetune"])
 def test_generate(comparison, run_cli, arm):
-    rc, out, err = run_cli(["generate", comparison["out"], "--arm", arm, "--prompt", "The", "--max-new-tokens", "20"])
+    rc, out, err = run_cli(["generate", comparison["out"], "--arm", arm, "--prompt", "The", "--max-new-bytes", "20"])
     assert rc == 0, err
     assert out.startswith("The")
+    assert len(out.rstrip("\n").encode()) <= len(b"The") + 20  # --max-new-bytes: the same unit for every arm
     assert TASK_START not in out and "<pad>" not in out
 
 

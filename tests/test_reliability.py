@@ -84,7 +84,7 @@ def test_lora_arm_end_to_end_with_generate(lm_files, tiny_pretrained, tiny_confi
     assert run["status"] == "ok"
     assert 0 < run["trainable_params"] < run["params"] / 2
     assert (out / run["run_dir"] / "model" / "adapter_config.json").is_file()
-    rc, text, err = run_cli(["generate", out, "--arm", "finetune-lora", "--prompt", "The", "--max-new-tokens", "5"])
+    rc, text, err = run_cli(["generate", out, "--arm", "finetune-lora", "--prompt", "The", "--max-new-bytes", "5"])
     assert rc == 0, err
     assert text.startswith("The")
 
