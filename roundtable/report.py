@@ -150,12 +150,18 @@ def _by_arm(runs: list[dict]) -> dict[str, list[dict]]:
 
 # -- curves: mean and min-max band over seeds -------------------------------------------
 def _xy(points: list[dict], xkey: str, ykey: str, log: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (x, y) with missing values dropped, and x <= 0 dropped on a log axis."""
+    """Sorted (x, y) with missing values dropped. On a log axis x = 0 (step 0, before any
+    training) is drawn at a third of the smallest positive x, so the start stays in view."""
     pairs: dict[float, float] = {}
+    positive = [x for p in points if (x := _num(p.get(xkey))) is not None and x > 0]
     for p in points:
         x, y = _num(p.get(xkey)), _num(p.get(ykey))
-        if x is None or y is None or (log and x <= 0):
+        if x is None or y is None:
             continue
+        if log and x <= 0:
+            if not positive:
+                continue
+            x = min(positive) / 3
         pairs[x] = y
     xs = sorted(pairs)
     return np.array(xs, dtype=float), np.array([pairs[x] for x in xs], dtype=float)
@@ -209,8 +215,8 @@ def _draw_full_points(ax, runs: list[dict], xkey: str, color: str, log: bool) ->
     """Step 0 and the final point are scored on the whole validation text: show them apart."""
     xs, ys = [], []
     for r in runs:
-        full = [p for p in _curve(r) if p.get("scope") == "full"]
-        x, y = _xy(full, xkey, "valid_bits_per_byte", log)
+        # valid_bits_per_byte is the whole text's score, present where the whole text was scored
+        x, y = _xy(_curve(r), xkey, "valid_bits_per_byte", log)
         xs += list(x)
         ys += list(y)
     if xs:
@@ -256,6 +262,8 @@ def _curve_figure(results: dict, xkey: str, xlabel: str, log: bool, ykey: str | 
         _focus(ax, groups, base)
     if log:
         ax.set_xscale("log")
+        ax.annotate("step 0 drawn at the left edge", (0.01, 0.01), xycoords="axes fraction", fontsize=7,
+                    color="#777777")
     handles, labels = ax.get_legend_handles_labels()
     if full:
         handles.append(Line2D([], [], marker="D", ls="", color="#bbbbbb", markeredgecolor="black"))
@@ -336,8 +344,7 @@ def _sweep_figure(results: dict):
         drawn = True
     if not drawn:
         return None
-    if fractions[-1] / max(fractions[0], 1e-12) >= 10:
-        ax.set_xscale("log")
+    ax.set_xscale("log")  # data sweeps are multiplicative: 0.1, 0.3, 1.0
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
