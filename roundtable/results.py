@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def group_readable(path: Path) -> None:
     for f in [Path(path)] if Path(path).is_file() else Path(path).rglob("*"):
         if f.is_file():
             os.chmod(f, mode)
+
+
+def publish_dir(tmp: Path, final: Path, marker: str) -> None:
+    """Rename a finished cache folder into place. A folder a crash left unfinished (no
+    ``marker`` file) is replaced; if another process finished the same entry first, its
+    copy stays and ours is dropped."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not (final / marker).is_file():
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        tmp.rename(final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path: Path, data) -> None:

@@ -20,6 +20,7 @@ import datasets
 import torch
 from torch.utils.data import Dataset
 
+from roundtable.results import publish_dir
 from roundtable.tokenization import task_token_ids
 
 BATCH = 1000  # documents per tokenizer call and per Arrow write
@@ -135,10 +136,4 @@ def _build(tokenizer, texts: list[str], block_size: int, path: Path) -> None:
     (tmp / "meta.json").write_text(json.dumps({**totals, "blocks": len(ds), "block_size": block_size}))
     del ds
     shutil.rmtree(tmp / "build", ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not (path / "meta.json").is_file():
-        shutil.rmtree(path, ignore_errors=True)  # an entry a crash left unfinished
-    try:
-        tmp.rename(path)
-    except OSError:  # another process finished the same entry first
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish_dir(tmp, path, "meta.json")

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.initialization import no_init_weights
 
 from roundtable.errors import UserError
+from roundtable.results import publish_dir
 
 OFFLINE_DEFAULT = "smollm2-135m"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -220,12 +221,7 @@ def converted(src: ModelSource) -> ModelSource:
         m = _from_pretrained(src)
         _fresh(m.config, m.state_dict()).save_pretrained(tmp, safe_serialization=True)
         load_tokenizer(src).save_pretrained(tmp)
-        if folder.exists() and not (folder / "config.json").is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # a conversion a crash left unfinished
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same conversion first
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_dir(tmp, folder, "config.json")
     return ModelSource(str(folder), None, src.trust_remote_code)
 
 
