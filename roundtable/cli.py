@@ -241,6 +241,8 @@ def _say(message: str) -> None:
 
 def _quiet_libraries(progress: bool = True) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    if not progress:  # read by tqdm when it is first imported (by transformers, below)
+        os.environ["TQDM_DISABLE"] = "1"  # bars libraries draw with tqdm directly (GGUF dequantization)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     import transformers
@@ -251,7 +253,6 @@ def _quiet_libraries(progress: bool = True) -> None:
 
         transformers.utils.logging.disable_progress_bar()
         huggingface_hub.utils.disable_progress_bars()
-        os.environ["TQDM_DISABLE"] = "1"  # bars libraries draw with tqdm directly (GGUF dequantization)
 
 
 def cmd_compare(args, settings: dict | None = None) -> int:
