@@ -46,3 +46,5 @@ def print_summary(results: dict) -> None:
     v = results.get("verdict") or {}
     if v.get("sentence"):
         print(f"\nverdict: {v['sentence']}")
+    for w in v.get("warnings") or []:
+        print(f"warning: {w}")
