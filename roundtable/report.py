@@ -592,6 +592,15 @@ def _summary_section(results: dict) -> list[Block]:
         ]
     if len(rows) < 2:
         return blocks + [Block("p", "No runs recorded.")]
+    base = _dict(_dict(results.get("baselines")).get("pretrained"))
+    if _num(base.get("valid_bits_per_byte")) is not None:  # the reference: what the model knew before training
+        header = rows[0]
+        row = [DASH] * len(header)
+        row[0], row[3] = "pretrained, as it is", "reference"
+        for col in ("bpb step 0", "bpb final"):
+            if col in header:
+                row[header.index(col)] = _fmt(base["valid_bits_per_byte"])
+        rows.append(row)
     return blocks + [Block("table", rows=rows)]
 
 

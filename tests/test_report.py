@@ -245,3 +245,4 @@ def test_report_in_headless_chromium(lm_report: Path, tmp_path: Path):
     assert dom.index(SENTENCE.split(":")[0]) < dom.index("trained 40 steps") < first_img
     assert first_img < dom.index("The verdict plot") < dom.index("<h2")  # before any section
     assert "pretrained" in dom
+    assert "pretrained, as it is" in dom  # the reference row of the run table
