@@ -506,6 +506,8 @@ def _verdict_value(key: str, v) -> str:
         return "yes" if v is True else "no" if v is False else str(v)
     if key == "fraction" or key == "crossing_fraction":
         return _fmt(v, "g")
+    if isinstance(v, dict) and all(isinstance(x, list) and len(x) == 2 for x in v.values()):
+        return ", ".join(f"{k} [{_fmt(x[0])}, {_fmt(x[1])}]" for k, x in v.items()) or DASH
     if isinstance(v, dict):
         return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items()) or DASH
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -518,7 +520,8 @@ VERDICT_KEYS = [
     ("ci95", "95% interval of the margin"), ("separated", "separated"),
 ]
 VERDICT_OPTIONAL = [
-    ("fraction", "data fraction"), ("means", "means"), ("crossing_fraction", "crossing fraction"),
+    ("fraction", "data fraction"), ("means", "means"), ("arm_ci95", "each arm's 95% interval"),
+    ("crossing_fraction", "crossing fraction"),
 ]
 
 
