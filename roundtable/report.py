@@ -424,6 +424,19 @@ def _forecast_figure(results: dict):
     return fig
 
 
+def _verdict_caption(results: dict) -> str:
+    """Names only what the plot draws: a legend for a line that is not there misleads."""
+    base = _dict(results.get("baselines"))
+    parts = ["The verdict plot: each arm's final score (seed mean) with its 95% interval over documents and seeds"]
+    if base.get("pretrained"):
+        parts.append("dashed: the pretrained model before any training")
+    if base.get("lead"):
+        parts.append("dotted: the lead-sentence baseline")
+    if _dict(results.get("forecast")).get("arms"):
+        parts.append("open squares: the forecast at its target budget with its 95% interval")
+    return "; ".join(parts) + "."
+
+
 def _figures(results: dict) -> list[tuple[str, str, object]]:
     """(file name, caption, figure builder): the figures this kind of results file can have."""
     top = _fmt(_top_fraction(results), "g")
@@ -436,9 +449,7 @@ def _figures(results: dict) -> list[tuple[str, str, object]]:
            "the fitted law to the target budget (dotted vertical), bands: 80% and 95% intervals. Crosses: the "
            "backtest, the whole budget's score predicted from the two smaller rungs.")
     figs = [
-        ("verdict", "The verdict plot: each arm's final score (seed mean) with its 95% interval; dashed: the "
-                    "pretrained model before any training; open squares: the forecast with its 95% interval.",
-         lambda: _verdict_figure(results)),
+        ("verdict", _verdict_caption(results), lambda: _verdict_figure(results)),
         ("forecast", fan, lambda: _forecast_figure(results)),
         ("bpb_vs_seconds", band, lambda: _curve_figure(results, "seconds", "training seconds", False, None, bpb)),
         ("bpb_vs_bytes", band, lambda: _curve_figure(results, "train_bytes", "training bytes", True, None, bpb)),
