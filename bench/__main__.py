@@ -140,7 +140,7 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
 
 
 def bench_training(steps: dict[str, int], tmp: Path) -> None:
-    from roundtable.arms import ArmFactory
+    from roundtable.arms.factory import ArmFactory
     from roundtable.demo import reference_topics
     from roundtable.flops import flops_per_token
 
@@ -201,7 +201,7 @@ print(json.dumps({"first": first, "second": second, "tokens": blocks.stream_toke
 def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
     """Tokenize a corpus of the given size (the Python reference, repeated with a
     counter so no two documents are equal) in a fresh process, twice."""
-    from roundtable.arms import ArmFactory
+    from roundtable.arms.factory import ArmFactory
     from roundtable.config import arm_defaults
     from roundtable.demo import reference_topics
 

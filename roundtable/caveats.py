@@ -3,41 +3,25 @@ evidence is thin, as plain sentences for the verdict and the report."""
 
 from __future__ import annotations
 
-import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from roundtable.rouge import ROUGE_KEYS, make_scorer
+from roundtable.arms import starts_pretrained
+from roundtable.rouge import ROUGE_KEYS
+
+if TYPE_CHECKING:
+    from roundtable.tasks import Task
 
 MIN_STEPS = 30
 """Fewer optimizer steps than this: the score says what minutes buy, not what the path can reach."""
 WALL_OVER_BUDGET = 2.0
 """Wall clock above this multiple of the summed budgets is worth a warning."""
-PRETRAINED_ARMS = ("finetune", "finetune-lora")  # start from the pretrained weights as they are
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
-
-
-def lead(document: str, limit: int) -> str:
-    """The classic lead baseline: the document's first sentence, cut to ``limit`` bytes."""
-    first = _SENTENCE_END.split(document.strip(), maxsplit=1)[0]
-    raw = first.encode()[:limit]
-    return raw.decode("utf-8", errors="ignore")
-
-
-def lead_scores(pairs: list[tuple[str, str]], limit: int) -> dict:
-    """ROUGE of the lead baseline on (document, reference) pairs, with the arms' scorer."""
-    scorer = make_scorer()
-    per = {k: [] for k in ROUGE_KEYS}
-    for document, reference in pairs:
-        s = scorer.score(reference, lead(document, limit))
-        for k in ROUGE_KEYS:
-            per[k].append(s[k].fmeasure)
-    return {k: float(np.mean(v)) if v else 0.0 for k, v in per.items()}
 
 
 def pretrained_baseline(runs: list[dict]) -> dict | None:
     """The pretrained model as it is: the step-0 scores of the arms that start from it."""
-    points = [r["curve"][0] for r in runs if r.get("arm") in PRETRAINED_ARMS and r.get("curve")]
+    points = [r["curve"][0] for r in runs if starts_pretrained(r.get("arm")) and r.get("curve")]
     if not points:
         return None
     keys = [k for k in ("valid_bits_per_byte", *ROUGE_KEYS) if all(p.get(k) is not None for p in points)]
@@ -49,7 +33,7 @@ def _mean(runs: list[dict], key: str, f: float, arm: str) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def warnings_for(runs: list[dict], task: str, train_bytes: dict[float, int], baselines: dict,
+def warnings_for(runs: list[dict], task: Task, train_bytes: dict[float, int], baselines: dict,
                  budget_seconds: float | None, wall_seconds: float | None) -> list[str]:
     """Thin evidence, one sentence each: little training, summaries no better than the
     lead sentence, a score that got worse with more data, wall clock far above budget.
@@ -66,26 +50,19 @@ def warnings_for(runs: list[dict], task: str, train_bytes: dict[float, int], bas
         if steps < MIN_STEPS or epochs < 1:
             out.append(f"{arm} trained {steps} steps, {epochs:.2g} of an epoch: its score shows what this budget "
                        "buys, not what the path can reach.")
-    metric = "valid_bits_per_byte" if task == "lm" else "rougeL"
-    worse = (lambda a, b: b > a) if task == "lm" else (lambda a, b: b < a)
+    metric = task.primary_metric
     fracs = sorted({r["fraction"] for r in ok})
     for arm in dict.fromkeys(r["arm"] for r in ok):
         scores = [(f, _mean(ok, metric, f, arm)) for f in fracs]
         scores = [(f, v) for f, v in scores if v is not None]
         for (f0, v0), (f1, v1) in zip(scores, scores[1:]):
-            if worse(v0, v1):
+            if (v1 > v0) if task.lower_is_better else (v1 < v0):
                 out.append(f"{arm} scored worse with more data ({v0:.3f} at fraction {f0:g}, {v1:.3f} at {f1:g}): "
                            "more seeds or a longer budget would tell whether that is noise.")
                 break
-    lead_rouge = (baselines.get("lead") or {}).get("rougeL")
-    if task == "summarize" and lead_rouge is not None:
-        means = {a: _mean(ok, "rougeL", top, a) for a in dict.fromkeys(r["arm"] for r in ok)}
-        below = [a for a, v in means.items() if v is not None and v <= lead_rouge]
-        if below and len(below) == len(means):
-            out.append(f"No arm beats the lead baseline (the document's first sentence, ROUGE-L {lead_rouge:.3f}): "
-                       "neither produces usable summaries yet.")
-        elif below:
-            out.append(f"{', '.join(below)} does not beat the lead baseline (ROUGE-L {lead_rouge:.3f}).")
+    if ok:
+        out += task.baseline_warnings({a: _mean(ok, metric, top, a) for a in dict.fromkeys(r["arm"] for r in ok)},
+                                      baselines)
     if budget_seconds and wall_seconds and ok:
         spent = budget_seconds * sum(r.get("budget_share", 1.0) for r in runs)  # the forecast's rungs included
         if wall_seconds > WALL_OVER_BUDGET * spent:

@@ -50,8 +50,10 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
         p.add_argument("--shard", help="K/N: run the K-th of N disjoint slices of the runs into the same --out "
                                        "(0 <= K < N; e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
         p.add_argument("--keep-models", choices=["all", "best", "none"], help="final models kept (default best per arm)")
-    p.add_argument("--task", choices=["lm", "summarize"], default=None if not demo else "lm",
-                   help="lm (language modelling) or summarize" + (" (default lm)" if demo else
+    from roundtable.tasks import task_names
+
+    p.add_argument("--task", choices=task_names(), default=None if not demo else "lm",
+                   help="lm (language modelling), summarize, or a registered task" + (" (default lm)" if demo else
                                                                    " (required, here or in --config)"))
     p.add_argument("--budget", help="training budget per run: wall clock (90s, 10m, 1h), tokens (5Mtok) or FLOPs "
                                     "(2e15flop)" + (" (default 120s)" if not demo else ""))
@@ -295,19 +297,17 @@ def _run_shard(comp, cfg, settings: dict) -> int:
 
 
 def _render_report(out: Path) -> None:
-    try:
-        from roundtable.report import render
-    except ImportError:
-        return
+    from roundtable.report import render
+
     render(out)
 
 
 def cmd_demo(args) -> int:
-    from roundtable import demo
+    from roundtable.tasks import task_class
 
     out = Path(args.out or "roundtable-demo")
     task = args.task or "lm"
-    data = demo.write_lm_data(out / "data") if task == "lm" else demo.write_summarize_data(out / "data")
+    data = task_class(task).demo_data(out / "data")
     settings = {
         "task": task, "data": str(data), "budget": args.budget or DEMO_BUDGET, "out": str(out),
         "overwrite": True, "curve_eval_bytes": 12_000,

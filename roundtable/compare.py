@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
@@ -15,15 +14,16 @@ import numpy as np
 import torch
 
 from roundtable import __version__, dist
-from roundtable.arms import ArmFactory
-from roundtable.caveats import PRETRAINED_ARMS, lead_scores, pretrained_baseline, warnings_for
+from roundtable.arms import starts_pretrained
+from roundtable.arms.factory import ArmFactory
+from roundtable.caveats import pretrained_baseline, warnings_for
 from roundtable.config import ArmConfig, CompareConfig
-from roundtable.data import Corpus, load_corpus, nested_subset
+from roundtable.data import Corpus, first_by_bytes, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.flops import FORMULA
 from roundtable.forecast import forecast_sentence
-from roundtable.generate import generation_speed, lm_samples
+from roundtable.generate import generation_speed
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
@@ -32,12 +32,11 @@ from roundtable.precision import resolve as resolve_precision
 from roundtable.records import RESULTS, run_name
 from roundtable.results import dir_bytes, group_readable, read_json, write_json
 from roundtable.stopping import STOP
-from roundtable.summarize import cut_bytes
-from roundtable.tasks import first_by_bytes, get_task
-from roundtable.tokenization import block_for, bytes_per_token, encode_texts, first_lossy
+from roundtable.tasks import get_task
+from roundtable.tokenization import first_lossy
 from roundtable.trackers import check_report_to, log_final, tracker_callbacks
 from roundtable.train import per_device_batch, train_run
-from roundtable.verdict import primary_metric, verdict
+from roundtable.verdict import verdict
 
 
 def pick_device(requested: str) -> str:
@@ -86,7 +85,7 @@ class Comparison:
         self.progress = progress
         self.log = log
         self.out = Path(cfg.out)
-        self.task = get_task(cfg.task)
+        self.task = get_task(cfg)
         self.factory = ArmFactory(cfg.model, cfg.trust_remote_code, cfg.revision)
         self.device = pick_device(cfg.device)
         dist.init(cpu=self.device == "cpu")
@@ -112,7 +111,7 @@ class Comparison:
         check_report_to(self.cfg.report_to)  # a tracker that is not installed stops before any model loads
         if self.cfg.forecast_budget:
             forecast_target(self.cfg.forecast_budget, self.cfg.budget)  # a bad value fails before any run
-        self.corpus = load_corpus(self.cfg.data, self.cfg.task)
+        self.corpus = self._load_corpus()
         for fraction in self.cfg.fractions:
             train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
             self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
@@ -120,50 +119,31 @@ class Comparison:
                 per_device_batch(arm)  # an indivisible batch is refused before any model loads
                 self._prepared[(arm.name, fraction)] = self._prepare_arm(arm, train)
 
+    def _load_corpus(self) -> Corpus:
+        return load_corpus(self.cfg.data, self.task.record_fields(self.cfg.data), self.task.name)
+
     def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
         tok = self.factory.tokenizer(arm, train)
-        kw = self._task_kwargs()
         lossless = self._check_lossless(arm, tok)
         valid = self.corpus.valid
-        if self.cfg.task == "summarize":
-            # whole examples: the document is the summary's context, cut to the same bytes for every arm
-            data = self.task.train_dataset(tok, train, None, arm.name, **kw)
-            arm = replace(arm, block_size=data.max_length)
-            context = self.cfg.max_document_tokens + self.cfg.max_summary_tokens
-        else:
-            bpt = bytes_per_token(tok, [r.text for r in train])
-            arm = replace(arm, block_size=arm.block_size or block_for(self.cfg.context_bytes, bpt))
-            data = self.task.train_dataset(tok, train, arm.block_size, arm.name, **kw)
-            context = round(arm.block_size * bpt)
+        data = self.task.train_data(tok, train, arm, self.cfg.context_bytes)
+        arm = replace(arm, block_size=data.block_size)
         subset = first_by_bytes(valid, self.cfg.budget.curve_eval_bytes)
-        full = self.task.eval_set(tok, valid, **kw)
-        sub = self.task.eval_set(tok, subset, **kw) if len(subset) < len(valid) else None
-        window = arm.block_size
-        stride = max(1, int(round(arm.block_size * arm.eval_stride)))
-        extra = None
-        if self.cfg.task == "summarize":
-            window = stride = max(len(s.ids) for s in full.sequences)
-            longest = max(len(x) for x in encode_texts(tok, [s for _, s in self.task.pairs(train, **kw)]))
-            extra = self.task.rouge_evaluator(
-                tok, valid[: self.cfg.rouge_examples], max_new_tokens=longest + 8, num_beams=self.cfg.num_beams,
-                progress=self.progress, **kw,
-            )
+        full = self.task.eval_set(tok, valid)
+        sub = self.task.eval_set(tok, subset) if len(subset) < len(valid) else None
+        window, stride = self.task.eval_window(arm, full)
         evaluator = ArmEvaluator(
-            full=full, subset=sub, window=window, stride=stride, progress=self.progress, extra=extra,
+            full=full, subset=sub, window=window, stride=stride, progress=self.progress,
+            extra=self.task.extra_evaluator(tok, train, valid, self.progress),
             batch_tokens=max(window, self.cfg.eval_batch_size * window),
         )
-        return Prepared(arm, tok, data, evaluator, int(context), lossless)
+        return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless)
 
     def _check_lossless(self, arm: ArmConfig, tok) -> bool:
         """decode(encode(doc)) == doc on every validation text the arm is scored on or
         conditioned on; otherwise refuse (one line) unless --allow-lossy-tokenizer."""
         if id(tok) not in self._lossless:
-            valid = self.corpus.valid
-            if self.cfg.task == "summarize":
-                texts = [t for pair in self.task.pairs(valid, **self._task_kwargs()) for t in pair]
-                sources = [r.source for r in valid for _ in (0, 1)]
-            else:
-                texts, sources = [r.text for r in valid], [r.source for r in valid]
+            texts, sources = self.task.scored_texts(self.corpus.valid)
             bad = first_lossy(tok, texts)
             if bad is not None and not self.cfg.allow_lossy_tokenizer:
                 raise UserError(
@@ -173,11 +153,6 @@ class Comparison:
                 )
             self._lossless[id(tok)] = bad is None
         return self._lossless[id(tok)]
-
-    def _task_kwargs(self) -> dict:
-        if self.cfg.task == "summarize":
-            return {"max_document_tokens": self.cfg.max_document_tokens, "max_summary_tokens": self.cfg.max_summary_tokens}
-        return {}
 
     # -- output folder ------------------------------------------------------------
     def _check_out(self) -> list[dict]:
@@ -261,7 +236,7 @@ class Comparison:
 
     def load_data(self) -> None:
         """Only the data (no tokenizer, no model): what merging finished runs needs."""
-        self.corpus = load_corpus(self.cfg.data, self.cfg.task)
+        self.corpus = self._load_corpus()
         for fraction in self.cfg.fractions:
             train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
             self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
@@ -341,7 +316,7 @@ class Comparison:
     def apply_keep_policy(self, runs: list[dict]) -> None:
         """--keep-models: all, none, or best (per arm, its best run: what generate and
         the report need). Resume checkpoints are already gone when a run finishes."""
-        metric, lower = primary_metric(self.cfg.task)
+        metric, lower = self.task.primary_metric, self.task.lower_is_better
         keep: set[str] = set()
         if self.cfg.keep_models == "all":
             keep = {r["run_dir"] for r in runs}
@@ -382,7 +357,7 @@ class Comparison:
             record["params"] = int(sum(p.numel() for p in model.parameters()))
             record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             key = (arm.name, prep.evaluator.window, prep.evaluator.stride)
-            reuse = arm.name in PRETRAINED_ARMS
+            reuse = starts_pretrained(arm.name)
             outcome = train_run(
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
@@ -431,33 +406,28 @@ class Comparison:
         t0 = time.perf_counter()
         with autocast(self.device, self.precision):
             out = {"generation": generation_speed(model, prep.tokenizer)}
-            if self.cfg.task == "lm":
-                prompts = [cut_bytes(r.text, 80) for r in self.corpus.valid[:3]]
-                out["samples"] = lm_samples(model, prep.tokenizer, prompts, 200, prep.data.bytes_per_token)
+            samples = self.task.samples(model, prep.tokenizer, self.corpus.valid, prep.data.bytes_per_token)
+            if samples is not None:
+                out["samples"] = samples
         out["cost_seconds"] = time.perf_counter() - t0
         return out
 
-    @staticmethod
-    def _save_scores(run_dir: Path, prep: Prepared) -> None:
-        """Per-document scores for the paired bootstrap; generated summaries to read."""
+    def _save_scores(self, run_dir: Path, prep: Prepared) -> None:
+        """Per-document scores for the paired bootstrap; what the task's extra evaluator made."""
         scores = {"doc_nll_nats": prep.evaluator.last_full.doc_nll_nats, "doc_bytes": prep.evaluator.full.doc_bytes}
-        rouge = prep.evaluator.extra
-        if rouge is not None:
-            scores["doc_rougeL"] = rouge.last_rougeL
-            with open(run_dir / "generations.jsonl", "w", encoding="utf-8") as f:
-                for row in rouge.last:
-                    f.write(json.dumps(row) + "\n")
+        if prep.evaluator.extra is not None:
+            self.task.save_extra(prep.evaluator.extra, run_dir, scores)
         np.savez(run_dir / "valid_scores.npz", **scores)
 
     def _forecast(self, runs: list[dict]) -> dict | None:
         if not self.cfg.forecast_budget:
             return None
-        return build_forecast(runs, self.ladder, self.cfg.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
+        return build_forecast(runs, self.ladder, self.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
                               self._train_bytes)
 
     def _model_info(self) -> dict | None:
         """Only when an arm uses the pretrained model (its weights or its architecture)."""
-        if not any(a.is_pretrained_family for a in self.cfg.arms):
+        if not any(a.uses_pretrained for a in self.cfg.arms):
             return None
         if self._model is None:
             self._model = self.factory.model_info()
@@ -469,16 +439,15 @@ class Comparison:
         pretrained = pretrained_baseline(runs)
         if pretrained:
             out["pretrained"] = pretrained
-        if self.cfg.task == "summarize" and self.corpus:
-            pairs = self.task.pairs(self.corpus.valid[: self.cfg.rouge_examples], **self._task_kwargs())
-            out["lead"] = lead_scores(pairs, self.cfg.max_summary_tokens)
+        if self.corpus:
+            out.update(self.task.baselines(self.corpus.valid))
         return out
 
     def _verdict(self, runs: list[dict], forecast: dict | None, baselines: dict) -> dict:
-        v = verdict(runs, self.cfg.task, self.out)
+        v = verdict(runs, self.task, self.out)
         wall = time.perf_counter() - self._t0 + self._wall_before
         v["warnings"] = v.get("warnings", []) + warnings_for(
-            runs + self.ladder, self.cfg.task, self._train_bytes, baselines, self.cfg.budget.seconds, wall)
+            runs + self.ladder, self.task, self._train_bytes, baselines, self.cfg.budget.seconds, wall)
         if forecast:
             v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
             v["sentence"] += " " + v["forecast_sentence"]

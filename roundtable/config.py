@@ -12,12 +12,10 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from roundtable.arms import DEFAULT_MODEL, get_arm
 from roundtable.errors import UserError
 
-ARM_NAMES = ("finetune", "finetune-lora", "scratch-lstm", "scratch-transformer", "scratch-same")
 DEFAULT_ARMS = ("finetune", "scratch-lstm")
-DEFAULT_MODEL = "smollm2-135m"
-TASKS = ("lm", "summarize")
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
 
 
@@ -192,8 +190,7 @@ class ArmConfig:
     """Also save the adapter merged into the base weights (model-merged/), ready to serve."""
 
     def __post_init__(self):
-        if self.name not in ARM_NAMES:
-            raise UserError(f"unknown arm {self.name!r}; choose from {', '.join(ARM_NAMES)}")
+        get_arm(self.name)  # an unknown arm: one line naming the registered ones
         _check_types(self, f"arm {self.name}")
         for k in ("learning_rate", "batch_size", "n_layer", "n_embd", "n_head", "lstm_embed", "lstm_hidden",
                   "lstm_layers", "bpe_vocab_size", "lora_r"):
@@ -211,9 +208,9 @@ class ArmConfig:
             raise UserError(f"arm {self.name}: n_embd must be divisible by n_head")
 
     @property
-    def is_pretrained_family(self) -> bool:
-        """Arms that use the pretrained model's tokenizer (and, but scratch-same, its weights)."""
-        return self.name in ("finetune", "finetune-lora", "scratch-same")
+    def uses_pretrained(self) -> bool:
+        """Arms that need the pretrained model: its tokenizer, and its weights or architecture."""
+        return get_arm(self.name).uses_pretrained
 
 
 def _check_types(obj, where: str) -> None:
@@ -227,22 +224,8 @@ def _check_types(obj, where: str) -> None:
 
 
 def arm_defaults(name: str, **overrides) -> ArmConfig:
-    """The recipe each arm is known to train well with on small data."""
-    base: dict = {
-        # fine-tuning: short warmup, linear decay (the transformers default recipe)
-        "finetune": dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, schedule="linear"),
-        "finetune-lora": dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, schedule="linear"),
-        # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
-        "scratch-same": dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, schedule="cosine"),
-        # the seed's LSTM: constant Adam 0.01, no warmup
-        # batches of 8 blocks: 8 x 1024 bytes, the seed's 8,192 tokens a step (32 x 256)
-        "scratch-lstm": dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant",
-                             warmup_fraction=0.0),
-        "scratch-transformer": dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8,
-                                    schedule="cosine"),
-    }.get(name, {})
-    base.update(overrides)
-    return ArmConfig(name=name, **base)
+    """The arm's recipe from its row in the arm table, with ``overrides``."""
+    return ArmConfig(name=name, **{**get_arm(name).defaults, **overrides})
 
 
 @dataclass
@@ -300,8 +283,9 @@ class CompareConfig:
     need), or none. A run's resume checkpoint is deleted when the run finishes."""
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise UserError(f"unknown --task {self.task!r}; choose lm or summarize")
+        from roundtable.tasks import task_class  # here: the tasks read this module
+
+        task_class(self.task)  # an unknown task: one line naming the registered ones
         if self.seeds < 1:
             raise UserError("--seeds must be >= 1")
         if not self.arms:
@@ -332,8 +316,7 @@ def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
     overrides = overrides or {}
     names = [a.strip() for a in text.split(",") if a.strip()]
     for n in names:
-        if n not in ARM_NAMES:
-            raise UserError(f"unknown arm {n!r}; choose from {', '.join(ARM_NAMES)}")
+        get_arm(n)
     known = {f.name for f in fields(ArmConfig)}
     arms = []
     for n in names:

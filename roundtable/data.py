@@ -28,7 +28,7 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 
 @dataclass(frozen=True)
 class Record:
-    """One document. ``summary`` is set for the summarize task."""
+    """One document. ``summary``: the second field of a two-field task (summarize)."""
 
     text: str
     summary: str | None = None
@@ -78,10 +78,12 @@ class Corpus:
 
 
 class _Reader:
-    """Reads one path for one task, counting skipped records."""
+    """Reads one path into records of the given fields, counting skipped records."""
 
-    def __init__(self, cfg: DataConfig, task: str):
+    def __init__(self, cfg: DataConfig, fields: tuple[tuple[str, str], ...], task: str):
         self.cfg = cfg
+        self.fields = fields
+        """(record field, flag that names it): one for text, two for (text, summary)."""
         self.task = task
         self.skipped: list[str] = []
 
@@ -131,8 +133,9 @@ class _Reader:
         if suffix in RECORD_SUFFIXES:
             text = self._decode(p)
             return {".jsonl": self._jsonl, ".json": self._json, ".csv": self._csv}[suffix](p, text)
-        if self.task == "summarize":
-            raise DataError(f"summarize needs .jsonl, .json or .csv records with document and summary fields: {p}")
+        if len(self.fields) > 1:
+            names = " and ".join(f for f, _ in self.fields)
+            raise DataError(f"{self.task} needs .jsonl, .json or .csv records with {names} fields: {p}")
         text = self._decode(p)
         if whole:
             return [Record(text=text.strip(), source=f"{p}:1")]
@@ -151,11 +154,6 @@ class _Reader:
         return records
 
     # -- records -----------------------------------------------------------
-    def _fields(self) -> tuple[str, ...]:
-        if self.task == "summarize":
-            return (self.cfg.document_field, self.cfg.summary_field)
-        return (self.cfg.text_field,)
-
     def _bad(self, where: str, message: str) -> None:
         if not self.cfg.skip_bad_records:
             raise DataError(message + " (pass --skip-bad-records to skip such records)", where=where)
@@ -166,11 +164,9 @@ class _Reader:
             self._bad(where, f"record is a {type(obj).__name__}, not an object")
             return None
         values = []
-        for name in self._fields():
+        for name, flag in self.fields:
             if name not in obj:
                 have = ", ".join(sorted(map(str, obj))[:8]) or "none"
-                flag = {self.cfg.document_field: "--document-field", self.cfg.summary_field: "--summary-field"}.get(
-                    name, "--text-field") if self.task == "summarize" else "--text-field"
                 hint = f"; choose one with {flag} NAME" if obj else ""
                 self._bad(where, f"missing field {name!r} (fields found: {have}{hint})")
                 return None
@@ -182,9 +178,7 @@ class _Reader:
                 self._bad(where, f"field {name!r} is empty")
                 return None
             values.append(v.strip())
-        if self.task == "summarize":
-            return Record(text=values[0], summary=values[1], source=where)
-        return Record(text=values[0], source=where)
+        return Record(text=values[0], summary=values[1] if len(values) > 1 else None, source=where)
 
     def _jsonl(self, p: Path, text: str) -> list[Record]:
         out = []
@@ -222,7 +216,7 @@ class _Reader:
     def _csv(self, p: Path, text: str) -> list[Record]:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = reader.fieldnames or []
-        for name in self._fields():
+        for name, _ in self.fields:
             if name not in columns:
                 raise DataError(f"no column {name!r} (columns: {', '.join(columns) or 'none'})", where=f"{p}:1")
         out = []
@@ -243,9 +237,10 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def load_corpus(cfg: DataConfig, task: str) -> Corpus:
-    """Read and split the data; drop training documents that also occur in validation."""
-    reader = _Reader(cfg, task)
+def load_corpus(cfg: DataConfig, fields: tuple[tuple[str, str], ...], task: str) -> Corpus:
+    """Read and split the data; drop training documents that also occur in validation.
+    ``fields``: the task's (record field, flag) pairs; ``task`` names it in errors."""
+    reader = _Reader(cfg, fields, task)
     if cfg.valid is not None and _same_file(cfg.path, cfg.valid):
         raise DataError(f"--data and --valid are the same file: {cfg.valid}")
     records = reader.read(cfg.path)
@@ -282,3 +277,26 @@ def nested_subset(records: list[Record], fraction: float, seed: int) -> list[Rec
     random.Random(seed).shuffle(order)
     chosen = set(order[: max(1, math.ceil(fraction * len(records)))])
     return [r for i, r in enumerate(records) if i in chosen]
+
+
+def cut_bytes(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` within ``limit`` UTF-8 bytes, ending at whitespace if one is near."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    head = raw[:limit].decode("utf-8", errors="ignore")
+    space = head.rfind(" ")
+    return head[:space] if space > limit // 2 else head
+
+
+def first_by_bytes(records: list[Record], max_bytes: int) -> list[Record]:
+    """The leading documents holding at least ``max_bytes`` bytes of text (all if 0)."""
+    if max_bytes <= 0:
+        return records
+    out, total = [], 0
+    for r in records:
+        out.append(r)
+        total += len(r.text.encode()) + len((r.summary or "").encode())
+        if total >= max_bytes:
+            break
+    return out

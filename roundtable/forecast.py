@@ -756,7 +756,7 @@ def _arm_entry(fc: ArmForecast, target: float, lo: float) -> dict:
 
 def forecast_block(ladders: Sequence[Ladder], target: float, *, data: Mapping[str, Sequence[DataPoint]] | None = None,
                    user_bytes: float | None = None, multiples: Sequence[float] = (2.0, 10.0),
-                   finetuned: Sequence[str] = ("finetune", "finetune-lora"), n_boot: int = 1000, seed: int = 0,
+                   finetuned: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0,
                    horizon: float = HORIZON, r_star=R_STAR_RANGE, unit: str = "s",
                    curves: Mapping[str, Sequence[Curve]] | None = None, multiplier=None) -> dict:
     """The results.json ``forecast`` block.
@@ -806,6 +806,10 @@ def forecast_block(ladders: Sequence[Ladder], target: float, *, data: Mapping[st
     if len(fcs) > 1:
         block["difference"] = _difference(fcs, target)
     if data:
+        if finetuned is None:  # the arms that start from the pretrained weights (the arm table)
+            from roundtable.arms import starts_pretrained
+
+            finetuned = [a for a in data if starts_pretrained(a)]
         block.update(_data_blocks(data, primary, user_bytes, multiples, finetuned, n_boot, seed, r_star))
     return block
 

@@ -37,7 +37,7 @@ def load_trained(model_dir: Path, results: dict | None = None):
     if (model_dir / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        from roundtable.arms import ArmFactory
+        from roundtable.arms.factory import ArmFactory
 
         factory = ArmFactory(results["config"]["model"], results["config"].get("trust_remote_code", False))
         base = factory.pretrained.model()

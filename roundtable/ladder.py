@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from roundtable.config import BudgetConfig, parse_budget
 from roundtable.errors import UserError
 from roundtable.forecast import DataPoint, Ladder, LadderPoint, forecast_block
 from roundtable.verdict import per_doc
+
+if TYPE_CHECKING:
+    from roundtable.tasks import Task
 
 LADDER_SHARES = (0.25, 0.5)
 """The rungs below the full budget, as shares of it."""
@@ -75,7 +79,7 @@ def _ladders(rungs: dict[str, dict[float, list[dict]]], base: float, unique: flo
     return ladders
 
 
-def build(runs: list[dict], ladder_runs: list[dict], task: str, out: Path, budget: BudgetConfig, spec: str,
+def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budget: BudgetConfig, spec: str,
           train_bytes: dict[float, int]) -> dict | None:
     """The results.json ``forecast`` block from finished runs, or None without a ladder.
 
@@ -89,8 +93,8 @@ def build(runs: list[dict], ladder_runs: list[dict], task: str, out: Path, budge
         if r["fraction"] == top:
             rungs.setdefault(r["arm"], {}).setdefault(r.get("budget_share", 1.0), []).append(r)
     metrics = [("valid_bits_per_byte", "doc_nll_nats")]
-    if task == "summarize":
-        metrics.insert(0, ("rougeL", "doc_rougeL"))  # the first ladder's metric is the primary one
+    if task.primary_metric != "valid_bits_per_byte":
+        metrics.insert(0, (task.primary_metric, task.doc_key))  # the first ladder's metric is the primary one
     ladders = _ladders(rungs, base, float(train_bytes[top]), out, metrics)
     if not ladders:
         return None

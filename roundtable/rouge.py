@@ -17,9 +17,6 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 
-from nltk.stem import porter  # the stemmer rouge-score itself uses
-from rouge_score import rouge_scorer
-
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 
 # Hiragana, katakana, CJK ideographs (with extensions and compatibility forms), hangul
@@ -45,6 +42,8 @@ class UnicodeTokenizer:
     """The ``tokenize(text) -> list[str]`` object ``RougeScorer(tokenizer=...)`` takes."""
 
     def __init__(self) -> None:
+        from nltk.stem import porter  # the stemmer rouge-score itself uses (imported when needed: nltk is slow to load)
+
         self._stemmer = porter.PorterStemmer()
 
     def tokenize(self, text: str) -> list[str]:
@@ -55,5 +54,8 @@ class UnicodeTokenizer:
         ]
 
 
-def make_scorer(keys: Sequence[str] = ROUGE_KEYS) -> rouge_scorer.RougeScorer:
+def make_scorer(keys: Sequence[str] = ROUGE_KEYS):
+    """rouge-score's RougeScorer with the Unicode-aware tokenizer."""
+    from rouge_score import rouge_scorer
+
     return rouge_scorer.RougeScorer(list(keys), tokenizer=UnicodeTokenizer())

@@ -26,10 +26,10 @@ from roundtable.budget import BudgetClock, lr_multiplier
 from roundtable.config import ArmConfig, BudgetConfig
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
+from roundtable.examples import BlockDataset
 from roundtable.flops import flops_per_token
 from roundtable.results import read_json, write_json
 from roundtable.stopping import STOP
-from roundtable.tasks import BlockDataset
 
 NEVER = 10**9  # "no step limit" for the Trainer when the budget is wall-clock
 STATE_FILE = "roundtable_state.json"

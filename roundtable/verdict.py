@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from roundtable.stats import bpb_difference_samples, interval, mean_difference_samples
 
-ADVICE = {
-    "finetune": "fine-tune the pretrained model",
-    "finetune-lora": "fine-tune the pretrained model with LoRA",
-    "scratch-lstm": "train the LSTM from scratch",
-    "scratch-transformer": "train the small transformer from scratch",
-    "scratch-same": "train the pretrained architecture from scratch",
-}
+if TYPE_CHECKING:
+    from roundtable.tasks import Task
+
+
+
+def primary_metric(task: str) -> tuple[str, bool]:
+    """(metric, lower is better) of a task by name: what the task declares."""
+    from roundtable.tasks import task_class
+
+    cls = task_class(task)
+    return cls.primary_metric, cls.lower_is_better
+
+
+def _advice(arm: str) -> str:
+    """The arm table's advice; an arm no longer registered (an old results.json) by name."""
+    from roundtable.arms import arm_names, get_arm
+
+    return get_arm(arm).advice if arm in arm_names() else arm
 
 
 def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
-
-
-def curve_key(task: str) -> str:
-    """The curve value measured on the same bytes at every point."""
-    return "subset_bits_per_byte" if task == "lm" else "rougeL"
-
-
-def primary_metric(task: str) -> tuple[str, bool]:
-    """(metric name in run['final'], lower is better)."""
-    return ("valid_bits_per_byte", True) if task == "lm" else ("rougeL", False)
 
 
 def per_doc(run: dict, out: Path, key: str):
@@ -112,10 +114,10 @@ def _bpb_clause(winner: str, runner: str, by_arm: dict[str, list[dict]], out: Pa
     return {"means": {winner: bw, runner: br}, "margin": d, "ci95": list(ci)}, text
 
 
-def verdict(runs: list[dict], task: str, out: Path) -> dict:
+def verdict(runs: list[dict], task: Task, out: Path) -> dict:
     """Judged at the largest data fraction any run was planned for, counting every planned
     run: an arm that lost seeds says so, and one that lost them all leaves no winner."""
-    metric, lower = primary_metric(task)
+    metric, lower = task.primary_metric, task.lower_is_better
 
     def finished(r):
         return r.get("status") == "ok" and (r.get("final") or {}).get(metric) is not None
@@ -133,7 +135,7 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
     warn, missing = _losses(planned, by_arm, where)
     partial = "".join(f" {w}" for a, w in warn.items() if by_arm[a])  # total losses get the lead clause
     means = {a: float(np.mean([r["final"][metric] for r in rs])) for a, rs in by_arm.items() if rs}
-    key = "doc_nll_nats" if task == "lm" else "doc_rougeL"
+    key = task.doc_key
     base = {"metric": metric, "winner": None, "margin": None, "ci95": None, "fraction": top, "means": means,
             "arm_ci95": {a: _arm_ci(rs, out, key) for a, rs in by_arm.items() if rs},
             "warnings": list(warn.values())}
@@ -151,10 +153,10 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
     better_minus_worse = (by_arm[runner], by_arm[winner]) if lower else (by_arm[winner], by_arm[runner])
     ci = _difference_ci(*better_minus_worse, out, key)
     separated = ci is not None and ci[0] > 0
-    unit = "bits per byte" if task == "lm" else "ROUGE-L"
+    unit = task.unit
     if separated:
         sentence = (
-            f"{_cap(ADVICE.get(winner, winner))}: {winner} scores {means[winner]:.3f} {unit} against "
+            f"{_cap(_advice(winner))}: {winner} scores {means[winner]:.3f} {unit} against "
             f"{means[runner]:.3f} for {runner} under the same budget (better by {margin:.3f}, {_fmt_ci(ci)})."
         )
     else:
@@ -170,7 +172,8 @@ def verdict(runs: list[dict], task: str, out: Path) -> dict:
             f" With less data the order flips: below about {crossing:.0%} of the training data "
             f"{runner} is ahead."
         )
-    bpb, bpb_text = _bpb_clause(winner, runner, by_arm, out) if task == "summarize" else (None, "")
+    # a task scored on another metric also gets the bits per byte of its scored text
+    bpb, bpb_text = _bpb_clause(winner, runner, by_arm, out) if metric != "valid_bits_per_byte" else (None, "")
     result = {
         **base, "winner": winner, "runner_up": runner, "margin": margin, "ci95": list(ci) if ci else None,
         "separated": separated, "crossing_fraction": crossing, "sentence": sentence + bpb_text + partial,

@@ -47,3 +47,11 @@ def write_yaml(path: Path, data: dict) -> Path:
 
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+def load_task_corpus(data, task: str = "lm"):
+    """The corpus ``data`` (a DataConfig) gives for the named task's record fields."""
+    from roundtable.data import load_corpus
+    from roundtable.tasks import task_class
+
+    return load_corpus(data, task_class(task).record_fields(data), task)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -250,3 +251,56 @@ def test_resume_keeps_finished_runs(comparison, tmp_path, run_cli):
     before = comparison["results"]["runs"]
     assert [r["curve"] for r in again["runs"]] == [r["curve"] for r in before]  # nothing was trained again
     assert [r["wall_seconds"] for r in again["runs"]] == [r["wall_seconds"] for r in before]
+
+
+GOLDEN = Path(__file__).parent / "data" / "compare-results-0.2.0.json"
+"""This module's comparison as written by roundtable 0.2.0, before tasks and arms became tables."""
+_VOLATILE = re.compile(r"seconds|wall|per_second|_time|environment|kept_bytes|config_key|location|^path$|^valid$|"
+                       r"^out$|^model$|run_dir|^tensorboard|^checkpoint_bytes$|^generation$|^spec$|^sha256$")
+
+
+def _same(old, new, where: str = "") -> list[str]:
+    """Where ``new`` differs from ``old``, ignoring times, paths and what the machine
+    decides; keys ``new`` adds are fine. Floats agree to 1e-4 relative; numbers inside
+    sentences are compared as numbers would be, not digit by digit."""
+    if isinstance(old, dict):
+        if not isinstance(new, dict):
+            return [f"{where}: was an object"]
+        out = []
+        for k, v in old.items():
+            if _VOLATILE.search(k):
+                continue
+            if k not in new:
+                out.append(f"{where}.{k}: missing")
+            else:
+                out += _same(v, new[k], f"{where}.{k}")
+        return out
+    if isinstance(old, list):
+        if not isinstance(new, list) or len(new) != len(old):
+            return [f"{where}: list of {len(old)} became {type(new).__name__} of {len(new) if new else 0}"]
+        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _same(a, b, f"{where}[{i}]")]
+    if isinstance(old, float) and isinstance(new, (int, float)):
+        return [] if math.isclose(old, new, rel_tol=1e-4, abs_tol=1e-7) else [f"{where}: {old} became {new}"]
+    if isinstance(old, str) and isinstance(new, str):
+        numbers = re.compile(r"-?\d+\.\d+")
+        same_text = numbers.sub("#", old) == numbers.sub("#", new)
+        close = all(math.isclose(float(a), float(b), rel_tol=1e-2, abs_tol=2e-3)
+                    for a, b in zip(numbers.findall(old), numbers.findall(new)))
+        return [] if same_text and close else [f"{where}: {old!r} became {new!r}"]
+    return [] if old == new else [f"{where}: {old!r} became {new!r}"]
+
+
+def test_results_are_those_of_0_2_0_apart_from_added_fields(comparison):
+    """Restructuring changed no behaviour: the same comparison gives the same results.json
+    as roundtable 0.2.0 did, every field it had with the same value."""
+    old = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    diffs = _same(old, comparison["results"])
+    assert not diffs, "\n".join(diffs[:20])
+
+
+def test_the_golden_comparison_check_catches_a_changed_score(comparison):
+    new = json.loads(json.dumps(comparison["results"]))
+    new["runs"][1]["final"]["valid_bits_per_byte"] += 0.01
+    del new["verdict"]["winner"]
+    diffs = _same(json.loads(GOLDEN.read_text(encoding="utf-8")), new)
+    assert any("runs[1].final.valid_bits_per_byte" in d for d in diffs) and any("winner: missing" in d for d in diffs)

@@ -13,7 +13,7 @@ from roundtable.errors import UserError
 def test_arm_defaults_and_overrides():
     a = arm_defaults("scratch-lstm", lstm_hidden=16)
     assert (a.learning_rate, a.batch_size, a.lstm_hidden, a.tokenizer) == (1e-2, 8, 16, "byte")
-    assert arm_defaults("finetune").is_pretrained_family and not a.is_pretrained_family
+    assert arm_defaults("finetune").uses_pretrained and not a.uses_pretrained
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ import re
 import pytest
 
 from roundtable.config import DataConfig
-from roundtable.data import Record, load_corpus, nested_subset
+from roundtable.data import Record, nested_subset
 from roundtable.errors import DataError
-from tests.helpers import write_paragraphs
+from tests.helpers import load_task_corpus, write_paragraphs
 
 
 def corpus(path, task="lm", **kw):
-    return load_corpus(DataConfig(path=str(path), **kw), task)
+    return load_task_corpus(DataConfig(path=str(path), **kw), task)
 
 
 def read_all(path, task="lm", **kw):
@@ -23,7 +23,7 @@ def read_all(path, task="lm", **kw):
     valid = path.parent / "_dummy_valid.jsonl"
     fields = [kw.get("text_field", "text"), kw.get("document_field", "document"), kw.get("summary_field", "summary")]
     valid.write_text(json.dumps({f: "a validation document in no training file" for f in fields}), encoding="utf-8")
-    c = load_corpus(DataConfig(path=str(path), valid=str(valid), **kw), task)
+    c = load_task_corpus(DataConfig(path=str(path), valid=str(valid), **kw), task)
     return c.train
 
 

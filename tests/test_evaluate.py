@@ -232,9 +232,9 @@ def test_subset_score_read_off_the_whole_text_equals_scoring_it_directly(paragra
     """The curve subset is the leading documents; within the whole text they are scored
     in the same windows, so their per-document totals give the subset's score exactly."""
     from roundtable.arms.lstm import build_lstm
-    from roundtable.data import Record
+    from roundtable.data import Record, first_by_bytes
     from roundtable.evaluate import ArmEvaluator
-    from roundtable.tasks import LMTask, first_by_bytes
+    from roundtable.tasks import LMTask
     from roundtable.tokenization import byte_tokenizer
 
     recs = [Record(text=t) for t in paragraphs[:40]]

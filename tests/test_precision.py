@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from roundtable import precision
-from roundtable.arms import ArmFactory
+from roundtable.arms.factory import ArmFactory
 from roundtable.config import arm_defaults
 from roundtable.data import Record
 from roundtable.errors import UserError

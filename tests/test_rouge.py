@@ -10,7 +10,7 @@ import roundtable.generate as gen
 from roundtable.arms.lstm import build_lstm
 from roundtable.data import Record
 from roundtable.rouge import ROUGE_KEYS, UnicodeTokenizer, make_scorer
-from roundtable.summarize import SummarizeTask
+from roundtable.tasks import SummarizeTask
 from roundtable.tokenization import byte_tokenizer, task_token_ids
 
 DEFAULT = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
@@ -77,7 +77,7 @@ def test_the_summarize_evaluator_scores_russian(monkeypatch):
     end = task_token_ids(tok)[1]
     monkeypatch.setattr(gen, "complete_many",
                         lambda model, tok, prompts, *a, **k: [[*next(predictions).encode(), end] for _ in prompts])
-    rouge = SummarizeTask().rouge_evaluator(tok, records, 768, 128, max_new_tokens=64, progress=False)
+    rouge = SummarizeTask(768, 128, 24, 1).rouge_evaluator(tok, records, max_new_tokens=64, progress=False)
     out = rouge(build_lstm(len(tok), 8, 8, 1, 0.0, seed=0), full=True)  # batched, the LSTM too
     assert out["rouge1"] == pytest.approx(0.5) and out["rougeL"] == pytest.approx(0.5)
     np.testing.assert_allclose(rouge.last_rougeL, [0.5, 0.5])

@@ -12,11 +12,13 @@ import roundtable.generate as gen
 from roundtable import TASK_END
 from roundtable.arms.lstm import build_lstm
 from roundtable.config import DataConfig
-from roundtable.data import Record, load_corpus
+from roundtable.data import Record, cut_bytes
 from roundtable.errors import DataError
-from roundtable.summarize import SummarizeTask, cut_bytes
+from roundtable.tasks import SummarizeTask
 from roundtable.tokenization import byte_tokenizer, task_token_ids, train_bpe
+from tests.helpers import load_task_corpus
 
+TASK = SummarizeTask(max_document_tokens=768, max_summary_tokens=128, rouge_examples=24, num_beams=1)
 RECORDS = [
     Record(text="The quick brown fox jumps over the lazy dog. " * 3, summary="A fox jumps."),
     Record(text="Tokenizers split text into pieces called tokens.", summary="Tokenizers make tokens."),
@@ -26,8 +28,7 @@ RECORDS = [
 def test_loss_covers_only_summary_and_task_end():
     tok = byte_tokenizer()
     start, end = task_token_ids(tok)
-    ds = SummarizeTask().train_dataset(tok, RECORDS, 0, "scratch-lstm", max_document_tokens=768,
-                                       max_summary_tokens=128)
+    ds = TASK.train_dataset(tok, RECORDS, "scratch-lstm")
     batch = ds.collate([ds[i] for i in range(len(RECORDS))])
     for i, r in enumerate(RECORDS):
         ids, labels, mask = batch["input_ids"][i], batch["labels"][i], batch["attention_mask"][i]
@@ -50,8 +51,7 @@ def test_one_outlier_document_does_not_pad_every_batch():
     records = [Record(text="word " * (4 + i % 40), summary=f"Doc {i}.") for i in range(1000)]
     records.insert(57, Record(text="an outlier that tokenizes badly " * 20, summary="Outlier."))
     tok = byte_tokenizer()
-    ds = SummarizeTask().train_dataset(tok, records, None, "scratch-lstm", max_document_tokens=768,
-                                       max_summary_tokens=128)
+    ds = TASK.train_dataset(tok, records, "scratch-lstm")
     assert ds.max_length > 20 * min(len(x) for x in ds.sequences)
     order = list(LengthGroupedSampler(8, dataset=ds, generator=torch.Generator().manual_seed(0)))
     padded = total = 0
@@ -69,10 +69,9 @@ def test_truncation_is_on_bytes_and_the_same_for_every_arm():
     long = Record(text="word " * 400, summary="short summary " * 20)
     byte_tok = byte_tokenizer()
     bpe_tok = train_bpe(["word " * 50, "short summary"], 300)
-    task = SummarizeTask()
-    kw = dict(max_document_tokens=100, max_summary_tokens=30)
-    a = task.eval_set(byte_tok, [long], **kw)
-    b = task.eval_set(bpe_tok, [long], **kw)
+    task = SummarizeTask(max_document_tokens=100, max_summary_tokens=30, rouge_examples=24, num_beams=1)
+    a = task.eval_set(byte_tok, [long])
+    b = task.eval_set(bpe_tok, [long])
     assert a.doc_bytes.tolist() == b.doc_bytes.tolist()
     assert a.doc_bytes[0] <= 30
     # the byte arm scores exactly the summary bytes it was given
@@ -105,8 +104,7 @@ def test_task_end_stops_generation():
 
 def test_rouge_of_a_prediction_equal_to_the_reference_is_one(monkeypatch):
     tok = byte_tokenizer()
-    task = SummarizeTask()
-    rouge = task.rouge_evaluator(tok, RECORDS, 768, 128, max_new_tokens=50, progress=False)
+    rouge = TASK.rouge_evaluator(tok, RECORDS, max_new_tokens=50, progress=False)
     refs = iter(r.summary for r in RECORDS)
     end = task_token_ids(tok)[1]
     monkeypatch.setattr(gen, "complete_many",
@@ -131,8 +129,8 @@ def test_bad_records_are_reported_with_file_and_line(tmp_path):
     rows = [{"document": f"document number {i}", "summary": f"summary {i}"} for i in range(6)]
     _write_jsonl(p, rows[:3] + [{"document": "x", "summary": "  "}] + rows[3:])
     with pytest.raises(DataError, match=rf"{p}:4: field 'summary' is empty"):
-        load_corpus(DataConfig(path=str(p)), "summarize")
-    corpus = load_corpus(DataConfig(path=str(p), skip_bad_records=True), "summarize")
+        load_task_corpus(DataConfig(path=str(p)), "summarize")
+    corpus = load_task_corpus(DataConfig(path=str(p), skip_bad_records=True), "summarize")
     assert corpus.skipped_records == 1
     assert len(corpus.train) + len(corpus.valid) == 6
 
@@ -141,7 +139,7 @@ def test_missing_summary_field_is_reported(tmp_path):
     p = tmp_path / "pairs.jsonl"
     _write_jsonl(p, [{"document": "d", "summary": "s"}, {"document": "only a document"}])
     with pytest.raises(DataError, match=rf"{p}:2: missing field 'summary'"):
-        load_corpus(DataConfig(path=str(p)), "summarize")
+        load_task_corpus(DataConfig(path=str(p)), "summarize")
 
 
 def test_batched_generation_gives_the_same_tokens_as_one_at_a_time(tiny_pretrained):

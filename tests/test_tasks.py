@@ -1,4 +1,5 @@
-"""tasks.py: training blocks and evaluation sets; the scored text is exactly the document bytes."""
+"""tasks/: training blocks and evaluation sets (the scored text is exactly the document bytes),
+and the registry that a third task joins without touching anything outside tasks/."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from roundtable.data import Record
+from roundtable.config import DataConfig
+from roundtable.data import Record, first_by_bytes
 from roundtable.errors import DataError
-from roundtable.tasks import LMTask, first_by_bytes, get_task
+from roundtable.tasks import LMTask, Task, TrainingData, register_task, task_class, unregister_task
 from roundtable.tokenization import add_task_tokens, byte_tokenizer, task_token_ids, train_bpe
+from tests.helpers import load_task_corpus
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +90,9 @@ def test_first_by_bytes():
     assert first_by_bytes(recs, 10_000) == recs
 
 
-def test_get_task_lm():
-    t = get_task("lm")
-    assert isinstance(t, LMTask) and t.primary_metric == "valid_bits_per_byte"
+def test_task_class_lm():
+    t = task_class("lm")
+    assert t is LMTask and t.primary_metric == "valid_bits_per_byte" and t.lower_is_better
 
 
 def test_block_dataset_bytes_per_token(records):
@@ -98,3 +101,92 @@ def test_block_dataset_bytes_per_token(records):
     n_bytes = sum(len(r.text.encode()) for r in records)
     assert ds.bytes_per_token == pytest.approx(n_bytes / (n_bytes + 2 * len(records)), rel=0.01)
     assert np.isclose(ds.bytes_per_token, ds.text_bytes / ds.stream_tokens)
+
+
+class TailTask(Task):
+    """A third task, defined here only: given the first half of a document, predict the
+    second half. Scored on the second half's bytes alone."""
+
+    name = "tail"
+    primary_metric = "valid_bits_per_byte"
+    lower_is_better = True
+    curve_key = "subset_bits_per_byte"
+    doc_key = "doc_nll_nats"
+    unit = "bits per byte of the second half"
+
+    @staticmethod
+    def _halves(records):
+        out = []
+        for r in records:
+            words = r.text.split(" ")
+            cut = len(words) // 2
+            out.append((" ".join(words[:cut]) + " ", " ".join(words[cut:])))
+        return out
+
+    def _encode(self, tok, records):
+        from roundtable.tokenization import encode_texts, task_token_ids
+
+        start, end = task_token_ids(tok)
+        halves = self._halves(records)
+        heads = encode_texts(tok, [h for h, _ in halves])
+        tails = encode_texts(tok, [t for _, t in halves])
+        return halves, [([start, *h], t, end) for h, t in zip(heads, tails)]
+
+    def train_data(self, tokenizer, records, arm, context_bytes):
+        from roundtable.examples import BlockDataset
+
+        halves, enc = self._encode(tokenizer, records)
+        data = BlockDataset([np.asarray(p + t + [e]) for p, t, e in enc], [len(p) for p, _, _ in enc],
+                            tokenizer.pad_token_id, sum(len((h + t).encode()) for h, t in halves))
+        return TrainingData(data, data.max_length, context_bytes)
+
+    def eval_set(self, tokenizer, records):
+        from roundtable.evaluate import EvalSequence, EvalSet
+
+        halves, enc = self._encode(tokenizer, records)
+        seqs = []
+        for i, (p, t, e) in enumerate(enc):
+            scored = np.zeros(len(p) + len(t) + 1, bool)
+            scored[len(p) : len(p) + len(t)] = True
+            seqs.append(EvalSequence(np.asarray(p + t + [e]), scored, np.where(scored, i, -1).astype(np.int32)))
+        return EvalSet(seqs, np.asarray([len(t.encode()) for _, t in halves]), tokenizer.pad_token_id)
+
+    def eval_window(self, arm, full):
+        longest = max(len(s.ids) for s in full.sequences)
+        return longest, longest
+
+
+@pytest.fixture
+def tail_task():
+    register_task(TailTask)
+    yield TailTask
+    unregister_task("tail")
+
+
+def test_a_third_task_registered_outside_the_package_runs_a_comparison(tail_task, lm_files, tmp_path):
+    """Adding a task touches tasks/ only: registered here, it loads data, trains both
+    arms, is scored on what it declares, and gets a verdict in its own unit."""
+    import roundtable
+    from tests.helpers import TINY_ARMS
+
+    train, valid = lm_files
+    arms = ["scratch-lstm", "scratch-transformer"]
+    results = roundtable.compare(
+        task="tail", data=train, valid=valid, arms=arms, max_steps=3, lr_search=0, curve_points=0,
+        arm_settings={a: TINY_ARMS[a] for a in arms}, out=tmp_path / "tail", log=None, no_progress=True,
+    )
+    assert results.task == "tail" and results.complete
+    assert [r.status for r in results.runs] == ["ok", "ok"]
+    valid_records = load_task_corpus(DataConfig(path=str(train), valid=str(valid))).valid
+    tails = sum(len(t.encode()) for _, t in TailTask._halves(valid_records))
+    assert results.raw["data"]["scored_valid_bytes"] == tails  # the second halves' bytes, not the documents'
+    assert results.verdict.metric == "valid_bits_per_byte"
+    assert "bits per byte of the second half" in results.verdict.sentence or "cannot separate" in results.verdict.sentence
+    assert (tmp_path / "tail" / "report.html").is_file()
+
+
+def test_an_unknown_task_names_the_registered_ones(tail_task):
+    from roundtable.errors import UserError
+
+    with pytest.raises(UserError, match="choose from lm, summarize, tail"):
+        task_class("translate")

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from roundtable.arms import ArmFactory
+from roundtable.arms.factory import ArmFactory
 from roundtable.config import BudgetConfig, arm_defaults
 from roundtable.data import Record
 from roundtable.errors import Diverged, UserError

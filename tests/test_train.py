@@ -11,15 +11,16 @@ import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 
 import roundtable.train
-from roundtable.arms import ArmFactory
+from roundtable.arms.factory import ArmFactory
 from roundtable.budget import lr_multiplier
 from roundtable.config import BudgetConfig, arm_defaults
-from roundtable.data import Record
+from roundtable.data import Record, first_by_bytes
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator, score
+from roundtable.examples import BlockDataset
 from roundtable.flops import flops_per_token
 from roundtable.stopping import STOP
-from roundtable.tasks import BlockDataset, LMTask, first_by_bytes
+from roundtable.tasks import LMTask
 from roundtable.train import (
     STATE_FILE,
     attention_context,

@@ -27,13 +27,14 @@ from transformers import TrainerCallback
 
 import roundtable.train
 from roundtable import dist
-from roundtable.arms import ArmFactory
+from roundtable.arms.factory import ArmFactory
 from roundtable.config import BudgetConfig, arm_defaults
 from roundtable.data import Record
 from roundtable.errors import Diverged
 from roundtable.evaluate import ArmEvaluator
-from roundtable.tasks import BlockDataset, LMTask
-from roundtable.tokenization import byte_tokenizer, task_token_ids
+from roundtable.examples import BlockDataset
+from roundtable.tasks import LMTask
+from roundtable.tokenization import byte_tokenizer
 from roundtable.train import train_run
 from tests.helpers import english_paragraphs
 
@@ -55,7 +56,7 @@ def arm_and_model(kind: str, tok):
     if kind == "scratch-transformer":
         return llama, model
     arm = arm_defaults(kind, lora_r=2, lora_alpha=4, **TINY)
-    return arm, ArmFactory._lora(model, arm, list(task_token_ids(tok)))
+    return arm, ArmFactory.lora(model, arm, tok)
 
 
 class FirstGradients(TrainerCallback):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from roundtable.stats import LN2
+from roundtable.tasks import LMTask, SummarizeTask
 from roundtable.verdict import crossing_fraction, verdict
 
 N_DOCS = 400
@@ -39,7 +40,7 @@ def _synthetic(tmp_path, true_gap: float, seeds: int = 2):
 
 def test_interval_covers_a_known_difference_and_excludes_zero(tmp_path):
     runs = _synthetic(tmp_path, true_gap=0.2)
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     assert v["winner"] == "finetune" and v["runner_up"] == "scratch-lstm"
     lo, hi = v["ci95"]
     assert lo < 0.2 < hi  # covers the true gap
@@ -50,7 +51,7 @@ def test_interval_covers_a_known_difference_and_excludes_zero(tmp_path):
 
 def test_interval_includes_zero_when_the_arms_do_not_differ(tmp_path):
     runs = _synthetic(tmp_path, true_gap=0.0)
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     lo, hi = v["ci95"]
     assert lo <= 0 <= hi and not v["separated"]
     assert "cannot separate" in v["sentence"]
@@ -79,7 +80,7 @@ def test_an_arm_judged_on_its_surviving_seed_says_so(tmp_path):
     runs = _synthetic(tmp_path, true_gap=0.2, seeds=3)
     kept = [r for r in runs if not (r["arm"] == "scratch-lstm" and r["seed"] > 0)]
     runs = kept + [_lost_run("scratch-lstm", 1, "diverged"), _lost_run("scratch-lstm", 2, "diverged")]
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     assert v["winner"] == "finetune" and v["runner_up"] == "scratch-lstm"
     assert v["means"]["scratch-lstm"] == kept[-1]["final"]["valid_bits_per_byte"]  # the survivor, seed 0
     assert v["warnings"] == [
@@ -91,7 +92,7 @@ def test_an_arm_judged_on_its_surviving_seed_says_so(tmp_path):
 def test_an_arm_that_always_diverged_leaves_the_comparison_incomplete(tmp_path):
     runs = _synthetic(tmp_path, true_gap=0.2, seeds=2)
     runs += [_lost_run("scratch-transformer", s, "diverged") for s in range(2)]
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     assert v["winner"] is None and v["margin"] is None and v["ci95"] is None
     assert v["sentence"] == (
         "The comparison is incomplete: scratch-transformer (2 of 2 seeds diverged) has no score, "
@@ -109,7 +110,7 @@ def test_lost_runs_count_at_the_largest_planned_fraction(tmp_path):
         r["fraction"] = 0.5
     runs += [_lost_run("finetune", 0, "diverged"), _lost_run("finetune", 1, "failed"),
              _sweep_run("scratch-lstm", 1.0, 1.8)]
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     assert v["winner"] is None and v["fraction"] == 1.0
     assert "finetune (1 of 2 seeds diverged and 1 of 2 seeds failed at data fraction 1) has no score" in v["sentence"]
     assert v["means"] == {"scratch-lstm": 1.8}
@@ -122,7 +123,7 @@ def test_no_catch_up_forecast_from_a_straight_line(tmp_path):
     for r in runs:
         if r["arm"] == "scratch-lstm":
             r["curve"] = curve
-    v = verdict(runs, "lm", tmp_path)
+    v = verdict(runs, LMTask(), tmp_path)
     assert v["separated"] and "time_to_match" not in v
     assert "catch up" not in v["sentence"] and "Extrapolating" not in v["sentence"]
 
@@ -140,7 +141,7 @@ def test_summarize_shows_bits_per_byte_beside_rouge(tmp_path, bpb_gap, clause):
         r = _write_run(tmp_path, arm, 0, bpb * LN2 * doc_bytes, doc_bytes, bpb, doc_rougeL=np.full(40, rouge))
         r["final"]["rougeL"] = rouge
         runs.append(r)
-    v = verdict(runs, "summarize", tmp_path)
+    v = verdict(runs, SummarizeTask(768, 128, 24, 1), tmp_path)
     assert v["winner"] == "finetune" and v["margin"] == pytest.approx(0.1)
     assert v["bpb"]["margin"] == pytest.approx(bpb_gap) and v["bpb"]["ci95"] == pytest.approx([bpb_gap, bpb_gap])
     assert v["bpb"]["means"] == {"finetune": 1.0, "scratch-lstm": 1.0 + bpb_gap}

