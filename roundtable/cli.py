@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from roundtable import __version__
-from roundtable.config import ARM_NAMES, ArmConfig, arm_defaults, compare_config, settings, show
+from roundtable.config import ARM_NAMES, ArmConfig, arm_defaults, compare_config, format_default, settings
 from roundtable.errors import Interrupted, UserError
 
 DEMO_DEFAULTS = {"task": "lm", "budget": "120s", "curve_eval_bytes": 12_000, "out": "roundtable-demo",
@@ -65,8 +65,8 @@ def _arm_settings_epilog() -> str:
     for f in fields(ArmConfig):
         if f.name == "name":
             continue
-        own = [f"{a.name} {show(getattr(a, f.name))}" for a in recipes if getattr(a, f.name) != f.default]
-        lines.append(f"  {f.name} {show(f.default)}" + (f" ({', '.join(own)})" if own else ""))
+        own = [f"{a.name} {format_default(getattr(a, f.name))}" for a in recipes if getattr(a, f.name) != f.default]
+        lines.append(f"  {f.name} {format_default(f.default)}" + (f" ({', '.join(own)})" if own else ""))
     return "\n".join(lines)
 
 

@@ -482,17 +482,17 @@ class Setting:
             return f"(default {self.unset or 'none'})"
         if self.show and default is MISSING:
             return f"(default {self.show(value)})"
-        return f"(default {show(value)})"
+        return f"(default {format_default(value)})"
 
 
-def show(value) -> str:
+def format_default(value) -> str:
     """A default as the help prints it."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
-        return ",".join(show(getattr(x, "name", x)) for x in value)
+        return ",".join(format_default(getattr(x, "name", x)) for x in value)
     return "none" if value is None else str(value)
 
 
@@ -502,8 +502,10 @@ def settings() -> tuple[Setting, ...]:
     found = []
     for f in fields(CompareConfig):
         kind = _hints(CompareConfig)[f.name]
-        inner = [(g, kind, (f.name, g.name)) for g in fields(kind)] if is_dataclass(kind) else [(f, CompareConfig,
-                                                                                                  (f.name,))]
+        if is_dataclass(kind):
+            inner = [(g, kind, (f.name, g.name)) for g in fields(kind)]
+        else:
+            inner = [(f, CompareConfig, (f.name,))]
         for g, group, path in inner:
             flag = _flag(g)
             if flag is None:
