@@ -141,12 +141,13 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
 
 def bench_training(steps: dict[str, int], tmp: Path) -> None:
     from roundtable.arms.factory import ArmFactory
+    from roundtable.config import DEFAULT_MODEL
     from roundtable.demo import reference_topics
     from roundtable.flops import flops_per_token
 
     texts = reference_topics()
     valid = [texts[-1][:2000]]
-    factory = ArmFactory("smollm2-135m")
+    factory = ArmFactory(DEFAULT_MODEL)
     peaks = bench_peaks()
     chosen = resolve("auto", "cpu")
     step_time = {}
@@ -202,13 +203,13 @@ def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
     """Tokenize a corpus of the given size (the Python reference, repeated with a
     counter so no two documents are equal) in a fresh process, twice."""
     from roundtable.arms.factory import ArmFactory
-    from roundtable.config import arm_defaults
+    from roundtable.config import DEFAULT_MODEL, arm_defaults
     from roundtable.demo import reference_topics
 
     # the fine-tune arm's tokenizer, saved as plain files: the child process measures
     # tokenization, not the loading of the GGUF model file
     tok_dir = tmp / "tokenizer"
-    ArmFactory("smollm2-135m").tokenizer(arm_defaults("finetune"), []).save_pretrained(tok_dir)
+    ArmFactory(DEFAULT_MODEL).tokenizer(arm_defaults("finetune"), []).save_pretrained(tok_dir)
     base = "\n\n".join(reference_topics())
     for mb in sizes_mb:
         path = tmp / f"corpus-{mb}mb.txt"

@@ -163,7 +163,7 @@ class Comparison:
             return []
         try:
             old = read_json(path)
-        except Exception:  # noqa: BLE001
+        except (OSError, ValueError):  # unreadable or not JSON: not a comparison to resume
             old = {}
         same = old.get("config_key") == self.config_key()
         if self.cfg.resume and same:

@@ -1,22 +1,67 @@
-"""Typed configuration: data, arms, budget, output.
+"""Typed configuration: data, arms, budget, output; the single source of every setting.
 
-Every knob the CLI exposes lives here, validated once in ``__post_init__`` so the
-rest of the code can trust it. ``load_config_file`` reads the same names from YAML
-or JSON; command-line flags override the file.
+Each setting is one dataclass field below: its name, type and default are the field's,
+and its help text is the field's ``metadata["help"]``. ``settings()`` walks the fields
+(into the nested DataConfig, BudgetConfig and SearchConfig) and lists them with their
+flag: ``metadata["flag"]``, or ``--`` and the field's name with dashes. The command line
+(cli.py) adds one argparse option per setting, with the help text and "(default X)"
+shown from the field's default; ``compare_config`` builds a CompareConfig from
+settings by name, wherever they come from: flags, a YAML/JSON file (``load_config_file``,
+the same names with underscores or dashes), the Python API's keyword arguments, or a
+sharded comparison's comparison.json. Each dataclass converts its own fields to their
+annotated types in ``__post_init__`` (``_check_types``, one function for every class),
+so text from a flag and a value from a file or a call become the same value, or the
+same one-line UserError naming the setting.
+
+Why a walk over ``dataclasses.fields`` and not a library: ``HfArgumentParser`` maps a
+flat dataclass to flags named after its fields, whereas these settings are nested
+(``--lr-search-share`` is ``SearchConfig.share``), renamed (``--data`` is
+``DataConfig.path``) and in two places compound (``--budget`` sets one of seconds,
+tokens or FLOPs; ``--arms`` with a config file's ``arm_settings`` makes ArmConfigs);
+jsonargparse and simple-parsing handle nesting, but with dotted flags
+(``--lr_search.share``) that would change the command line, and each is a new
+dependency. The walk is some sixty lines and keeps every flag as it was.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
-from roundtable.arms import DEFAULT_MODEL, get_arm
+from roundtable.arms import DEFAULT_MODEL, arm_names, get_arm
 from roundtable.errors import UserError
 
 DEFAULT_ARMS = ("finetune", "scratch-lstm")
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
+
+
+def _task_names() -> tuple[str, ...]:
+    """The registered tasks, when asked: a task registered after import is a choice too."""
+    from roundtable.tasks import task_names  # here: the tasks read this module
+
+    return task_names()
+
+
+def choices_of(choices) -> tuple | None:
+    """A setting's choices: a tuple, or a function giving them (a registry)."""
+    return choices() if callable(choices) else choices
+
+
+def setting(default: Any = MISSING, *, help: str, factory: Any = MISSING, **cli) -> Any:
+    """A dataclass field that is a setting, with its one help text. ``cli`` may hold ``flag``
+    (default: ``--`` and the field's name with dashes; None: set by another setting),
+    ``choices``, ``const`` (the value of the flag given alone), ``unset`` (what a None
+    default means, for the help) and ``show`` (how the help prints the default)."""
+    metadata = {"help": help, **cli}
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
@@ -51,47 +96,45 @@ def parse_budget(text: str | float | int) -> float:
 class DataConfig:
     """Where the text comes from and how it is split."""
 
-    path: str
-    """Training data: .txt/.md file, a folder of text files, or .jsonl/.json/.csv records."""
-    valid: str | None = None
-    """Validation data in the same formats; otherwise a document-level split of --data."""
-    valid_fraction: float = 0.1
-    """Share of documents held out for validation when --valid is not given."""
-    split_seed: int = 0
-    """Seed of the document-level split and of the nested data fractions."""
-    text_field: str = "text"
-    document_field: str = "document"
-    summary_field: str = "summary"
-    encoding_errors: str = "strict"
-    """How undecodable bytes are handled: strict (error) or replace."""
-    skip_bad_records: bool = False
-    """Skip (and count) unusable records instead of stopping with an error."""
+    path: str = setting(help="training data: a .txt/.md file, a folder of text files, or .jsonl/.json/.csv records",
+                        flag="--data")
+    valid: str | None = setting(None, help="validation data, in the same formats",
+                                unset="a document-level split of --data")
+    valid_fraction: float = setting(0.1, help="share of documents held out for validation when --valid is not given")
+    split_seed: int = setting(0, help="seed of the document-level split and of the nested --fractions")
+    text_field: str = setting("text", help="record field holding the text")
+    document_field: str = setting("document", help="summarize: record field holding the document")
+    summary_field: str = setting("summary", help="summarize: record field holding the summary")
+    encoding_errors: str = setting("strict", choices=("strict", "replace"),
+                                   help="undecodable bytes: strict (stop with an error) or replace")
+    skip_bad_records: bool = setting(False, help="skip (and count) unusable records instead of stopping with an error")
 
     def __post_init__(self):
+        _check_types(self)
         if not 0.0 < self.valid_fraction < 1.0:
             raise UserError(f"--valid-fraction must be between 0 and 1, got {self.valid_fraction}")
-        if self.encoding_errors not in ("strict", "replace"):
-            raise UserError(f"--encoding-errors must be strict or replace, got {self.encoding_errors!r}")
 
 
 @dataclass
 class BudgetConfig:
-    """The same budget for every arm. Evaluation time is not charged to it."""
+    """The same budget for every run (arm x seed x fraction). Evaluation time is not charged to it."""
 
-    seconds: float | None = 120.0
-    """Wall-clock training seconds per run (arm x seed x fraction)."""
-    max_steps: int | None = None
-    """Optimizer steps per run; the alternative (or an extra cap) to seconds."""
-    tokens: float | None = None
-    """Training tokens per run (non-padding): a budget that does not depend on the machine."""
-    flops: float | None = None
-    """Estimated training FLOPs per run (see flops.py): likewise."""
-    curve_points: int = 3
-    """Evaluations between the step-0 and the final point, at regular intervals of the budget."""
-    curve_eval_bytes: int = 20_000
-    """Validation bytes scored at intermediate curve points (0: the whole text)."""
+    seconds: float | None = setting(
+        120.0, flag="--budget", show=lambda s: f"{s:g}s",
+        help="training budget per run: wall clock (90s, 10m, 1.5h), training tokens (5Mtok) or FLOPs (2e15flop); "
+             "tokens and FLOPs do not depend on the machine, so another machine reproduces them",
+    )
+    max_steps: int | None = setting(None, help="optimizer steps per run, as well as --budget or instead of it "
+                                               "(compare without --budget: no time limit)")
+    tokens: float | None = setting(None, flag=None, help="training tokens per run (non-padding): --budget 5Mtok")
+    flops: float | None = setting(None, flag=None,
+                                  help="estimated training FLOPs per run (flops.py): --budget 2e15flop")
+    curve_points: int = setting(3, help="evaluations between step 0 and the end, at regular intervals of the budget")
+    curve_eval_bytes: int = setting(20_000,
+                                    help="validation bytes scored at intermediate curve points (0: all of them)")
 
     def __post_init__(self):
+        _check_types(self)
         if self.seconds is None and self.max_steps is None and self.tokens is None and self.flops is None:
             raise UserError("give a --budget or --max-steps")
         if self.max_steps is not None and self.max_steps <= 0:
@@ -127,22 +170,24 @@ class BudgetConfig:
 
 @dataclass
 class SearchConfig:
-    """How much tuning every arm gets: the same for all."""
+    """How much tuning every arm gets: the same for all (lrsearch.py)."""
 
-    rates: int = 3
-    """Rates tried per arm, centred on the recipe's on a half-decade grid (1 or 0: off)."""
-    share: float = 0.1
-    """Each slice's budget as a share of a run's budget (seconds or steps)."""
-    min_steps: int = 30
-    """A slice with fewer optimizer steps cannot tell rates apart: the recipe's rate is kept."""
-    tie: float = 0.02
-    """Rates whose slice score is within this share of the best one count as tied, and
-    the largest of them is chosen: a short slice favours small rates over what a whole
-    run would prefer (short-horizon bias, Wu et al. 2018)."""
+    rates: int = setting(3, flag="--lr-search",
+                         help="learning rates tried per arm on short slices, centred on the recipe's on a half-decade "
+                              "grid, the same for every arm (0 or 1: off)")
+    share: float = setting(0.1, flag="--lr-search-share", help="each search slice's budget as a share of a run's")
+    min_steps: int = setting(30, flag="--lr-search-min-steps",
+                             help="a slice of fewer optimizer steps cannot tell rates apart: the recipe's rate is kept")
+    tie: float = setting(0.02, flag="--lr-search-tie",
+                         help="rates whose slice score is within this share of the best one count as tied, and the "
+                              "largest of them is chosen: a short slice favours small rates over what a whole run "
+                              "would prefer (short-horizon bias, Wu et al. 2018)")
 
     def __post_init__(self):
+        _check_types(self)
         if self.rates < 0 or self.min_steps < 1 or not 0.0 < self.share <= 1.0 or self.tie < 0:
-            raise UserError("--lr-search must be >= 0, --lr-search-share in (0, 1], --lr-search-min-steps >= 1")
+            raise UserError("--lr-search must be >= 0, --lr-search-share in (0, 1], --lr-search-min-steps >= 1, "
+                            "--lr-search-tie >= 0")
 
 
 @dataclass
@@ -213,14 +258,93 @@ class ArmConfig:
         return get_arm(self.name).uses_pretrained
 
 
-def _check_types(obj, where: str) -> None:
-    """Values from YAML/JSON files arrive untyped: check them against the annotations."""
-    kinds = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+def _check_types(obj, where: str = "") -> None:
+    """Convert every field to its annotated type, in place, and check it against the
+    field's choices: values from flags arrive as text, values from YAML/JSON files and
+    keyword arguments loosely typed. A value that does not convert is a one-line
+    UserError naming the setting (its flag, else the field), after ``where`` (e.g.
+    "arm scratch-lstm")."""
+    prefix = f"{where}: " if where else ""
     for f in fields(obj):
-        v = getattr(obj, f.name)
-        want = kinds.get(str(f.type))
-        if want and v is not None and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
-            raise UserError(f"{where}: {f.name} must be {str(f.type)}, got {v!r}")
+        kind = _hints(type(obj))[f.name]
+        if _is_config(kind):
+            continue
+        label = _flag(f) or f.name
+        value = _convert(getattr(obj, f.name), kind, label, prefix)
+        choices = choices_of(f.metadata.get("choices"))
+        if choices and value not in choices:
+            raise UserError(f"{prefix}{label} must be one of {', '.join(choices)}, got {value!r}")
+        setattr(obj, f.name, value)
+
+
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _is_config(kind) -> bool:
+    """A nested dataclass, or a list of them: built and checked by its own class."""
+    return is_dataclass(kind) or (typing.get_origin(kind) is list and is_dataclass(typing.get_args(kind)[0]))
+
+
+def _convert(value, kind, label: str, prefix: str = ""):
+    """``value`` as ``kind``: int, float, str, bool or a list of one of them, each maybe ``| None``."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(kind):
+            return None
+        (kind,) = [k for k in typing.get_args(kind) if k is not type(None)]
+    try:
+        if typing.get_origin(kind) is list:
+            if isinstance(value, (list, tuple)):
+                items = list(value)
+            elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                items = str(value).split(",")  # a comma-separated flag
+            else:
+                raise TypeError(value)
+            (item,) = typing.get_args(kind)
+            return [_scalar(x.strip() if isinstance(x, str) else x, item) for x in items if str(x).strip()]
+        return _scalar(value, kind)
+    except (TypeError, ValueError):
+        raise UserError(f"{prefix}cannot parse {label} {value!r}: give {_words(kind)}") from None
+
+
+def _scalar(value, kind):
+    if kind is bool:
+        return _as_bool(value)
+    if kind not in (int, float, str):
+        return value  # not a setting's type: left as it is
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(value)  # true is neither a number nor a name
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    return kind(value)
+
+
+def _as_bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if str(v).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(v).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(v)
+
+
+def _words(kind) -> str:
+    if typing.get_origin(kind) is list:
+        item = typing.get_args(kind)[0]
+        return f"{ {int: 'integers', float: 'numbers'}.get(item, 'names')}, comma-separated (or a list)"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(kind, str(kind))
+
+
+def _flag(f) -> str | None:
+    """The option that sets field ``f``. None for fields that are not settings (ArmConfig's:
+    arm_settings; the nested groups) or that another setting sets (tokens, flops: --budget)."""
+    if "help" not in f.metadata:
+        return None
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
 
 
 def arm_defaults(name: str, **overrides) -> ArmConfig:
@@ -232,60 +356,75 @@ def arm_defaults(name: str, **overrides) -> ArmConfig:
 class CompareConfig:
     """One comparison: a task, its data, the arms, the budget, where results go."""
 
-    task: str
+    task: str = setting(choices=_task_names, help="lm (language modelling), summarize, or a task registered in tasks/")
     data: DataConfig
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    arms: list[ArmConfig] = field(default_factory=lambda: [arm_defaults(a) for a in DEFAULT_ARMS])
-    model: str = DEFAULT_MODEL
-    """Pretrained model: hub id, local folder, .gguf file, or smollm2-135m (offline default)."""
-    context_bytes: int = 1024
-    """Context of every arm in UTF-8 bytes (lm): each arm's block in its own tokens is
-    this divided by its bytes per token on the training split, for training and for the
-    evaluation window alike, so no arm is credited with more context than another."""
-    allow_lossy_tokenizer: bool = False
-    """Accept a tokenizer that does not give the validation text back exactly
-    (normalising, <unk>, prefix space); bits per byte then score other text, and the
-    report says so."""
+    arms: list[ArmConfig] = setting(
+        factory=lambda: [arm_defaults(a) for a in DEFAULT_ARMS], show=lambda arms: ",".join(a.name for a in arms),
+        help=f"arms, comma-separated, from {', '.join(arm_names())}; an arm's own settings go in --config, under "
+             "arm_settings (below)",
+    )
+    model: str = setting(DEFAULT_MODEL, help="pretrained model: hub id, local folder, .gguf file, or "
+                                             f"{DEFAULT_MODEL} (offline, installed with roundtable)")
+    context_bytes: int = setting(
+        1024, help="context of every arm in UTF-8 bytes (lm): each arm's block in its own tokens is this divided by "
+                   "its bytes per token on the training split, for training and the evaluation window alike, so no "
+                   "arm is credited with more context than another",
+    )
+    allow_lossy_tokenizer: bool = setting(
+        False, help="accept a tokenizer that does not give the validation text back exactly (normalising, <unk>, "
+                    "prefix space); bits per byte then score other text, and the report says so",
+    )
     lr_search: SearchConfig = field(default_factory=SearchConfig)
-    """The same learning-rate search for every arm (lrsearch.py)."""
-    precision: str = "auto"
-    """auto: bf16 autocast (fp32 master weights) where a start-up probe finds bf16 matmul
-    clearly faster (CUDA with bf16; CPUs with AMX or AVX512-BF16), fp32 otherwise; the
-    same choice for every arm, in training and evaluation. Or fp32, or bf16."""
-    forecast_budget: str | None = None
-    """Forecast each arm's score at this training budget (2h, 600s, or 10x the budget):
-    each arm also runs at 1/4 and 1/2 of the budget, each with its own schedule."""
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    """Experiment trackers the Trainer logs to (tensorboard, mlflow, wandb, trackio)."""
-    revision: str | None = None
-    """Hub revision (branch, tag or commit) of --model, recorded in results.json."""
-    shard: str | None = None
-    """K/N: run only the K-th of N disjoint slices of the runs (shard.py), 0 <= K < N."""
-    seeds: int = 1
-    fractions: list[float] = field(default_factory=lambda: [1.0])
-    out: str = "roundtable-out"
-    device: str = "auto"
-    trust_remote_code: bool = False
-    max_document_tokens: int = 768
-    """summarize: documents are cut to this many byte-level tokens (UTF-8 bytes), the
-    same bytes for every arm (see summarize.py)."""
-    max_summary_tokens: int = 128
-    """summarize: summaries are cut to this many bytes."""
-    rouge_examples: int = 24
-    """summarize: validation examples summarized and scored with ROUGE at each curve point."""
-    num_beams: int = 1
-    """summarize: 1 is greedy decoding; more is beam search."""
-    eval_batch_size: int = 8
-    resume: bool = False
-    overwrite: bool = False
-    keep_models: str = "best"
-    """Which final models stay on disk: all, best (per arm: what generate and the report
-    need), or none. A run's resume checkpoint is deleted when the run finishes."""
+    precision: str = setting(
+        "auto", choices=("auto", "fp32", "bf16"),
+        help="auto: bf16 autocast (fp32 master weights) where a start-up probe finds bf16 matmul clearly faster "
+             "(CUDA with bf16; CPUs with AMX or AVX512-BF16), else fp32; the same for every arm, in training and "
+             "evaluation",
+    )
+    forecast_budget: str | None = setting(
+        None, const="10x", unset="off",
+        help="forecast each arm's score at this training budget: 2h, 600s or 4x (the flag alone: 10x); each arm also "
+             "runs at 1/4 and 1/2 of the budget, each with its own schedule",
+    )
+    report_to: list[str] = setting(
+        factory=lambda: ["tensorboard"],
+        help="experiment trackers the runs log to, comma-separated: tensorboard, mlflow, wandb, trackio (each but "
+             "tensorboard an extra: pip install 'roundtable[mlflow]')",
+    )
+    revision: str | None = setting(None, unset="the hub's default branch",
+                                   help="hub ids: the branch, tag or commit of --model, recorded in results.json")
+    shard: str | None = setting(
+        None, unset="all runs",
+        help="K/N: run only the K-th of N disjoint slices of the runs into the same --out (0 <= K < N; e.g. "
+             "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)",
+    )
+    seeds: int = setting(1, help="runs per arm, with different seeds")
+    fractions: list[float] = setting(factory=lambda: [1.0],
+                                     help="nested training-data fractions, comma-separated, e.g. 0.1,0.3,1.0")
+    out: str = setting("roundtable-out", help="output folder")
+    device: str = setting("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    trust_remote_code: bool = setting(False, help="allow a hub model's own code to run")
+    max_document_tokens: int = setting(
+        768, help="summarize: documents are cut to this many byte-level tokens (UTF-8 bytes), the same bytes for "
+                  "every arm",
+    )
+    max_summary_tokens: int = setting(128, help="summarize: summaries are cut to this many bytes")
+    rouge_examples: int = setting(
+        24, help="summarize: validation examples summarized and scored with ROUGE at each curve point"
+    )
+    num_beams: int = setting(1, help="summarize: beam search width (1: greedy decoding)")
+    eval_batch_size: int = setting(8, help="evaluation windows scored per forward pass")
+    resume: bool = setting(False, help="continue the comparison in --out")
+    overwrite: bool = setting(False, help="replace the comparison in --out")
+    keep_models: str = setting(
+        "best", choices=("all", "best", "none"),
+        help="final models kept on disk: all, best (per arm: what generate and the report need) or none; a run's "
+             "resume checkpoint is deleted when the run finishes",
+    )
 
     def __post_init__(self):
-        from roundtable.tasks import task_class  # here: the tasks read this module
-
-        task_class(self.task)  # an unknown task: one line naming the registered ones
+        _check_types(self)
         if self.seeds < 1:
             raise UserError("--seeds must be >= 1")
         if not self.arms:
@@ -297,12 +436,8 @@ class CompareConfig:
             if not 0.0 < f <= 1.0:
                 raise UserError(f"--fractions must lie in (0, 1], got {f}")
         self.fractions = sorted(set(self.fractions))
-        if self.keep_models not in ("all", "best", "none"):
-            raise UserError(f"--keep-models must be all, best or none, got {self.keep_models!r}")
         if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
             raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise UserError(f"--precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.context_bytes < 2:
             raise UserError(f"--context-bytes must be at least 2, got {self.context_bytes}")
         if self.rouge_examples < 1 or self.num_beams < 1:
@@ -310,6 +445,114 @@ class CompareConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the command line and config files name it, and the field it sets."""
+
+    name: str
+    """Config-file key and Python keyword: the flag without its dashes, ``-`` as ``_``."""
+    flag: str
+    path: tuple[str, ...]
+    """Where the value goes: ``("lr_search", "rates")`` is CompareConfig.lr_search.rates."""
+    kind: Any
+    """The field's type (int, float | None, list[str], ...)."""
+    default: Any
+    """The field's default; MISSING for a required setting."""
+    help: str
+    group: type
+    """The dataclass the field belongs to."""
+    choices: tuple | None = None
+    const: Any = None
+    unset: str | None = None
+    show: Any = None
+
+    def default_text(self, default: Any = MISSING) -> str:
+        """"(default X)" for the help, from the field's default (or another, e.g. the demo's)."""
+        value = self.default if default is MISSING else default
+        if value is MISSING:
+            return "(required, here or in --config)"
+        if value is None:
+            return f"(default {self.unset or 'none'})"
+        if self.show and default is MISSING:
+            return f"(default {self.show(value)})"
+        return f"(default {format_default(value)})"
+
+
+def format_default(value) -> str:
+    """A default as the help prints it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_default(getattr(x, "name", x)) for x in value)
+    return "none" if value is None else str(value)
+
+
+@functools.cache
+def settings() -> tuple[Setting, ...]:
+    """Every setting, in the order of CompareConfig's fields (nested groups in place)."""
+    found = []
+    for f in fields(CompareConfig):
+        kind = _hints(CompareConfig)[f.name]
+        if is_dataclass(kind):
+            inner = [(g, kind, (f.name, g.name)) for g in fields(kind)]
+        else:
+            inner = [(f, CompareConfig, (f.name,))]
+        for g, group, path in inner:
+            flag = _flag(g)
+            if flag is None:
+                continue
+            default = g.default if g.default is not MISSING else (
+                g.default_factory() if g.default_factory is not MISSING else MISSING)
+            meta = g.metadata
+            found.append(Setting(
+                name=flag.lstrip("-").replace("-", "_"), flag=flag, path=path, kind=_hints(group)[g.name],
+                default=default, help=meta["help"], group=group, choices=meta.get("choices"),
+                const=meta.get("const"), unset=meta.get("unset"), show=meta.get("show"),
+            ))
+    names = [s.name for s in found]
+    assert len(set(names)) == len(names), names  # one name, one setting
+    return tuple(found)
+
+
+def compare_config(values: dict) -> CompareConfig:
+    """A CompareConfig from settings by name (``settings()``), wherever they come from:
+    the flags given, a config file, the Python API's keyword arguments, comparison.json.
+    None means not given. Besides the settings, ``arm_settings`` (config files): per arm,
+    ArmConfig fields that replace the arm's recipe (``arm_defaults``)."""
+    s = {k: v for k, v in values.items() if v is not None}
+    if not s.get("task"):
+        raise UserError("give --task lm or --task summarize")
+    if not s.get("data"):
+        raise UserError("give --data PATH")
+    by_name = {x.name: x for x in settings()}
+    unknown = sorted(set(s) - set(by_name) - {"arm_settings"})
+    if unknown:
+        raise UserError(f"unknown setting(s): {', '.join(unknown)}")
+    top: dict = {}
+    nested: dict[str, dict] = {f.name: {} for f in fields(CompareConfig) if is_dataclass(_hints(CompareConfig)[f.name])}
+    for name, value in s.items():
+        if name != "arm_settings":
+            path = by_name[name].path
+            (nested[path[0]] if len(path) == 2 else top)[path[-1]] = value
+    budget = nested["budget"]
+    if "seconds" in budget:  # --budget: wall-clock seconds, tokens or FLOPs
+        kind, amount = parse_budget_spec(budget.pop("seconds"))
+        budget.update({"seconds": None, kind: amount})
+    elif "max_steps" in budget:
+        budget["seconds"] = None  # a step limit alone: no time limit besides
+    names = _convert(top.pop("arms", list(DEFAULT_ARMS)), list[str], "--arms")
+    arm_settings = s.get("arm_settings")
+    if arm_settings is not None and not (
+        isinstance(arm_settings, dict) and all(isinstance(v, dict) for v in arm_settings.values())
+    ):
+        raise UserError("setting arm_settings must map arm names to settings, e.g. {scratch-lstm: {lstm_hidden: 64}}")
+    for name, kwargs in nested.items():
+        top[name] = _hints(CompareConfig)[name](**kwargs)
+    return CompareConfig(arms=parse_arms(",".join(names), arm_settings), **top)
 
 
 def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
@@ -326,13 +569,6 @@ def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
             raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}")
         arms.append(arm_defaults(n, **o))
     return arms
-
-
-def parse_fractions(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"cannot parse --fractions {text!r}: use e.g. 0.1,0.3,1.0") from None
 
 
 def load_config_file(path: str) -> dict:

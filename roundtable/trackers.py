@@ -62,7 +62,7 @@ class _Tracked:
         args.run_name = self.run_name
         try:
             super().setup(args, state, model, **kwargs)
-        except Exception as e:  # the tracker's configuration is the user's: stop with one line
+        except Exception as e:  # noqa: BLE001 - the tracker's configuration is the user's: stop with one line
             raise UserError(f"--report-to {self.name}: cannot start a run: {_first_line(e)}") from None
         if state.is_world_process_zero:
             self.opened = True
@@ -177,6 +177,6 @@ def log_final(callbacks: Iterable[TrainerCallback], metrics: Mapping, status: st
         if isinstance(cb, _Tracked):
             try:
                 cb.finish(metrics, status)
-            except Exception as e:  # the run's result is safe in results.json whatever a tracker does
+            except Exception as e:  # noqa: BLE001 - the run's result is safe in results.json whatever a tracker does
                 problems.append(f"--report-to {cb.name}: could not log the final scores: {_first_line(e)}")
     return problems

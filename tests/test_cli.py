@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import typing
+from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
 
 import pytest
 
 from roundtable.cli import compare_config
+from roundtable.config import ArmConfig, BudgetConfig, CompareConfig, DataConfig, SearchConfig, settings
 from roundtable.errors import UserError
 from tests.helpers import write_paragraphs, write_yaml
 
@@ -246,14 +250,131 @@ def test_max_steps_zero_is_rejected():
 
 
 @pytest.mark.parametrize(
-    "settings",
-    [{"seeds": "two"}, {"valid_fraction": "tenth"}, {"arm_settings": {"scratch-lstm": {"batch_size": "big"}}}],
-    ids=["seeds", "valid_fraction", "arm batch_size"],
+    "settings,expected",
+    [
+        ({"seeds": "two"}, "cannot parse --seeds 'two': give an integer"),
+        ({"valid_fraction": "tenth"}, "cannot parse --valid-fraction 'tenth': give a number"),
+        ({"lr-search-tie": [1]}, "cannot parse --lr-search-tie [1]: give a number"),
+        ({"resume": "maybe"}, "cannot parse --resume 'maybe': give true or false"),
+        ({"keep_models": "some"}, "--keep-models must be one of all, best, none, got 'some'"),
+        ({"arm_settings": {"scratch-lstm": {"batch_size": "big"}}}, "arm scratch-lstm: cannot parse batch_size 'big'"),
+    ],
+    ids=["seeds", "valid_fraction", "lr-search-tie", "resume", "keep_models", "arm batch_size"],
 )
-def test_wrongly_typed_config_value_is_a_user_error(settings, tmp_path, files, run_cli):
+def test_wrongly_typed_config_value_is_a_user_error(settings, expected, tmp_path, files, run_cli):
     config = write_yaml(tmp_path / "c.yaml", settings)
     rc, out, err = run_cli(compare_argv(files, tmp_path / "out", config=config))
-    check_one_error_line(rc, err, [])
+    check_one_error_line(rc, err, [expected])
+
+
+# -- the command line is built from config.py's dataclasses ---------------------------------
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """Each option of an argparse --help, with its help text on one line."""
+    entries: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"  (--[\w-]+)", line)
+        if m:
+            current = m.group(1)
+            entries[current] = line
+        elif current and line.startswith("    "):  # the help text goes on, indented
+            entries[current] += " " + line
+        else:
+            current = None
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(x.name if isinstance(x, ArmConfig) else shown(x) for x in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def test_compare_help_shows_every_setting_with_its_dataclass_default(run_cli):
+    rc, out, _ = run_cli(["compare", "--help"])
+    assert rc == 0
+    entries = help_entries(out)
+    checked = 0
+    for cls in (CompareConfig, DataConfig, BudgetConfig, SearchConfig):
+        for f in fields(cls):
+            if is_dataclass(typing.get_type_hints(cls)[f.name]):
+                continue  # a nested group
+            flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            if flag is None:  # tokens, flops: --budget sets them
+                assert f.name in ("tokens", "flops") and "tok" in entries["--budget"] and "flop" in entries["--budget"]
+                continue
+            assert flag in entries, f"{cls.__name__}.{f.name}: no {flag} in compare --help"
+            help_text = entries[flag]
+            default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+            if default is MISSING:
+                assert help_text.endswith("(required, here or in --config)"), help_text
+            elif default is None:
+                assert re.search(r"\(default [^)]+\)$", help_text), help_text
+            elif flag == "--budget":
+                assert help_text.endswith(f"(default {default:g}s)"), help_text
+            else:
+                assert help_text.endswith(f"(default {shown(default)})"), help_text
+            checked += 1
+    assert checked == len(settings()) and checked > 35
+    assert "(default 768)" in entries["--max-document-tokens"] and "(default 0.02)" in entries["--lr-search-tie"]
+    # the per-arm settings: where they are set, and each arm's recipe where it differs
+    assert "arm_settings" in out and "lstm_hidden 128" in out and "scratch-lstm 0.01" in out
+    assert all(f"  {f.name} " in out for f in fields(ArmConfig) if f.name != "name")
+
+
+def test_demo_help_shows_the_demo_defaults(run_cli):
+    rc, out, _ = run_cli(["demo", "--help"])
+    entries = help_entries(out)
+    assert rc == 0 and "--data" not in entries and "--config" not in entries
+    assert entries["--task"].endswith("(default lm)") and entries["--budget"].endswith("(default 120s)")
+    assert entries["--curve-eval-bytes"].endswith("(default 12000)")
+    assert entries["--out"].endswith("(default roundtable-demo)")
+    assert entries["--curve-points"].endswith("(default 3)")  # as compare
+
+
+@pytest.mark.parametrize(
+    "flag,value,in_file",
+    [
+        ("--seeds", "2", 2),
+        ("--seeds", "2", "2"),
+        ("--valid-fraction", "0.25", 0.25),
+        ("--lr-search", "0", 0),
+        ("--lr-search-tie", "0.05", 0.05),
+        ("--fractions", "0.5,1", [0.5, 1]),
+        ("--report-to", "tensorboard,mlflow", ["tensorboard", "mlflow"]),
+        ("--arms", "scratch-lstm,finetune", "scratch-lstm, finetune"),
+        ("--budget", "5Mtok", "5Mtok"),
+        ("--max-steps", "7", 7.0),
+        ("--skip-bad-records", None, True),
+        ("--resume", None, "yes"),
+        ("--forecast-budget", None, "10x"),
+        ("--precision", "fp32", "fp32"),
+    ],
+)
+def test_a_flag_and_a_config_file_set_a_setting_alike(flag, value, in_file, tmp_path):
+    from roundtable.cli import _settings, build_parser
+
+    base = ["compare", "--task", "lm", "--data", "d.txt"]
+    by_flag = compare_config(_settings(build_parser().parse_args(base + [flag] + ([value] if value else []))))
+    config = write_yaml(tmp_path / "c.yaml", {flag[2:]: in_file})  # dashes, as the flag
+    by_file = compare_config(_settings(build_parser().parse_args([*base, "--config", str(config)])))
+    # the same values of the same types (2 and 2.0 differ as JSON)
+    assert json.dumps(by_flag.to_dict()) == json.dumps(by_file.to_dict())
+    assert by_flag != compare_config({"task": "lm", "data": "d.txt"})  # the setting took effect
+
+
+def test_a_flag_overrides_the_config_file_and_an_absent_flag_does_not(tmp_path):
+    from roundtable.cli import _settings, build_parser
+
+    config = write_yaml(tmp_path / "c.yaml", {"seeds": 3, "lr_search_share": 0.2, "overwrite": True})
+    args = build_parser().parse_args(["compare", "--task", "lm", "--data", "d.txt", "--config", str(config),
+                                      "--seeds", "4"])
+    cfg = compare_config(_settings(args))
+    assert (cfg.seeds, cfg.lr_search.share, cfg.overwrite) == (4, 0.2, True)
 
 
 @pytest.fixture(scope="module")

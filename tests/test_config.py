@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+import typing
+from dataclasses import fields, is_dataclass
 
 import pytest
 
-from roundtable.config import ArmConfig, BudgetConfig, DataConfig, arm_defaults, load_config_file, parse_arms
+from roundtable.config import (
+    ArmConfig,
+    BudgetConfig,
+    CompareConfig,
+    DataConfig,
+    SearchConfig,
+    arm_defaults,
+    compare_config,
+    load_config_file,
+    parse_arms,
+    settings,
+)
 from roundtable.errors import UserError
+
+SET_BY_BUDGET = {"tokens", "flops"}
+"""BudgetConfig fields without a flag of their own: ``--budget 5Mtok`` or ``2e15flop`` sets them."""
 
 
 def test_arm_defaults_and_overrides():
@@ -69,3 +85,45 @@ def test_load_config_file(tmp_path):
         load_config_file(str(lst))
     with pytest.raises(UserError, match="config file not found"):
         load_config_file(str(tmp_path / "nope.yaml"))
+
+
+# -- each setting defined once: a dataclass field with its help --------------------------
+
+
+def test_every_setting_is_a_field_with_help_and_a_flag():
+    for cls in (CompareConfig, DataConfig, BudgetConfig, SearchConfig):
+        for f in fields(cls):
+            if is_dataclass(typing.get_type_hints(cls)[f.name]):
+                continue  # a nested group: its fields are the settings
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help: define it with setting(...)"
+            flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+            assert (flag is None) == (cls is BudgetConfig and f.name in SET_BY_BUDGET), (cls.__name__, f.name)
+    flags = [s.flag for s in settings()]
+    assert len(flags) == len(set(flags)) and "--lr-search-tie" in flags and "--data" in flags
+
+
+def test_fields_convert_their_values_by_type_with_one_line_errors():
+    assert DataConfig(path="x", valid_fraction="0.2", skip_bad_records="yes").valid_fraction == 0.2
+    assert SearchConfig(rates="5", tie=0).rates == 5
+    assert BudgetConfig(seconds=60, max_steps=10.0).seconds == 60.0  # a YAML 10.0 is the integer 10
+    assert ArmConfig(name="scratch-lstm", learning_rate="5e-5").learning_rate == 5e-5  # YAML reads 5e-5 as text
+    for make, message in [
+        (lambda: SearchConfig(rates="many"), "cannot parse --lr-search 'many': give an integer"),
+        (lambda: BudgetConfig(max_steps=True), "cannot parse --max-steps True"),
+        (lambda: BudgetConfig(max_steps=2.5), "cannot parse --max-steps 2.5"),
+        (lambda: DataConfig(path="x", encoding_errors="ignore"), "--encoding-errors must be one of strict, replace"),
+        (lambda: ArmConfig(name="scratch-lstm", batch_size="big"), "arm scratch-lstm: cannot parse batch_size 'big'"),
+        (lambda: compare_config({"task": "lm", "data": "x", "fractions": {"a": 1}}), "cannot parse --fractions"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            make()
+
+
+def test_compare_config_distributes_settings_by_name():
+    cfg = compare_config({"task": "lm", "data": "d.txt", "lr_search": "0", "lr_search_tie": 0.1, "budget": "2e15flop",
+                          "split_seed": 3, "eval_batch_size": "2", "report_to": "tensorboard, mlflow"})
+    assert (cfg.lr_search.rates, cfg.lr_search.tie, cfg.data.split_seed, cfg.eval_batch_size) == (0, 0.1, 3, 2)
+    assert (cfg.budget.seconds, cfg.budget.flops) == (None, 2e15) and cfg.report_to == ["tensorboard", "mlflow"]
+    assert compare_config({"task": "lm", "data": "d.txt"}) == CompareConfig(task="lm", data=DataConfig(path="d.txt"))
+    with pytest.raises(UserError, match="arm_settings must map arm names to settings"):
+        compare_config({"task": "lm", "data": "d.txt", "arm_settings": {"scratch-lstm": 3}})

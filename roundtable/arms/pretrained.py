@@ -184,7 +184,7 @@ def _from_pretrained(src: ModelSource):
     try:
         with _Quiet():
             m = AutoModelForCausalLM.from_pretrained(src.location, dtype=torch.float32, **src.weight_kwargs)
-    except Exception as e:  # any loading failure is reported as one line
+    except Exception as e:  # noqa: BLE001 - any loading failure is reported as one line
         raise _load_error(src, e) from None
     # GGUF weights arrive dequantized to float32; drop the "quantized" marker so the
     # model trains (and saves) like any other full-precision model
@@ -240,7 +240,7 @@ class PretrainedCache:
             try:
                 with _Quiet():
                     self._config = AutoConfig.from_pretrained(self.src.location, **self.src.kwargs)
-            except Exception as e:  # any loading failure is reported as one line
+            except Exception as e:  # noqa: BLE001 - any loading failure is reported as one line
                 raise _load_error(self.src, e) from None
         return self._config
 
