@@ -3,6 +3,8 @@ and the registry that a third task joins without touching anything outside tasks
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
@@ -190,3 +192,18 @@ def test_an_unknown_task_names_the_registered_ones(tail_task):
 
     with pytest.raises(UserError, match="choose from lm, summarize, tail"):
         task_class("translate")
+
+
+def test_no_module_outside_tasks_asks_which_task_it_is():
+    """Task-specific behaviour lives in tasks/: elsewhere, code reads what the task
+    declares and never compares its name (a third task would have to edit those lines)."""
+    from pathlib import Path
+
+    import roundtable
+
+    package = Path(roundtable.__file__).parent
+    name_test = re.compile(r"""(\btask(\.name)?|\[["']task["']\]|\.get\(["']task["']\))\s*[=!]=\s*["']"""
+                           r"""|["'](lm|summarize)["']\s*[=!]=""")
+    found = [f"{p.relative_to(package)}:{i}" for p in package.rglob("*.py") if "tasks" not in p.parts
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if name_test.search(line)]
+    assert not found, found
