@@ -15,9 +15,14 @@ central forecast in bits per byte, and whether the actual value fell inside the 
 and 95% intervals (goal: error at 4x <= 0.08; the 80% interval covering the truth in
 at least 4 of 5 cases). Alternatives the forecast block carries (e.g. no repetition
 rule, the annealing law) are scored beside it, to choose the method by measurement.
-Training is wall-clock, so run it on a quiet machine.
+A budget in seconds needs a quiet machine; a budget in training tokens (``--budget
+1Mtok``) gives the same runs on any machine under any load, so its figures can be
+measured beside other work. One comparison per data set carries the budget ladder; the
+forecast for each target is fitted from it (ladder.py, as ``--forecast-budget Kx``
+would), so the targets share one ladder, as a user's would.
 
     .venv/bin/python -m bench.forecast                      # 60 s budget: about 1.5 h on 2 cores
+    .venv/bin/python -m bench.forecast --budget 1Mtok --extra "--lr-search 0"   # load-independent
     .venv/bin/python -m bench.forecast --budget 20 --targets 4 --arms scratch-lstm   # a quick look, ~6 min
 
 Both the forecast and the real runs use the comparison's own recipe (a learning-rate
@@ -89,9 +94,13 @@ def write_split(texts: list[str], folder: Path) -> tuple[Path, Path]:
     return paths
 
 
-def compare(train: Path, valid: Path, arms: str, budget: float, out: Path, extra: list[str]) -> dict | None:
+def budget_flag(kind: str, value: float) -> str:
+    return f"{value:g}" + {"seconds": "s", "tokens": "tok", "flops": "flop"}[kind]
+
+
+def compare(train: Path, valid: Path, arms: str, budget: str, out: Path, extra: list[str]) -> dict | None:
     cmd = [sys.executable, "-m", "roundtable", "compare", "--task", "lm", "--data", str(train), "--valid", str(valid),
-           "--arms", arms, "--budget", f"{budget:g}s", "--out", str(out), "--overwrite", "--keep-models", "none", *extra]
+           "--arms", arms, "--budget", budget, "--out", str(out), "--overwrite", "--keep-models", "none", *extra]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
@@ -103,11 +112,23 @@ def compare(train: Path, valid: Path, arms: str, budget: float, out: Path, extra
     return results
 
 
-def actual_scores(results: dict, budget: float) -> dict[str, float]:
+def forecast_at(results: dict, folder: Path, kind: str, value: float, k: float) -> dict | None:
+    """The forecast block a comparison with this ladder gives for ``--forecast-budget Kx``."""
+    from roundtable.config import BudgetConfig
+    from roundtable.ladder import build
+    from roundtable.tasks import task_class
+
+    budget = BudgetConfig(**{"seconds": None, kind: value})
+    train_bytes = {1.0: int(results["data"]["train_bytes"])}
+    return build(results["runs"], results.get("ladder") or [], task_class("lm")(), folder, budget, f"{k:g}x",
+                 train_bytes)
+
+
+def actual_scores(results: dict) -> dict[str, float]:
     """Mean final bits per byte per arm over its runs at the full budget and data."""
     by_arm: dict[str, list[float]] = {}
     for r in results.get("runs", []):
-        if r.get("status") == "ok" and r.get("fraction", 1.0) == 1.0 and r.get("budget_fraction", 1.0) == 1.0:
+        if r.get("status") == "ok" and r.get("fraction", 1.0) == 1.0:
             by_arm.setdefault(r["arm"], []).append(r["final"]["valid_bits_per_byte"])
     return {a: sum(v) / len(v) for a, v in by_arm.items()}
 
@@ -130,35 +151,44 @@ def score(dataset: str, arm: str, k: float, entry: dict, actual: float, backtest
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.forecast", description=__doc__.splitlines()[0])
-    p.add_argument("--budget", type=float, default=60.0, help="seconds per run of the comparison (default 60)")
+    p.add_argument("--budget", default="60s",
+                   help="budget per run of the comparison: seconds (60s) or training tokens (1Mtok) (default 60s)")
     p.add_argument("--targets", default="4,10", help="forecast budgets as multiples of --budget (default 4,10)")
     p.add_argument("--arms", default="scratch-lstm,scratch-transformer", help="arms to forecast (default: the scratch arms)")
     p.add_argument("--datasets", default="docstrings,source", help=f"any of {','.join(DATASETS)}")
     p.add_argument("--out", default="bench-forecast", help="folder for the data and every comparison (kept)")
     p.add_argument("--extra", default="", help="more flags for every compare, e.g. '--seeds 2'")
     args = p.parse_args()
+    from roundtable.config import parse_budget_spec
+
     targets = [float(t) for t in args.targets.split(",")]
+    kind, base = parse_budget_spec(args.budget)
     extra = args.extra.split()
     out = Path(args.out)
     rows = []
     for name in args.datasets.split(","):
         train, valid = write_split(DATASETS[name](), out / name / "data")
-        emit(f"dataset_bytes[{name}]", train.stat().st_size, "bytes", valid_bytes=valid.stat().st_size)
+        emit(f"dataset_bytes[{name}]", train.stat().st_size, "bytes", valid_bytes=valid.stat().st_size, budget=args.budget)
+        folder = out / name / "forecast"
+        fc = compare(train, valid, args.arms, budget_flag(kind, base), folder,
+                     [*extra, "--forecast-budget", f"{max(targets):g}x"])
+        if fc is None or not fc.get("forecast"):
+            emit(f"forecast_missing[{name}]", 0, "error", error="no forecast block" if fc else "compare failed")
+            continue
+        emit(f"forecast_sentence[{name},{max(targets):g}x]", 0, "text",
+             sentence=fc["verdict"].get("forecast_sentence") or fc["verdict"].get("sentence"))
         for k in targets:
-            fc = compare(train, valid, args.arms, args.budget, out / name / f"forecast-{k:g}x",
-                         [*extra, "--forecast-budget", f"{k:g}x"])
-            real = compare(train, valid, args.arms, k * args.budget, out / name / f"real-{k:g}x", extra)
-            if fc is None or real is None or "forecast" not in fc:
-                emit(f"forecast_missing[{name},{k:g}x]", 0, "error", error="no forecast block" if fc else "compare failed")
+            real = compare(train, valid, args.arms, budget_flag(kind, k * base), out / name / f"real-{k:g}x", extra)
+            block = forecast_at(fc, folder, kind, base, k)
+            if real is None or not block:
+                emit(f"forecast_missing[{name},{k:g}x]", 0, "error", error="compare failed" if block else "no forecast")
                 continue
             emit(f"forecast_compare_wall[{name},{k:g}x]", fc["_wall_s"], "s", real_wall_s=round(real["_wall_s"], 1))
-            actual = actual_scores(real, k * args.budget)
-            bt = {b["arm"]: b for b in fc["forecast"].get("backtest", [])}
-            for arm, entry in fc["forecast"]["arms"].items():
+            actual = actual_scores(real)
+            bt = {b["arm"]: b for b in block.get("backtest", [])}
+            for arm, entry in block["arms"].items():
                 if arm in actual and entry.get("value") is not None:
                     rows.append(score(name, arm, k, entry, actual[arm], bt.get(arm)))
-            emit(f"forecast_sentence[{name},{k:g}x]", 0, "text", sentence=fc.get("verdict", {}).get("forecast_sentence")
-                 or fc["verdict"].get("sentence"))
     if rows:
         four = [r for r in rows if r["target"] == "4x"]
         emit("forecast_mean_abs_error_4x", sum(abs(r["predicted"] - r["actual"]) for r in four) / max(len(four), 1),
