@@ -878,12 +878,15 @@ def _data_blocks(data, metric, user_bytes, multiples, finetuned, n_boot, seed, r
 
 
 def fmt_budget(v: float, unit: str = "s") -> str:
-    """90 s, 8 min, 2 h, 3 d; other units: 3.2e+06 tokens."""
+    """90 s, 8 min, 2 h, 3 d; other units: 3.2M tokens, 400 steps."""
     return " ".join(_budget_parts(v, unit))
 
 
 def _budget_parts(v: float, unit: str) -> tuple[str, str]:
-    if unit != "s":
+    if unit != "s":  # 400k tokens, 3.2M tokens, 2e+15 flops
+        for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if v >= div and unit in ("tokens", "steps"):
+                return f"{v / div:.3g}{prefix}", unit
         return f"{v:.3g}", unit
     for div, name, cut in ((86400, "d", 2 * 86400), (3600, "h", 2 * 3600), (60, "min", 120)):
         if v >= cut:

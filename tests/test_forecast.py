@@ -373,7 +373,8 @@ def test_a_missed_backtest_widens_the_intervals_and_a_large_error_stops_the_rank
 
 def test_budgets_read_plainly():
     assert [fmt_budget(v) for v in (90, 480, 7200, 3 * 86400)] == ["90 s", "8 min", "2 h", "3 d"]
-    assert fmt_budget(3.2e6, "tokens") == "3.2e+06 tokens"
+    assert fmt_budget(3.2e6, "tokens") == "3.2M tokens" and fmt_budget(4e5, "tokens") == "400k tokens"
+    assert fmt_budget(400, "steps") == "400 steps" and fmt_budget(2e15, "flops") == "2e+15 flops"
 
 
 # -- the annealing law (Tissue et al. 2024) -----------------------------------------------
