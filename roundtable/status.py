@@ -21,7 +21,7 @@ from pathlib import Path
 
 from roundtable.config import BudgetConfig
 from roundtable.errors import UserError
-from roundtable.records import RESULTS, run_name
+from roundtable.results import RESULTS, run_name
 
 STATE_FILE = "roundtable_state.json"
 """train.STATE_FILE, the file that marks a checkpoint complete (not imported: train.py needs torch)."""
@@ -30,7 +30,7 @@ RUN_FILE, COMPARISON = "run.json", "comparison.json"
 TRAINER_STATE = "trainer_state.json"
 """The Trainer's own state in a checkpoint (the tokens it has seen)."""
 _NAME = re.compile(r"(?P<arm>.+)-seed(?P<seed>\d+)-frac(?P<fraction>[0-9.e+-]+?)(?:-budget(?P<share>[0-9.e+-]+))?")
-"""A run's folder name (records.run_name), and a forecast rung's share of the budget."""
+"""A run's folder name (results.run_name), and a forecast rung's share of the budget."""
 ENDED = {"ok": "done", "diverged": "diverged", "failed": "failed"}
 STATES = ("done", "running", "pending", "diverged", "failed")
 
