@@ -390,7 +390,7 @@ class Results:
         """The table ``roundtable compare`` prints at the end."""
         from roundtable.summary import format_table, summary_rows
 
-        return format_table(summary_rows(self.raw))
+        return format_table(summary_rows(self))
 
 
 def load_results(path: str | Path) -> Results:
