@@ -61,6 +61,39 @@ def results_stub(**fields) -> dict:
     return {**stub, **fields}
 
 
+# Folders a comparison fills with many files and never with a results.json.
+_NO_RESULTS_BELOW = {"tensorboard", "checkpoints", "model", "plots", "lr-search", "__pycache__"}
+
+
+def results_files(root: Path):
+    """Every results.json under ``root``."""
+    import os
+
+    from roundtable.results import RESULTS
+
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d not in _NO_RESULTS_BELOW]
+        if RESULTS in files:
+            yield Path(folder) / RESULTS
+
+
+def schema_problem(path: Path) -> str | None:
+    """Why the results.json at ``path`` does not follow the published schema, or None."""
+    import json
+
+    import jsonschema
+
+    from roundtable.results import validate
+
+    try:
+        validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except ValueError as e:
+        return f"{path}: not JSON: {e}"
+    except jsonschema.ValidationError as e:
+        return f"{path}: {'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message[:300]}"
+    return None
+
+
 def finished_run(arm: str, seed: int = 0, fraction: float = 1.0, **fields) -> dict:
     """A run record as roundtable writes it for a run that finished (status ok); ``fields``
     replace its values."""

@@ -1,7 +1,8 @@
 """roundtable.results: results.json read into typed records once, and its published schema.
 
-The schema's strictness, that it ships in the package, and the records: typed values,
-explicit defaults for older files, and an error that says where a value is wrong.
+Every results.json the test suite writes is checked against the schema after each test
+(conftest.py); the tests here check that check, the schema's strictness, that the
+schema ships in the package, and the records' explicit defaults for older files.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,7 +32,7 @@ from roundtable.results import (
     task_facts,
     validate,
 )
-from tests.helpers import finished_run, results_stub
+from tests.helpers import finished_run, results_files, results_stub, schema_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +92,21 @@ def test_the_schema_allows_fields_added_later():
     assert _error(data) is None
 
 
+@pytest.mark.off_schema
+def test_the_suite_checks_every_results_file_it_writes(request, tmp_path):
+    """The check conftest.py runs after every test finds a file that breaks the schema;
+    this test writes one on purpose, so it is marked to be left out."""
+    assert "every_results_json_follows_the_schema" in request.fixturenames
+    good, bad = tmp_path / "good" / RESULTS, tmp_path / "deep" / "er" / RESULTS
+    for path, data in ((good, _complete()), (bad, {**_complete(), "complete": "yes"})):
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / "good" / "tensorboard").mkdir()
+    assert sorted(results_files(tmp_path)) == sorted([good, bad])
+    assert schema_problem(good) is None
+    assert schema_problem(bad).startswith(f"{bad}: complete: 'yes' is not of type 'boolean'")
+
+
 def test_the_schema_ships_in_the_package_and_the_readme_links_it():
     shipped = resources.files("roundtable.results").joinpath(SCHEMA)
     assert json.loads(shipped.read_text(encoding="utf-8")) == schema()
@@ -99,8 +116,13 @@ def test_the_schema_ships_in_the_package_and_the_readme_links_it():
 
 @pytest.mark.slow
 def test_the_built_wheel_holds_the_schema(tmp_path):
+    """Built from a copy, so the checkout gets no build/ or egg-info folder."""
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "roundtable", src / "roundtable", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                           str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+                           str(tmp_path), str(src)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = tmp_path.glob("roundtable-*.whl")
     assert "roundtable/results/schema.json" in zipfile.ZipFile(wheel).namelist()
@@ -159,6 +181,7 @@ def test_a_wrong_type_is_an_error_that_says_where(change, message):
         Results.from_dict(data)
 
 
+@pytest.mark.off_schema
 def test_load_results_names_the_file_it_could_not_read(tmp_path):
     (tmp_path / RESULTS).write_text('{"task": 1}', encoding="utf-8")
     with pytest.raises(MalformedResults, match=rf"{tmp_path / RESULTS}: task: expected a string"):
