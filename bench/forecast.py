@@ -95,7 +95,7 @@ def write_split(texts: list[str], folder: Path) -> tuple[Path, Path]:
 
 
 def budget_flag(kind: str, value: float) -> str:
-    return f"{value:g}" + {"seconds": "s", "tokens": "tok", "flops": "flop"}[kind]
+    return (f"{value:.0f}" if kind == "tokens" else f"{value:g}") + {"seconds": "s", "tokens": "tok", "flops": "flop"}[kind]
 
 
 def compare(train: Path, valid: Path, arms: str, budget: str, out: Path, extra: list[str]) -> dict | None:

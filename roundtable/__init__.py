@@ -19,7 +19,7 @@ module with ``from roundtable.compare import Comparison``.
 import sys
 import types
 
-from roundtable.records import load_results  # light: json and dataclasses only
+from roundtable.results import load_results  # light: json and dataclasses only
 
 __all__ = ["compare", "load_results", "__version__", "TASK_START", "TASK_END"]
 __version__ = "0.2.0"

@@ -3,7 +3,7 @@
 ``roundtable.compare(**settings)`` takes the command line's flags as keyword
 arguments (dashes as underscores, lists as lists), runs the comparison exactly as
 ``roundtable compare`` does (the same settings parser, the same ``Comparison``, the same
-report) and returns its results as typed records (records.py). Bad input raises
+report) and returns its results as typed records (roundtable.results). Bad input raises
 ``roundtable.errors.UserError`` with the line the command line would print.
 """
 
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from roundtable.records import Results
+from roundtable.results import Results
 
 
 def _stderr(message: str) -> None:

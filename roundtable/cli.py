@@ -136,6 +136,7 @@ def _quiet_libraries(progress: bool = True) -> None:
 
 def cmd_compare(args, settings: dict | None = None) -> int:
     from roundtable.compare import Comparison
+    from roundtable.results import RESULTS, Results
     from roundtable.summary import print_summary
 
     settings = settings if settings is not None else _settings(args)
@@ -147,27 +148,29 @@ def cmd_compare(args, settings: dict | None = None) -> int:
     comp.prepare()
     if cfg.shard:
         return _run_shard(comp, cfg, settings)
-    results = comp.run()
+    results = Results.from_dict(comp.run())
     if dist.is_main():
         print_summary(results)
         _render_report(Path(cfg.out))
-        print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+        print(f"\nresults: {Path(cfg.out) / RESULTS}")
     return 0
 
 
 def _run_shard(comp, cfg, settings: dict) -> int:
     from roundtable import dist
+    from roundtable.results import RESULTS, Results
     from roundtable.shard import Shard
     from roundtable.summary import print_summary
 
-    results, merged = Shard(comp, cfg.shard, settings).run()
+    raw, merged = Shard(comp, cfg.shard, settings).run()
+    results = Results.from_dict(raw)
     if dist.is_main():
         print_summary(results)
         if merged:
             _render_report(Path(cfg.out))
-            print(f"\nresults: {Path(cfg.out) / 'results.json'}")
+            print(f"\nresults: {Path(cfg.out) / RESULTS}")
         else:
-            pending = sum(r["status"] == "pending" for r in results["runs"] + results.get("ladder", []))
+            pending = sum(r.status == "pending" for r in results.runs + results.ladder)
             print(f"\nshard {cfg.shard} done; {pending} runs of other shards still pending "
                   f"(roundtable status {cfg.out}; roundtable report {cfg.out} merges what is there)")
     return 0
@@ -192,19 +195,20 @@ def cmd_demo(args) -> int:
 
 def cmd_report(args) -> int:
     from roundtable.report import render
+    from roundtable.results import COMPARISON, RESULTS
 
     out = Path(args.dir)
-    if (out / "comparison.json").is_file():  # a sharded comparison: merge what is there first
+    if (out / COMPARISON).is_file():  # a sharded comparison: merge what is there first
         from roundtable.compare import Comparison
         from roundtable.results import read_json
-        from roundtable.shard import COMPARISON, Shard
+        from roundtable.shard import Shard
 
         settings = {**read_json(out / COMPARISON)["settings"], "out": str(out)}
         comp = Comparison(compare_config(settings), progress=False, log=lambda m: None)
         comp.load_data()
         Shard(comp, settings["shard"], settings).merge(write=True)
-    if not (out / "results.json").is_file():
-        raise UserError(f"no results.json in {out}")
+    if not (out / RESULTS).is_file():
+        raise UserError(f"no {RESULTS} in {out}")
     path = render(out)
     print(path)
     return 0

@@ -29,8 +29,7 @@ from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
 from roundtable.precision import autocast
 from roundtable.precision import resolve as resolve_precision
-from roundtable.records import RESULTS, run_name
-from roundtable.results import dir_bytes, group_readable, read_json, write_json
+from roundtable.results import RESULTS, dir_bytes, group_readable, read_json, run_name, write_json
 from roundtable.stopping import STOP
 from roundtable.tasks import get_task
 from roundtable.tokenization import first_lossy

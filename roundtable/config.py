@@ -68,7 +68,7 @@ def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
     """``--budget`` as (kind, value): wall-clock seconds (``90s``, ``10m``, ``1.5h``),
     training tokens (``5Mtok``, ``200ktok``) or FLOPs (``2e15flop``). Tokens and FLOPs
     do not depend on the machine or its load, so another machine reproduces them."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
     if m:
         value = float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
         if value <= 0:

@@ -8,26 +8,23 @@ from pathlib import Path
 import torch
 
 from roundtable.errors import UserError
-from roundtable.results import read_json
+from roundtable.results import Results, Run, load_results
 from roundtable.tokenization import encode_texts, task_token_ids
 
 
-def find_run(out: Path, arm: str) -> dict:
-    path = out / "results.json"
-    if not path.is_file():
-        raise UserError(f"no results.json in {out}")
-    runs = [r for r in read_json(path)["runs"] if r["arm"] == arm and r["status"] == "ok"]
+def find_run(results: Results, out: Path, arm: str) -> Run:
+    """The arm's finished run with the most data and the lowest seed whose model was kept."""
+    runs = sorted((r for r in results.runs_of(arm) if r.ok), key=lambda r: (-r.fraction, r.seed))
     if not runs:
-        arms = sorted({r["arm"] for r in read_json(path)["runs"]})
+        arms = sorted({r.arm for r in results.runs})
         raise UserError(f"no finished run of arm {arm!r} in {out} (arms: {', '.join(arms) or 'none'})")
-    runs.sort(key=lambda r: (-r["fraction"], r["seed"]))
     for r in runs:
-        if (out / r["run_dir"] / "model").is_dir():
+        if (out / r.run_dir / "model").is_dir():
             return r
     raise UserError(f"the model of arm {arm!r} was not kept in {out}")
 
 
-def load_trained(model_dir: Path, results: dict | None = None):
+def load_trained(model_dir: Path, results: Results | None = None):
     """Load a saved arm: full model (safetensors) or LoRA adapter over the base model."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -39,7 +36,7 @@ def load_trained(model_dir: Path, results: dict | None = None):
 
         from roundtable.arms.factory import ArmFactory
 
-        factory = ArmFactory(results["config"]["model"], results["config"].get("trust_remote_code", False))
+        factory = ArmFactory(results.config["model"], results.config.get("trust_remote_code", False))
         base = factory.pretrained.model()
         base.resize_token_embeddings(len(tok), mean_resizing=False)
         model = PeftModel.from_pretrained(base, model_dir)
@@ -104,12 +101,13 @@ def generate(out: Path, arm: str, prompt: str, max_new_bytes: int = 200, sample:
              temperature: float = 0.8, seed: int = 0) -> str:
     """A continuation of ``prompt`` of at most ``max_new_bytes`` bytes, the same unit for
     every arm whatever its tokenizer; greedy by default, like the report's samples."""
-    run = find_run(out, arm)
-    model, tok = load_trained(out / run["run_dir"] / "model", read_json(out / "results.json"))
+    results = load_results(out)
+    run = find_run(results, out, arm)
+    model, tok = load_trained(out / run.run_dir / "model", results)
     torch.manual_seed(seed)
     start, _ = task_token_ids(tok)
     ids = [start] + encode_texts(tok, [prompt])[0]
-    bytes_per_token = run.get("train_bytes", 0) / max(run.get("train_tokens", 0), 1) or 1.0
+    bytes_per_token = run.train_bytes / run.train_tokens if run.train_bytes and run.train_tokens else 1.0
     new = complete(model, tok, ids, max(1, math.ceil(max_new_bytes / bytes_per_token)), not sample, temperature)
     text = tok.decode(new, skip_special_tokens=True).encode()[:max_new_bytes].decode("utf-8", errors="ignore")
     return prompt + text

@@ -23,11 +23,9 @@ from pathlib import Path
 from roundtable import dist
 from roundtable.errors import Interrupted, UserError
 from roundtable.ladder import LADDER_SHARES
-from roundtable.results import read_json, write_json
+from roundtable.results import COMPARISON, RESULTS, RUN_FILE, read_json, write_json
 from roundtable.stopping import STOP
 
-COMPARISON = "comparison.json"
-RUN_FILE = "run.json"
 WAIT_SECONDS = 2.0
 
 
@@ -149,5 +147,5 @@ class Shard:
             self.comp.apply_keep_policy(runs)
         results = self.comp.results(runs, complete=complete)
         if write:
-            write_json(self.out / "results.json", results)
+            write_json(self.out / RESULTS, results)
         return results

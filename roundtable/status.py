@@ -21,16 +21,13 @@ from pathlib import Path
 
 from roundtable.config import BudgetConfig
 from roundtable.errors import UserError
-from roundtable.records import RESULTS, run_name
+from roundtable.results import COMPARISON, RESULTS, RUN_FILE, STATE_FILE, run_name
+from roundtable.summary import fmt
 
-STATE_FILE = "roundtable_state.json"
-"""train.STATE_FILE, the file that marks a checkpoint complete (not imported: train.py needs torch)."""
-RUN_FILE, COMPARISON = "run.json", "comparison.json"
-"""shard.py's files: a run's record when it ends, and a sharded comparison's settings."""
 TRAINER_STATE = "trainer_state.json"
 """The Trainer's own state in a checkpoint (the tokens it has seen)."""
 _NAME = re.compile(r"(?P<arm>.+)-seed(?P<seed>\d+)-frac(?P<fraction>[0-9.e+-]+?)(?:-budget(?P<share>[0-9.e+-]+))?")
-"""A run's folder name (records.run_name), and a forecast rung's share of the budget."""
+"""A run's folder name (results.run_name), and a forecast rung's share of the budget."""
 ENDED = {"ok": "done", "diverged": "diverged", "failed": "failed"}
 STATES = ("done", "running", "pending", "diverged", "failed")
 
@@ -76,18 +73,14 @@ class Status:
         rows = [["run", "status", "progress", "step", "bpb", "updated", "note"]]
         for r in self.runs:
             rows.append([
-                r.name, r.status, _fmt(r.progress, "{:.0%}"), _fmt(r.step, "{:d}"), _fmt(r.bits_per_byte, "{:.3f}"),
-                _fmt(r.updated_seconds_ago, "{:.0f}s ago"), r.error or "",
+                r.name, r.status, fmt(r.progress, ".0%"), fmt(r.step, "d"), fmt(r.bits_per_byte, ".3f"),
+                fmt(r.updated_seconds_ago, ".0f") + ("s ago" if r.updated_seconds_ago is not None else ""), r.error or "",
             ])
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
         head = f"{self.dir}: {self.task}, {len(self.runs)} runs: {counts}" + ("" if self.complete else " (not complete)")
         if self.searching:
             head += f"\nlearning-rate search under way: {self.searching}"
         return head + "\n\n" + format_table(rows)
-
-
-def _fmt(v, spec: str) -> str:
-    return "-" if v is None else spec.format(v)
 
 
 def read_status(out: str | Path, now: float | None = None) -> Status:

@@ -1,35 +1,35 @@
-"""The short table printed at the end of a comparison."""
+"""The short table printed at the end of a comparison (and ``Results.table()``), and the
+one number formatter it shares with the report: a value that was not measured prints as
+"-" in both."""
 
 from __future__ import annotations
 
+from roundtable.results import Results
 
-def _fmt(v, spec: str) -> str:
-    try:
-        return "-" if v is None else format(v, spec)
-    except (TypeError, ValueError):
-        return str(v)
+DASH = "-"
 
 
-def summary_rows(results: dict) -> list[list[str]]:
+def fmt(v: float | None, spec: str = ".3f") -> str:
+    """A number as ``spec`` formats it, or "-" where there is none."""
+    return DASH if v is None else format(v, spec)
+
+
+def summary_rows(results: Results) -> list[list[str]]:
     rows = [["arm", "seed", "frac", "status", "steps", "train s", "lr", "block", "ctx bytes", "bpb step 0",
              "bpb final", "ppl (own tokens)", "acc (own tokens)"]]
-    if results["task"] == "summarize":
+    rouge = results.has_rouge
+    if rouge:
         rows[0] += ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
-    for r in results["runs"]:
-        final = r.get("final") or {}
-        curve = r.get("curve") or [{}]
-        final = final if isinstance(final, dict) else {}
+    for r in results.runs:
         row = [
-            str(r.get("arm", "-")), _fmt(r.get("seed"), "d"), _fmt(r.get("fraction"), "g"), str(r.get("status", "-")),
-            _fmt(r.get("steps"), "d"),
-            _fmt(r.get("train_seconds"), ".0f"), _fmt((r.get("recipe") or {}).get("learning_rate"), ".3g"),
-            _fmt(r.get("block_size"), "d"), _fmt(r.get("context_bytes"), "d"),
-            _fmt(curve[0].get("valid_bits_per_byte"), ".3f"),
-            _fmt(final.get("valid_bits_per_byte"), ".3f"), _fmt(final.get("valid_perplexity"), ".2f"),
-            _fmt(final.get("valid_token_accuracy"), ".3f"),
+            r.arm, fmt(r.seed, "d"), fmt(r.fraction, "g"), r.status, fmt(r.steps, "d"), fmt(r.train_seconds, ".0f"),
+            fmt(r.recipe.learning_rate, ".3g"), fmt(r.block_size, "d"), fmt(r.context_bytes, "d"),
+            fmt(r.curve[0].valid_bits_per_byte if r.curve else None),
+            fmt(r.final.get("valid_bits_per_byte")), fmt(r.final.get("valid_perplexity"), ".2f"),
+            fmt(r.final.get("valid_token_accuracy")),
         ]
-        if results["task"] == "summarize":
-            row += [_fmt(final.get(k), ".3f") for k in ("rouge1", "rouge2", "rougeL")]
+        if rouge:
+            row += [fmt(r.final.get(k)) for k in ("rouge1", "rouge2", "rougeL")]
         rows.append(row)
     return rows
 
@@ -41,10 +41,10 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_summary(results: dict) -> None:
+def print_summary(results: Results) -> None:
     print(format_table(summary_rows(results)))
-    v = results.get("verdict") or {}
-    if v.get("sentence"):
-        print(f"\nverdict: {v['sentence']}")
-    for w in v.get("warnings") or []:
+    v = results.verdict
+    if v is not None and v.sentence:
+        print(f"\nverdict: {v.sentence}")
+    for w in v.warnings if v is not None else ():
         print(f"warning: {w}")

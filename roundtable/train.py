@@ -28,11 +28,10 @@ from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
 from roundtable.examples import BlockDataset
 from roundtable.flops import flops_per_token
-from roundtable.results import read_json, write_json
+from roundtable.results import STATE_FILE, read_json, write_json
 from roundtable.stopping import STOP
 
 NEVER = 10**9  # "no step limit" for the Trainer when the budget is wall-clock
-STATE_FILE = "roundtable_state.json"
 CURVE_SHARE = 0.10
 """Intermediate curve points may cost at most this share of a wall-clock budget."""
 POINT_KEYS = ("step", "seconds", "train_tokens", "train_bytes", "flops")

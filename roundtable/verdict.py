@@ -14,14 +14,6 @@ if TYPE_CHECKING:
 
 
 
-def primary_metric(task: str) -> tuple[str, bool]:
-    """(metric, lower is better) of a task by name: what the task declares."""
-    from roundtable.tasks import task_class
-
-    cls = task_class(task)
-    return cls.primary_metric, cls.lower_is_better
-
-
 def _advice(arm: str) -> str:
     """The arm table's advice; an arm no longer registered (an old results.json) by name."""
     from roundtable.arms import arm_names, get_arm

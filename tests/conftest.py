@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY_ARMS, TINY_CONTEXT_BYTES, english_paragraphs, write_paragraphs, write_yaml
+from tests.helpers import (
+    TINY_ARMS,
+    TINY_CONTEXT_BYTES,
+    english_paragraphs,
+    results_files,
+    schema_problem,
+    write_paragraphs,
+    write_yaml,
+)
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # the token cache of this test session only (subprocesses inherit it)
@@ -27,6 +35,34 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
+_CHECKED: dict[Path, tuple[int, int]] = {}
+"""results.json files already checked, with the (mtime, size) they had then."""
+
+
+@pytest.fixture(autouse=True)
+def every_results_json_follows_the_schema(request, tmp_path_factory):
+    """After each test, every results.json written (or rewritten) under the session's
+    temporary folder, by this process or a subprocess, must follow roundtable/results/
+    schema.json; a test that writes another on purpose (an older file, a corrupted one)
+    is marked ``off_schema``."""
+    yield
+    on_purpose = request.node.get_closest_marker("off_schema") is not None
+    problems = []
+    for path in results_files(tmp_path_factory.getbasetemp()):
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # removed since the walk listed it
+            continue
+        if _CHECKED.get(path) == (st.st_mtime_ns, st.st_size):
+            continue
+        _CHECKED[path] = (st.st_mtime_ns, st.st_size)
+        problem = None if on_purpose else schema_problem(path)
+        if problem:
+            problems.append(problem)
+    if problems:
+        pytest.fail("results.json that does not follow the published schema:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="session")

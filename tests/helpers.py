@@ -55,3 +55,63 @@ def load_task_corpus(data, task: str = "lm"):
     from roundtable.tasks import task_class
 
     return load_corpus(data, task_class(task).record_fields(data), task)
+
+
+def results_stub(**fields) -> dict:
+    """A results.json of a comparison that has started and run nothing yet, as roundtable
+    writes it (it follows the schema); ``fields`` replace its values."""
+    stub = {
+        "task": "lm", "complete": False, "kept_bytes": 0, "data": {}, "runs": [], "lr_search": {}, "ladder": [],
+        "forecast": None, "lr_search_seconds": 0.0, "budget": {"kind": "seconds", "value": 120.0}, "baselines": {},
+        "pretrained_model": None, "wall_seconds": 0.0, "verdict": None, "config": {}, "config_key": {},
+        "flops_formula": "6 x matmul parameters x tokens", "environment": {},
+    }
+    return {**stub, **fields}
+
+
+# Folders a comparison fills with many files and never with a results.json.
+_NO_RESULTS_BELOW = {"tensorboard", "checkpoints", "model", "plots", "lr-search", "__pycache__"}
+
+
+def results_files(root: Path):
+    """Every results.json under ``root``."""
+    import os
+
+    from roundtable.results import RESULTS
+
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d not in _NO_RESULTS_BELOW]
+        if RESULTS in files:
+            yield Path(folder) / RESULTS
+
+
+def schema_problem(path: Path) -> str | None:
+    """Why the results.json at ``path`` does not follow the published schema, or None."""
+    import json
+
+    import jsonschema
+
+    from roundtable.results import validate
+
+    try:
+        validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except ValueError as e:
+        return f"{path}: not JSON: {e}"
+    except jsonschema.ValidationError as e:
+        return f"{path}: {'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message[:300]}"
+    return None
+
+
+def finished_run(arm: str, seed: int = 0, fraction: float = 1.0, **fields) -> dict:
+    """A run record as roundtable writes it for a run that finished (status ok); ``fields``
+    replace its values."""
+    point = {"step": 0, "seconds": 0.0, "train_tokens": 0, "train_bytes": 0, "flops": 0.0, "scope": "full",
+             "valid_bits_per_byte": 8.0, "subset_bits_per_byte": 8.0}
+    run = {
+        "arm": arm, "seed": seed, "fraction": fraction, "status": "ok", "budget_share": 1.0, "model": arm,
+        "run_dir": f"runs/{arm}-seed{seed}-frac{fraction:g}", "recipe": {"name": arm, "learning_rate": 1e-3},
+        "params": 1000, "trainable_params": 1000, "steps": 4, "train_seconds": 1.0, "train_tokens": 512,
+        "train_bytes": 512, "train_flops": 3e6, "eval_seconds": 0.5, "checkpoint_bytes": 4000, "curve": [point],
+        "final": {"valid_bits_per_byte": 7.5},
+    }
+    return {**run, **fields}

@@ -1,4 +1,4 @@
-"""api.py and records.py: ``roundtable.compare(**settings)`` and the typed results.
+"""api.py: ``roundtable.compare(**settings)`` and the typed results it returns.
 
 The README's Python example runs as written, in a fresh folder; only the settings that
 make it take seconds instead of minutes are added to its call (the tiny local model and
@@ -18,7 +18,7 @@ import pytest
 import roundtable
 import roundtable.api
 from roundtable.errors import UserError
-from roundtable.records import CurvePoint, Results, Run, Verdict, load_results
+from roundtable.results import CurvePoint, Results, Run, Verdict, load_results
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -97,21 +97,6 @@ def test_import_is_light_and_compare_stays_the_function():
 
     assert roundtable.compare is roundtable.api.compare
     assert sys.modules["roundtable.compare"].Comparison is Comparison
-
-
-def test_missing_fields_take_explicit_defaults_and_raw_keeps_everything():
-    raw = {"task": "lm", "runs": [{"arm": "scratch-lstm", "seed": 1, "fraction": 0.5, "status": "diverged",
-                                   "final": None, "curve": [{"step": 0, "valid_bits_per_byte": 8.0, "extra": 1}],
-                                   "error": "loss became nan at step 3", "new_field": [1, 2]}],
-           "verdict": None}
-    r = Results.from_dict(raw)
-    assert (r.complete, r.verdict, r.data, r.raw) == (False, None, {}, raw)
-    (run,) = r.runs
-    assert (run.name, run.status, run.steps, run.final, run.bits_per_byte) == (
-        "scratch-lstm-seed1-frac0.5", "diverged", 0, {}, None)
-    assert run.raw["new_field"] == [1, 2] and run.error == "loss became nan at step 3"
-    assert run.curve == (CurvePoint(step=0, valid_bits_per_byte=8.0),)
-    assert run.curve[0].subset_bits_per_byte is None and run.curve[0].raw["extra"] == 1
 
 
 def test_version_flag_prints_the_package_version(run_cli):

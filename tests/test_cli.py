@@ -17,7 +17,7 @@ import pytest
 from roundtable.cli import compare_config
 from roundtable.config import ArmConfig, BudgetConfig, CompareConfig, DataConfig, SearchConfig, settings
 from roundtable.errors import UserError
-from tests.helpers import write_paragraphs, write_yaml
+from tests.helpers import results_stub, write_paragraphs, write_yaml
 
 ERROR = "roundtable: error: "
 
@@ -70,7 +70,7 @@ def case_undecodable(tmp, files):
 def case_out_different(tmp, files, resume: bool):
     out = tmp / "out"
     out.mkdir()
-    (out / "results.json").write_text(json.dumps({"config_key": {"task": "lm", "seeds": 7}, "runs": []}))
+    (out / "results.json").write_text(json.dumps(results_stub(config_key={"task": "lm", "seeds": 7})))
     argv = compare_argv(files, out) + (["--resume"] if resume else [])
     return argv, ["holds a different comparison" if resume else "holds a comparison already"]
 

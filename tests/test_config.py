@@ -127,3 +127,11 @@ def test_compare_config_distributes_settings_by_name():
     assert compare_config({"task": "lm", "data": "d.txt"}) == CompareConfig(task="lm", data=DataConfig(path="d.txt"))
     with pytest.raises(UserError, match="arm_settings must map arm names to settings"):
         compare_config({"task": "lm", "data": "d.txt", "arm_settings": {"scratch-lstm": 3}})
+
+
+def test_budget_in_tokens_or_flops_reads_what_python_writes():
+    from roundtable.config import parse_budget_spec
+
+    assert parse_budget_spec("5Mtok") == ("tokens", 5e6) and parse_budget_spec("200ktok") == ("tokens", 2e5)
+    assert parse_budget_spec("1e+06tok") == ("tokens", 1e6)  # f"{1e6:g}tok", as a script formats it
+    assert parse_budget_spec("2e15flop") == ("flops", 2e15) and parse_budget_spec("90s") == ("seconds", 90.0)

@@ -37,7 +37,7 @@ from roundtable.forecast import (
     r_star_levels,
     schedule_steps,
 )
-from roundtable.results import _clean
+from roundtable.results.io import _clean
 
 BUDGETS = [30.0, 60.0, 120.0]
 

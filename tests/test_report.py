@@ -14,6 +14,7 @@ import matplotlib.image as mpimg
 import pytest
 
 from roundtable.report import render
+from tests.helpers import results_stub
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ARMS = ("finetune", "scratch-lstm")
@@ -45,7 +46,8 @@ def _run(arm: str, seed: int, fraction: float, task: str = "lm") -> dict:
         for p in curve:
             p["rougeL"] = 0.1 + p["step"] / 400
     run = {
-        "arm": arm, "seed": seed, "fraction": fraction, "status": "ok", "model": f"{arm}-model",
+        "arm": arm, "seed": seed, "fraction": fraction, "status": "ok", "budget_share": 1.0, "model": f"{arm}-model",
+        "recipe": {"name": arm, "learning_rate": 5e-5 if arm == "finetune" else 0.01},
         "run_dir": f"runs/{arm}-seed{seed}-frac{fraction:g}", "params": 135_000_000 if arm == "finetune" else 330_000,
         "trainable_params": 135_000_000 if arm == "finetune" else 330_000, "steps": 40, "train_seconds": last["seconds"],
         "train_tokens": last["train_tokens"], "train_bytes": last["train_bytes"], "train_flops": last["flops"],
@@ -66,7 +68,7 @@ def _results(task: str = "lm") -> dict:
     for r in runs:
         if r["seed"] == 0 and r["fraction"] == 1.0:
             r["samples"] = [{"prompt": f"Prompt {i}", "text": f"{r['arm']} says {i} {EVIL}"} for i in range(4)]
-    return {
+    return results_stub(**{
         "task": task, "complete": True,
         "data": {"train_bytes": 100_000, "valid_bytes": 10_000, "train_records": 50, "valid_records": 5},
         "runs": runs,
@@ -82,7 +84,7 @@ def _results(task: str = "lm") -> dict:
         "config": {"task": task, "arms": list(ARMS), "budget": {"seconds": 10}},
         "flops_formula": "6 x matmul parameters x tokens",
         "environment": {"roundtable": "0.1.0", "python": "3.11", "torch": "2.x"},
-    }
+    })
 
 
 def _write(out: Path, results: dict) -> Path:
@@ -162,20 +164,37 @@ def test_summarize_report_shows_rouge_and_generations(tmp_path: Path):
     assert "<script" not in page.lower()
 
 
-@pytest.mark.parametrize("results", [
-    {},
-    {"task": "lm", "runs": None, "verdict": None},
-    {"task": "lm", "runs": "oops", "verdict": "oops", "config": None, "environment": [1]},
-    {"task": "summarize", "complete": False, "runs": [{}, {"arm": "x", "status": "failed", "error": None}]},
-    {"task": "lm", "runs": [{"arm": "a", "seed": 0, "fraction": 1.0, "status": "ok", "steps": 3.0,
-                             "curve": [None, {"step": "a", "seconds": None}, {"seconds": 1, "subset_bits_per_byte": 2}],
-                             "final": {"valid_bits_per_byte": float("nan")}, "generation": None, "params": "many"}],
-     "verdict": {"ci95": None, "margin": "big", "means": {"a": None}}},
+@pytest.mark.off_schema
+def test_an_older_file_renders_what_it_has_and_dashes_for_the_rest(tmp_path: Path):
+    """No verdict, no costs, no status of completion: the records' defaults stand in."""
+    runs = [{"arm": "a", "seed": 0, "fraction": 1.0, "status": "ok",
+             "curve": [{"step": 0, "valid_bits_per_byte": 8.0}, {"step": 5, "valid_bits_per_byte": 6.5}],
+             "final": {"valid_bits_per_byte": 6.5}},
+            {"arm": "b", "seed": 0, "fraction": 1.0, "status": "failed", "error": "out of memory"}]
+    page = render(_write(tmp_path, {"task": "lm", "runs": runs})).read_text(encoding="utf-8")
+    assert "Could not read" not in page and "No verdict yet" in page
+    assert "<td>a</td><td>0</td><td>1</td><td>ok</td><td>-</td>" in page  # steps were not recorded
+    assert "<td>8.000</td><td>6.500</td>" in page and "out of memory" in page
+    assert "<h2>Configuration</h2>" in page and (tmp_path / "report.md").is_file()
+
+
+@pytest.mark.off_schema
+@pytest.mark.parametrize("text, where", [
+    ("[1, 2]", "the top level: expected an object"),
+    (json.dumps({"task": "lm", "runs": "oops"}), "runs: expected a list"),
+    (json.dumps({"task": "lm", "runs": [{"arm": "a", "seed": "zero"}]}), "runs[0].seed: expected an integer"),
+    (json.dumps({"task": "lm", "verdict": {"ci95": [0.1]}}), "verdict.ci95: expected a list of 2"),
+    (json.dumps({"task": "lm", "environment": [1]}), "environment: expected an object"),
+    ('{"task": "lm", "runs": [', "Expecting value"),
 ])
-def test_partial_results_never_crash(tmp_path: Path, results: dict):
-    page = render(_write(tmp_path, results)).read_text(encoding="utf-8")
-    assert "<h2>Configuration</h2>" in page
-    assert (tmp_path / "report.md").is_file()
+def test_a_file_that_is_not_roundtables_is_named_in_a_note(tmp_path: Path, text: str, where: str):
+    """A wrong type is a corrupted or hand-made file: the page says where, and shows no numbers."""
+    tmp_path.joinpath("results.json").write_text(text, encoding="utf-8")
+    page = render(tmp_path).read_text(encoding="utf-8")
+    assert f'<p class="note">Could not read results.json: {where}' in page
+    assert "<h2>Configuration</h2>" in page and "No runs recorded." in page
+    assert "marked incomplete" not in page
+    assert f"> Could not read results.json: {where}" in (tmp_path / "report.md").read_text(encoding="utf-8")
 
 
 def test_missing_results_file_is_reported_not_raised(tmp_path: Path):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import results_stub
+
 ARMS = ["scratch-lstm", "scratch-transformer"]
 SEEDS = 2
 
@@ -120,7 +122,7 @@ def test_sigkill_at_several_moments_never_looks_complete(data, tmp_path):
 def test_out_folder_with_another_comparison_is_refused(data, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "results.json").write_text(json.dumps({"config_key": {"other": 1}, "runs": []}))
+    (out / "results.json").write_text(json.dumps(results_stub(config_key={"other": 1})))
     for extra in ([], ["--resume"]):
         done = subprocess.run(_cmd(data, out, *extra), capture_output=True, text=True, timeout=120)
         assert done.returncode == 2

@@ -11,8 +11,9 @@ import shutil
 import pytest
 
 import roundtable
-from roundtable.results import write_json
-from roundtable.status import COMPARISON, RUN_FILE, STATE_FILE, read_status
+from roundtable.results import COMPARISON, RUN_FILE, STATE_FILE, write_json
+from roundtable.status import read_status
+from tests.helpers import finished_run, results_stub
 
 ARMS = ["scratch-lstm", "scratch-transformer"]
 MAX_STEPS = 4
@@ -38,7 +39,10 @@ def midway(finished, tmp_path):
     shutil.copytree(finished, out)
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     results["runs"] = [r for r in results["runs"] if r["fraction"] == 0.5]
-    results["runs"][1].update(status="diverged", error="loss became nan at step 3", final=None)
+    diverged = results["runs"][1]
+    for k in ("final", "curve", "steps", "train_seconds", "generation", "samples", "checkpoint_bytes"):
+        diverged.pop(k)
+    diverged.update(status="diverged", diverged_step=3, error="loss became nan at step 3")
     results["complete"], results["verdict"] = False, None
     write_json(out / "results.json", results)
     for arm in ARMS:
@@ -100,10 +104,12 @@ def test_wall_clock_budget_progress_and_learning_rate_search(tmp_path):
     """Spent seconds from the newest complete checkpoint over the budget; the search phase."""
     config = {"arms": [{"name": "finetune"}, {"name": "scratch-lstm"}], "seeds": 2, "fractions": [1.0],
               "budget": {"seconds": 120.0, "max_steps": None}}
-    rung = {"arm": "scratch-lstm", "seed": 0, "fraction": 1.0, "status": "ok", "steps": 9, "budget_share": 0.25,
-            "run_dir": "runs/scratch-lstm-seed0-frac1-budget0.25", "final": {"valid_bits_per_byte": 3.5}}
-    write_json(tmp_path / "results.json", {"task": "summarize", "complete": False, "runs": [], "ladder": [rung],
-                                           "lr_search": {"finetune": {}}, "config": config})
+    rung = finished_run("scratch-lstm", steps=9, budget_share=0.25, run_dir="runs/scratch-lstm-seed0-frac1-budget0.25",
+                        final={"valid_bits_per_byte": 3.5})
+    search = {"arm": "finetune", "recipe_rate": 5e-5, "chosen_rate": 5e-5, "kept_recipe": True, "reason": "search off",
+              "seconds": 0.0, "candidates": []}
+    write_json(tmp_path / "results.json", results_stub(task="summarize", ladder=[rung], lr_search={"finetune": search},
+                                                       config=config))
     # a forecast rung at half the budget (60 s), 30 s spent
     half = tmp_path / "runs" / "finetune-seed0-frac1-budget0.5" / "checkpoints" / "checkpoint-5"
     half.mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""Writing results so that a file never looks complete when it is not."""
+"""Writing results so that a file never looks complete when it is not: whole files,
+replaced atomically, readable by the group that shares the output folder."""
 
 from __future__ import annotations
 

@@ -1,0 +1,237 @@
+"""The report's figures, as PNG: the verdict at a glance first, then the forecast's fan
+chart, the learning curves (curves.py), the data-fraction sweep and, for summarize, ROUGE.
+
+Each figure is drawn from the typed records only; one without data is left out, never
+drawn empty. The PNGs are written to plots/ for the Markdown page and returned for the
+HTML page to inline.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from roundtable.report.curves import draw_curves
+from roundtable.report.load import arms, at_top, by_arm, top_fraction
+from roundtable.results import Results
+from roundtable.summary import DASH, fmt
+
+PLOTS = "plots"
+PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
+GREY = "#555555"
+
+
+@dataclass
+class Plot:
+    name: str
+    caption: str
+    png: bytes
+
+
+def _colors(results: Results) -> dict[str, str]:
+    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(arms(results.runs))}
+
+
+def _axes(title: str, xlabel: str, ylabel: str):
+    fig = Figure(figsize=(7.5, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=11, loc="left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig, ax
+
+
+def _curve_figure(results: Results, xkey: str, xlabel: str, log: bool, ykey: str | None, ylabel: str):
+    fig, ax = _axes(f"{ylabel} against {xlabel}", xlabel, ylabel)
+    if not draw_curves(ax, results, _colors(results), xkey, log, ykey):
+        return None
+    fig.tight_layout()
+    return fig
+
+
+def _verdict_figure(results: Results):
+    """Each arm's final score with its 95% interval (documents and seeds), the pretrained
+    model as it is, the lead sentence, and the forecast at its target budget."""
+    v = results.verdict
+    if v is None or not v.means:
+        return None
+    colors = _colors(results)
+    metric = v.metric or "valid_bits_per_byte"
+    fig, ax = _axes("Final score of each arm (95% interval over documents and seeds)", metric, "")
+    names = list(v.means)
+    fc = results.forecast.arms if results.forecast else {}
+    for i, arm in enumerate(names):
+        y, m, ci = len(names) - 1 - i, v.means[arm], v.arm_ci95.get(arm)
+        err = [[m - ci[0]], [ci[1] - m]] if ci else None
+        ax.errorbar([m], [y], xerr=err, fmt="o", color=colors.get(arm, GREY), capsize=4, ms=7)
+        a = fc.get(arm)
+        if a is not None and a.value is not None and a.metric == metric:
+            lo, hi = a.ci95
+            ax.errorbar([a.value], [y - 0.25], xerr=[[a.value - lo], [hi - a.value]], fmt="s", mfc="white",
+                        color=colors.get(arm, GREY), capsize=3, ms=6)
+    ax.set_yticks(range(len(names)), list(reversed(names)))
+    for base, style, color, label in ((results.baselines.pretrained.get(metric), "--", GREY, "pretrained as it is"),
+                                      (results.baselines.lead.get(metric), ":", "#999999", "lead sentence")):
+        if base is not None:
+            ax.axvline(base, color=color, lw=1, ls=style)
+            ax.annotate(label, (base, len(names) - 0.6), fontsize=8, color=color)
+    if fc:
+        f = results.forecast
+        ax.annotate(f"open squares: forecast at {fmt(f.target_seconds, 'g')} {'s' if f.unit == 's' else 'steps'}",
+                    (0.01, 0.01), xycoords="axes fraction", fontsize=8, color=GREY)
+    ax.set_ylim(-0.8, len(names) - 0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _forecast_figure(results: Results):
+    """The fan chart: measured rungs, the forecast band to the target budget (log x),
+    and the backtest's prediction of the largest rung against what it measured."""
+    f = results.forecast
+    if f is None or not f.arms:
+        return None
+    colors = _colors(results)
+    unit = "seconds" if f.unit == "s" else "steps"
+    metric = next(iter(f.arms.values())).metric
+    fig, ax = _axes(f"Forecast to {fmt(f.target_seconds, 'g')} {unit}", f"training budget ({unit})", metric)
+    for arm, a in f.arms.items():
+        color = colors.get(arm, GREY)
+        band = [b for b in a.band if b.value is not None]
+        if band:
+            x = [b.budget for b in band]
+            ci80, ci95 = (np.array([getattr(b, k) for b in band], dtype=float) for k in ("ci80", "ci95"))
+            ax.fill_between(x, ci95[:, 0], ci95[:, 1], color=color, alpha=0.12)
+            ax.fill_between(x, ci80[:, 0], ci80[:, 1], color=color, alpha=0.22)
+            ax.plot(x, [b.value for b in band], color=color, ls="--", lw=1.2)
+        ax.plot([m.at for m in a.measured], [m.value for m in a.measured], "o", color=color, label=f"{arm} (measured)")
+    for b in f.backtest:
+        ax.plot([b.budget], [b.predicted], marker="x", ms=9, color=colors.get(b.arm, GREY), ls="none")
+    ax.axvline(f.target_seconds or 1, color="#888888", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def _sweep_figure(results: Results):
+    """Final metric against the fraction of training data: how each arm scales with data."""
+    metric = results.facts.primary_metric
+    runs = [r for r in results.runs if r.ok]
+    if len({r.fraction for r in runs}) < 2:
+        return None
+    colors = _colors(results)
+    fig, ax = _axes(f"final {metric} against data fraction", "fraction of training data", metric)
+    drawn = False
+    for arm, rs in by_arm(runs).items():
+        by_frac: dict[float, list[float]] = {}
+        for r in rs:
+            if r.final.get(metric) is not None:
+                by_frac.setdefault(r.fraction, []).append(r.final[metric])
+        if not by_frac:
+            continue
+        x, m, lo, hi = (np.array(v) for v in zip(*[(f, np.mean(v), min(v), max(v)) for f, v in sorted(by_frac.items())]))
+        ax.errorbar(x, m, yerr=[m - lo, hi - m], color=colors[arm], marker="o", capsize=3, lw=1.6, label=arm)
+        drawn = True
+    if not drawn:
+        return None
+    ax.set_xscale("log")  # data sweeps are multiplicative: 0.1, 0.3, 1.0
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _rouge_bars(results: Results):
+    """Final ROUGE-1/2/L per arm, mean over seeds with min-max error bars."""
+    keys = ("rouge1", "rouge2", "rougeL")
+    groups = by_arm(at_top(results))
+    colors = _colors(results)
+    fig, ax = _axes("final ROUGE on the validation summaries", "", "score (0-1)")
+    width = 0.8 / max(len(groups), 1)
+    drawn = False
+    for i, (arm, runs) in enumerate(groups.items()):
+        vals = [[r.final[k] for r in runs if r.final.get(k) is not None] for k in keys]
+        if not any(vals):
+            continue
+        m = np.array([np.mean(v) if v else np.nan for v in vals])
+        lo = np.array([m[j] - min(v) if v else 0 for j, v in enumerate(vals)])
+        hi = np.array([max(v) - m[j] if v else 0 for j, v in enumerate(vals)])
+        x = np.arange(len(keys)) + (i - (len(groups) - 1) / 2) * width
+        ax.bar(x, m, width, yerr=[lo, hi], capsize=3, color=colors[arm], label=arm)
+        drawn = True
+    if not drawn:
+        return None
+    ax.set_xticks(np.arange(len(keys)), ["ROUGE-1", "ROUGE-2", "ROUGE-L"])
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _verdict_caption(results: Results) -> str:
+    """Names only what the plot draws: a legend for a line that is not there misleads."""
+    parts = ["The verdict plot: each arm's final score (seed mean) with its 95% interval over documents and seeds"]
+    if results.baselines.pretrained:
+        parts.append("dashed: the pretrained model before any training")
+    if results.baselines.lead:
+        parts.append("dotted: the lead-sentence baseline")
+    if results.forecast is not None and results.forecast.arms:
+        parts.append("open squares: the forecast at its target budget with its 95% interval")
+    return "; ".join(parts) + "."
+
+
+def _figures(results: Results) -> list[tuple[str, str, object]]:
+    """(file name, caption, figure builder): the figures this kind of results file can have."""
+    top = fmt(top_fraction(results), "g")
+    band = (f"Data fraction {top}. Line: mean over seeds on the curve subset (the same bytes at every point); "
+            "band: min-max across seeds; diamonds: the whole validation text (step 0 and final).")
+    flops = band + f" FLOPs: {results.flops_formula or DASH}."
+    bpb = "valid bits per byte"
+    sweep = "Final score of each arm against the fraction of training data: mean over seeds, error bars min to max."
+    fan = ("Dots: each arm's final score at 1/4, 1/2 and the whole budget (mean over seeds). Dashed line: "
+           "the fitted law to the target budget (dotted vertical), bands: 80% and 95% intervals. Crosses: the "
+           "backtest, the whole budget's score predicted from the two smaller rungs.")
+    figs = [
+        ("verdict", _verdict_caption(results), lambda: _verdict_figure(results)),
+        ("forecast", fan, lambda: _forecast_figure(results)),
+        ("bpb_vs_seconds", band, lambda: _curve_figure(results, "seconds", "training seconds", False, None, bpb)),
+        ("bpb_vs_bytes", band, lambda: _curve_figure(results, "train_bytes", "training bytes", True, None, bpb)),
+        ("bpb_vs_flops", flops, lambda: _curve_figure(results, "flops", "training FLOPs", True, None, bpb)),
+        ("fraction_sweep", sweep, lambda: _sweep_figure(results)),
+    ]
+    if results.has_rouge:
+        rouge = f"Data fraction {top}. ROUGE-L of generated summaries during training: mean over seeds, band min-max."
+        bars = f"Data fraction {top}. Final ROUGE, mean over seeds; error bars span min to max."
+        figs += [
+            ("rougeL_vs_seconds", rouge,
+             lambda: _curve_figure(results, "seconds", "training seconds", False, "rougeL", "ROUGE-L")),
+            ("rouge_final", bars, lambda: _rouge_bars(results)),
+        ]
+    return figs
+
+
+def _png(fig: Figure) -> bytes:
+    """PNG bytes without the 'Software' text chunk (it carries a URL; the report has none)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def make_plots(results: Results, out: Path) -> list[Plot]:
+    """Write plots/*.png and return them for inlining; a figure without data is left out."""
+    (out / PLOTS).mkdir(parents=True, exist_ok=True)
+    plots = []
+    for name, caption, make in _figures(results):
+        fig = make()
+        if fig is None:
+            continue
+        data = _png(fig)
+        (out / PLOTS / f"{name}.png").write_bytes(data)
+        plots.append(Plot(name, caption, data))
+    return plots

@@ -1,0 +1,220 @@
+"""The page model: the whole report as a list of blocks (heading, paragraph, table,
+figure, ...) built from the typed records, in reading order: the verdict first, the
+configuration last. html.py and markdown.py write the same blocks, so the two pages never
+say different things. A value that was not measured prints as "-".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+
+from roundtable.report.figures import Plot
+from roundtable.report.load import at_top, by_arm, top_fraction
+from roundtable.report.samples import N_SAMPLES, clip, lm_rows, summarize_rows
+from roundtable.results import Interval, Results, Run, Verdict
+from roundtable.summary import DASH, fmt, summary_rows
+
+
+@dataclass
+class Block:
+    """One piece of the page. kind: h1, h2, h3, headline, p, note, kv, table, samples, figure, pre."""
+
+    kind: str
+    text: str = ""
+    rows: list | None = None
+    plot: Plot | None = None
+
+
+def _count(n: int | None) -> str:
+    """Parameter counts read best as 135.1M / 330.2k."""
+    if n is None:
+        return DASH
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def _mean(values) -> float | None:
+    """The mean of the values that were measured."""
+    present = [v for v in values if v is not None]
+    return fmean(present) if present else None
+
+
+# -- the verdict ------------------------------------------------------------------------------
+def _interval(ci: Interval | None) -> str:
+    return DASH if ci is None else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def _verdict_rows(v: Verdict) -> list[list[str]]:
+    """The fixed rows always (with "-"), the others where the verdict has them."""
+    yes_no = {True: "yes", False: "no", None: DASH}
+    rows = [["metric", v.metric or DASH], ["winner", v.winner or DASH], ["runner-up", v.runner_up or DASH],
+            ["margin", fmt(v.margin)], ["95% interval of the margin", _interval(v.ci95)],
+            ["separated", yes_no[v.separated]]]
+    if v.fraction is not None:
+        rows.append(["data fraction", fmt(v.fraction, "g")])
+    if v.means:
+        rows.append(["means", ", ".join(f"{a} {fmt(m)}" for a, m in v.means.items())])
+    if v.arm_ci95:
+        rows.append(["each arm's 95% interval", ", ".join(f"{a} {_interval(ci)}" for a, ci in v.arm_ci95.items())])
+    if v.runner_up is not None:  # two arms compared: where their order flips with data, if it does
+        rows.append(["crossing fraction", fmt(v.crossing_fraction, "g")])
+    if v.bpb is not None:
+        means = ", ".join(f"{a} {fmt(m)}" for a, m in v.bpb.means.items())
+        rows.append(["bpb", f"means {means}, margin {fmt(v.bpb.margin)}, ci95 {_interval(v.bpb.ci95)}"])
+    if v.forecast_sentence:
+        rows.append(["forecast_sentence", v.forecast_sentence])
+    return rows
+
+
+def _title_section(results: Results, problem: str | None, plots: list[Plot]) -> list[Block]:
+    v = results.verdict
+    blocks = [Block("h1", f"roundtable: fine-tune or train from scratch? (task: {DASH if problem else results.task})")]
+    if problem:
+        blocks.append(Block("note", problem))
+    blocks.append(Block("headline", v.sentence if v and v.sentence else "No verdict yet: the comparison did not finish."))
+    if not results.complete and not problem:
+        blocks.append(Block("note", "results.json is marked incomplete: some runs are still to come."))
+    blocks += [Block("note", w) for w in (v.warnings if v else ())]
+    blocks += [Block("figure", p.caption, plot=p) for p in plots if p.name == "verdict"]
+    if results.budget.kind == "seconds":
+        blocks.append(Block("p", "The budget is wall-clock time: the result depends on this machine and its load "
+                                 "(see Versions and machine); a budget in tokens or FLOPs does not."))
+    if v is not None:
+        blocks.append(Block("kv", rows=_verdict_rows(v)))
+    return blocks
+
+
+# -- runs, curves, cost -----------------------------------------------------------------------
+def _summary_section(results: Results) -> list[Block]:
+    blocks = [Block("h2", "Runs")]
+    rows = summary_rows(results)
+    if len(rows) < 2:
+        return blocks + [Block("p", "No runs recorded.")]
+    base = results.baselines.pretrained.get("valid_bits_per_byte")
+    if base is not None:  # the reference: what the model knew before training
+        header = rows[0]
+        row = [DASH] * len(header)
+        row[0], row[3] = "pretrained, as it is", "reference"
+        for col in ("bpb step 0", "bpb final"):
+            row[header.index(col)] = fmt(base)
+        rows.append(row)
+    return blocks + [Block("table", rows=rows)]
+
+
+def _plot_section(plots: list[Plot]) -> list[Block]:
+    blocks = [Block("h2", "Learning curves")]
+    if not plots:
+        return blocks + [Block("p", "No curve data to plot.")]
+    return blocks + [Block("figure", p.caption, plot=p) for p in plots]
+
+
+def _cost_row(arm: str, runs: list[Run]) -> list[str]:
+    params = next((r.params for r in runs if r.params is not None), None)
+    trainable = next((r.trainable_params for r in runs if r.trainable_params is not None), None)
+    ckpt = _mean(r.checkpoint_bytes for r in runs)
+    gen = [r.generation for r in runs if r.generation is not None]
+    return [
+        arm, str(len(runs)), _count(params), _count(trainable), fmt(None if ckpt is None else ckpt / 1e6, ".1f"),
+        fmt(_mean(r.train_seconds for r in runs), ".1f"), fmt(_mean(r.train_flops for r in runs), ".3g"),
+        fmt(_mean(r.eval_seconds for r in runs), ".1f"),
+        fmt(_mean(g.tokens_per_second for g in gen), ".1f"), fmt(_mean(g.bytes_per_second for g in gen), ".1f"),
+    ]
+
+
+def _cost_section(results: Results) -> list[Block]:
+    """What each arm costs; means over its finished seeds at the verdict's fraction."""
+    head = ["arm", "runs", "params", "trainable", "checkpoint MB", "train s", "train FLOPs", "eval s",
+            "gen tokens/s", "gen bytes/s"]
+    groups = by_arm(at_top(results))
+    for arm, runs in by_arm(results.runs).items():
+        groups.setdefault(arm, runs)  # an arm with no finished run still shows its size
+    blocks = [Block("h2", "Cost")]
+    if not groups:
+        return blocks + [Block("p", "No runs recorded.")]
+    note = (f"Means over finished seeds at data fraction {fmt(top_fraction(results), 'g')}. "
+            f"Training FLOPs: {results.flops_formula or DASH}.")
+    return blocks + [Block("table", rows=[head] + [_cost_row(a, rs) for a, rs in groups.items()]), Block("p", note)]
+
+
+def _samples_section(results: Results, out: Path) -> list[Block]:
+    blocks = []
+    lm = lm_rows(results)
+    if lm:
+        blocks += [Block("h3", "Generated text"), Block("samples", rows=lm)]
+    summ = summarize_rows(results, out)
+    if summ:
+        blocks += [Block("h3", "Summaries of validation documents"), Block("samples", rows=summ)]
+    if not blocks:
+        return []
+    note = f"The first {N_SAMPLES} samples of each arm (its finished run with the most data and lowest seed)."
+    return [Block("h2", "Samples"), Block("p", note)] + blocks
+
+
+# -- search, problems, configuration ----------------------------------------------------------
+def _search_section(results: Results) -> list[Block]:
+    """Every arm's learning-rate search: the same grid, slice and evaluator for all."""
+    if not results.lr_search:
+        return []
+    rows = [["arm", "rate tried", "steps", "subset bits per byte", "status"]]
+    for arm, s in results.lr_search.items():
+        rows += [[arm, fmt(c.learning_rate, ".3g"), fmt(c.steps, "d"), fmt(c.subset_bits_per_byte), c.status or DASH]
+                 for c in s.candidates]
+    notes = [f"{arm}: {fmt(s.chosen_rate, '.3g')} chosen ({s.reason}; {fmt(s.seconds, '.0f')} s, "
+             "not charged to the budget)" for arm, s in results.lr_search.items()]
+    blocks = [Block("h2", "Learning-rate search")] + [Block("p", n) for n in notes]
+    return blocks + ([Block("table", rows=rows)] if len(rows) > 1 else [])
+
+
+def _problems_section(results: Results) -> list[Block]:
+    bad = [r for r in results.runs if not r.ok]
+    blocks = [Block("h2", "Runs that diverged or failed")]
+    if not bad:
+        return blocks + [Block("p", "None: every recorded run finished.")]
+    rows = [["arm", "seed", "fraction", "status", "step", "error"]]
+    for r in bad:
+        step = r.diverged_step if r.diverged_step is not None else r.steps
+        rows.append([r.arm, fmt(r.seed, "d"), fmt(r.fraction, "g"), r.status, fmt(step, "d"), clip(r.error)])
+    blocks.append(Block("table", rows=rows))
+    if any(r.status == "failed" for r in bad):
+        blocks.append(Block("p", "A failed run's traceback is in its run folder, in error.log."))
+    return blocks
+
+
+def _kv_value(v) -> str:
+    """A value of a free-form mapping (data, environment, the pretrained model's origin)."""
+    if v is None or isinstance(v, str):
+        return v or DASH
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return json.dumps(v, default=str)
+
+
+def _kv_rows(d: dict) -> list[list[str]]:
+    return [[str(k), _kv_value(v)] for k, v in d.items()]
+
+
+def _config_section(results: Results) -> list[Block]:
+    blocks = [Block("h2", "Configuration")]
+    if results.pretrained_model:
+        blocks += [Block("h3", "Pretrained model"), Block("kv", rows=_kv_rows(results.pretrained_model))]
+    if results.data:
+        blocks += [Block("h3", "Data"), Block("kv", rows=_kv_rows(results.data))]
+    text = json.dumps(results.config, indent=2, default=str) if results.config else DASH
+    blocks += [Block("h3", "Exact configuration"), Block("pre", text)]
+    env = _kv_rows(results.environment) or [["environment", DASH]]
+    return blocks + [Block("h3", "Versions and machine"), Block("kv", rows=env)]
+
+
+def build_blocks(results: Results, out: Path, plots: list[Plot], problem: str | None = None) -> list[Block]:
+    """The whole page, in reading order: verdict first, the configuration last."""
+    return [
+        *_title_section(results, problem, plots), *_summary_section(results),
+        *_plot_section([p for p in plots if p.name != "verdict"]), *_cost_section(results),
+        *_search_section(results), *_samples_section(results, out), *_problems_section(results),
+        *_config_section(results),
+    ]

@@ -1,0 +1,405 @@
+"""results.json as typed, read-only records: what the Python API, the report, the summary
+table and ``roundtable generate`` read.
+
+A file is converted once, here, and every field gets the type written on its record, so
+no reader checks types again. A field that an older or unfinished file lacks (or holds as
+null) takes the default written here: None where the value was not measured (a diverged
+run has no ``steps``), an empty mapping or tuple for a list of things. A value of the
+wrong type (a string where a number belongs) raises ``MalformedResults`` naming where it
+is: such a file was not written by roundtable, and guessing would show wrong numbers.
+``raw`` keeps every field exactly as written, also those added after this reader.
+The published contract is ``schema.json`` beside this file. Light on purpose: no torch,
+so a notebook reads a comparison's results in a blink.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from roundtable.errors import UserError
+
+RESULTS = "results.json"
+"""The file a comparison folder's results are in: the one name every module uses."""
+RUN_FILE = "run.json"
+"""A run's own record, written when it ends (runs/<name>/run.json): what shards merge."""
+COMPARISON = "comparison.json"
+"""A sharded comparison's identity and settings, so ``report`` can merge alone."""
+STATE_FILE = "roundtable_state.json"
+"""The file that marks a training checkpoint complete (train.py writes it, status.py reads it)."""
+
+Interval = tuple[float | None, float | None]
+"""(low, high); a bound is None where the writer had no finite value."""
+
+
+class MalformedResults(UserError):
+    """A results.json that is not JSON, or whose values have the wrong types: not
+    roundtable's output. The message says where: ``runs[2].seed: expected an integer, ...``."""
+
+
+def run_name(arm: str, seed: int, fraction: float, share: float = 1.0) -> str:
+    """A run's folder name under ``runs/`` and its name in TensorBoard and trackers; a
+    rung of the forecast's budget ladder carries its share of the budget."""
+    return f"{arm}-seed{seed}-frac{fraction:g}" + (f"-budget{share:g}" if share < 1 else "")
+
+
+# -- conversion: one place that knows JSON types ----------------------------------------------
+def _wrong(where: str, expected: str, v) -> MalformedResults:
+    got = "null" if v is None else f"{type(v).__name__} {json.dumps(v, default=str)[:40]}"
+    return MalformedResults(f"{where or 'the top level'}: expected {expected}, got {got}")
+
+
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _convert(tp, v, where: str):
+    """``v`` (a JSON value, not None) as type ``tp``; a non-finite float is None, as
+    roundtable's writer writes it."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _convert(next(a for a in args if a is not type(None)), v, where)
+    if is_dataclass(tp):
+        return _build(tp, v, where)
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise _wrong(where, "true or false", v)
+        return v
+    if tp in (int, float):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (tp is int and not float(v).is_integer()):
+            raise _wrong(where, "an integer" if tp is int else "a number", v)
+        return tp(v) if math.isfinite(v) else None
+    if tp is str:
+        if not isinstance(v, str):
+            raise _wrong(where, "a string", v)
+        return v
+    if tp is dict or origin is dict:
+        if not isinstance(v, Mapping):
+            raise _wrong(where, "an object", v)
+        if tp is dict:
+            return dict(v)
+        return {str(k): None if x is None else _convert(args[1], x, f"{where}.{k}") for k, x in v.items()}
+    if origin is tuple:
+        if not isinstance(v, (list, tuple)) or (args[-1] is not Ellipsis and len(v) != len(args)):
+            raise _wrong(where, "a list" if args[-1] is Ellipsis else f"a list of {len(args)}", v)
+        kinds = [args[0]] * len(v) if args[-1] is Ellipsis else args
+        return tuple(None if x is None else _convert(k, x, f"{where}[{i}]") for i, (k, x) in enumerate(zip(kinds, v)))
+    raise TypeError(f"no conversion to {tp}")  # a record field of a type this reader does not know
+
+
+def _build(cls, d, where: str):
+    """``cls`` from a mapping: each field converted from its key, its default where the
+    key is missing or null."""
+    if not isinstance(d, Mapping):
+        raise _wrong(where, "an object", d)
+    hints = _hints(cls)
+    kw = {f.name: _convert(hints[f.name], d[f.name], f"{where}.{f.name}".lstrip("."))
+          for f in fields(cls) if f.name != "raw" and d.get(f.name) is not None}
+    return cls(**{k: v for k, v in kw.items() if v is not None}, raw=dict(d))
+
+
+def _raw():
+    return field(default_factory=dict, repr=False, compare=False)
+
+
+# -- a run ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CurvePoint:
+    """One evaluation of a run: step 0 (before training), at intervals, and final."""
+
+    step: int = 0
+    seconds: float | None = None
+    train_tokens: int | None = None
+    train_bytes: int | None = None
+    flops: float | None = None
+    subset_bits_per_byte: float | None = None
+    """The same subset of the validation text at every point."""
+    valid_bits_per_byte: float | None = None
+    """The whole validation text: step 0 and the final point only."""
+    rougeL: float | None = None
+    """summarize: ROUGE-L of the generated summaries."""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The arm's settings as the run used them (the rest is in ``raw``)."""
+
+    name: str = ""
+    learning_rate: float | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generation speed after training: ``new_tokens`` greedy tokens in ``seconds``."""
+
+    tokens_per_second: float | None = None
+    bytes_per_second: float | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """lm: a fixed prompt and the trained model's greedy continuation."""
+
+    prompt: str = ""
+    text: str = ""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One arm x seed x data fraction (x share of the budget, for a forecast rung). The
+    measurements are None where the run did not get that far."""
+
+    arm: str = ""
+    seed: int = 0
+    fraction: float = 1.0
+    status: str = "failed"
+    """ok, diverged or failed; pending: a run of another shard, not done yet."""
+    budget_share: float = 1.0
+    """Below 1: a rung of the forecast's budget ladder."""
+    model: str = ""
+    run_dir: str | None = None
+    """The run's folder, relative to the comparison folder."""
+    recipe: Recipe = field(default_factory=Recipe)
+    params: int | None = None
+    trainable_params: int | None = None
+    steps: int | None = None
+    train_seconds: float | None = None
+    train_tokens: int | None = None
+    train_bytes: int | None = None
+    train_flops: float | None = None
+    eval_seconds: float | None = None
+    checkpoint_bytes: int | None = None
+    context_bytes: int | None = None
+    block_size: int | None = None
+    padding_fraction: float = 0.0
+    precision: str | None = None
+    error: str | None = None
+    diverged_step: int | None = None
+    final: dict[str, float | None] = field(default_factory=dict)
+    """Final scores: valid_bits_per_byte, valid_perplexity, valid_token_accuracy (and ROUGE for summarize)."""
+    curve: tuple[CurvePoint, ...] = ()
+    generation: Generation | None = None
+    """Measured after training on full-budget runs."""
+    samples: tuple[Sample, ...] = ()
+    raw: dict = _raw()
+
+    @property
+    def name(self) -> str:
+        return run_name(self.arm, self.seed, self.fraction)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def bits_per_byte(self) -> float | None:
+        return self.final.get("valid_bits_per_byte")
+
+    @property
+    def generations_file(self) -> str | None:
+        """summarize: the generated validation summaries, relative to the comparison folder."""
+        return f"{self.run_dir}/generations.jsonl" if self.run_dir else None
+
+
+# -- what the comparison concluded ------------------------------------------------------------
+@dataclass(frozen=True)
+class BpbClause:
+    """summarize: the conditional bits per byte of the reference summaries, beside ROUGE."""
+
+    means: dict[str, float | None] = field(default_factory=dict)
+    margin: float | None = None
+    ci95: Interval | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    metric: str = ""
+    winner: str | None = None
+    runner_up: str | None = None
+    """None when fewer than two arms have a score."""
+    margin: float | None = None
+    ci95: Interval | None = None
+    separated: bool | None = None
+    fraction: float | None = None
+    """The data fraction judged: the largest planned."""
+    crossing_fraction: float | None = None
+    means: dict[str, float | None] = field(default_factory=dict)
+    arm_ci95: dict[str, Interval | None] = field(default_factory=dict)
+    sentence: str = ""
+    forecast_sentence: str | None = None
+    warnings: tuple[str, ...] = ()
+    bpb: BpbClause | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """Scores without training: the pretrained model as it is (step 0), and for summarize
+    the lead sentence; metric name -> value, empty when there is none."""
+
+    pretrained: dict[str, float | None] = field(default_factory=dict)
+    lead: dict[str, float | None] = field(default_factory=dict)
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Budget:
+    kind: str = "seconds"
+    """seconds, steps, tokens or flops: what limits each run."""
+    value: float | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    learning_rate: float | None = None
+    steps: int | None = None
+    subset_bits_per_byte: float | None = None
+    status: str = ""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Search:
+    """One arm's learning-rate search (lrsearch.py)."""
+
+    arm: str = ""
+    recipe_rate: float | None = None
+    chosen_rate: float | None = None
+    reason: str = ""
+    seconds: float | None = None
+    candidates: tuple[Candidate, ...] = ()
+    raw: dict = _raw()
+
+
+# -- the forecast (forecast.py) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Measured:
+    """A rung of the budget ladder: its budget and mean score over seeds."""
+
+    at: float = 0.0
+    value: float | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    budget: float = 0.0
+    value: float | None = None
+    ci80: Interval | None = None
+    ci95: Interval | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class ArmForecast:
+    metric: str = "valid_bits_per_byte"
+    value: float | None = None
+    """None where the fit failed."""
+    ci80: Interval | None = None
+    ci95: Interval | None = None
+    measured: tuple[Measured, ...] = ()
+    band: tuple[BandPoint, ...] = ()
+    notes: tuple[str, ...] = ()
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The largest rung's score predicted from the smaller ones, and what it measured."""
+
+    arm: str = ""
+    budget: float = 0.0
+    predicted: float | None = None
+    actual: float | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Forecast:
+    target_seconds: float | None = None
+    """The budget forecast to, in ``unit``."""
+    unit: str = "s"
+    arms: dict[str, ArmForecast] = field(default_factory=dict)
+    backtest: tuple[Backtest, ...] = ()
+    raw: dict = _raw()
+
+
+# -- the comparison -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Results:
+    """A comparison: its runs and, once complete, its verdict."""
+
+    task: str = "lm"
+    complete: bool = False
+    runs: tuple[Run, ...] = ()
+    ladder: tuple[Run, ...] = ()
+    """The forecast's rungs: runs at a share of the budget."""
+    verdict: Verdict | None = None
+    """None until the comparison is complete."""
+    forecast: Forecast | None = None
+    """None without --forecast-budget, or when no arm had enough rungs."""
+    baselines: Baselines = field(default_factory=Baselines)
+    lr_search: dict[str, Search] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
+    flops_formula: str | None = None
+    pretrained_model: dict = field(default_factory=dict)
+    """Where the pretrained model came from; empty when no arm uses it."""
+    data: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    raw: dict = _raw()
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Results:
+        """Raises MalformedResults where a value has the wrong type."""
+        return _build(cls, d, "")
+
+    @property
+    def facts(self):
+        """What the task declares (tasks/): its primary metric, whether lower is better, its
+        extra scores. A task not registered in this process (an old file, another
+        program's task) reads as language modelling: bits per byte."""
+        from roundtable.tasks import LMTask, task_class, task_names
+
+        return task_class(self.task) if self.task in task_names() else LMTask
+
+    @property
+    def has_rouge(self) -> bool:
+        """Runs have ROUGE-1/2/L finals and a ROUGE-L curve."""
+        return "rougeL" in self.facts.extra_metrics
+
+    def runs_of(self, arm: str) -> tuple[Run, ...]:
+        return tuple(r for r in self.runs if r.arm == arm)
+
+    def table(self) -> str:
+        """The table ``roundtable compare`` prints at the end."""
+        from roundtable.summary import format_table, summary_rows
+
+        return format_table(summary_rows(self))
+
+
+def load_results(path: str | Path) -> Results:
+    """Results of a comparison folder (or of its results.json), complete or not. Raises
+    UserError when there is none, MalformedResults when it is not roundtable's."""
+    p = Path(path)
+    p = p / RESULTS if p.is_dir() else p
+    if not p.is_file():
+        raise UserError(f"no {RESULTS} in {p.parent if p.name == RESULTS else p}")
+    try:
+        with open(p, encoding="utf-8") as f:
+            return Results.from_dict(json.load(f))
+    except (OSError, ValueError, MalformedResults) as e:
+        raise MalformedResults(f"{p}: {e}") from None
