@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from roundtable.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
+from roundtable.results import RESULTS
 
 PARTS = ("demo", "training", "tokenize")
 
@@ -63,7 +64,7 @@ def bench_wall(task: str, budget: str, tmp: Path, goal: str | None) -> None:
     if done.returncode:
         emit(f"{name}_failed", 0, "error", error=(done.stderr.strip().splitlines() or ["?"])[-1])
         return
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / RESULTS).read_text())
     budgets = results["config"]["budget"]["seconds"] * len(results["runs"])
     emit(name, wall / budgets, "ratio", goal=goal, wall_seconds=round(wall, 1), budget_seconds=budgets,
          runs=len(results["runs"]), precision=sorted({r.get("precision", "?") for r in results["runs"]}),
@@ -130,7 +131,7 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
 
     arm = arm_defaults(name)
     train = [Record(text=t) for t in texts]
-    tok = factory.tokenizer(arm, train)
+    tok = factory.tokenizer(arm, [r.text for r in train])
     context = CompareConfig.__dataclass_fields__["context_bytes"].default  # the comparison's default
     arm = replace(arm, block_size=block_for(context, bytes_per_token(tok, texts)))
     data = LMTask().train_dataset(tok, train, arm.block_size, arm.name)
@@ -140,8 +141,8 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
 
 
 def bench_training(steps: dict[str, int], tmp: Path) -> None:
+    from roundtable.arms import DEFAULT_MODEL
     from roundtable.arms.factory import ArmFactory
-    from roundtable.config import DEFAULT_MODEL
     from roundtable.demo import reference_topics
     from roundtable.flops import flops_per_token
 
@@ -202,8 +203,9 @@ print(json.dumps({"first": first, "second": second, "tokens": blocks.stream_toke
 def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
     """Tokenize a corpus of the given size (the Python reference, repeated with a
     counter so no two documents are equal) in a fresh process, twice."""
+    from roundtable.arms import DEFAULT_MODEL
     from roundtable.arms.factory import ArmFactory
-    from roundtable.config import DEFAULT_MODEL, arm_defaults
+    from roundtable.config import arm_defaults
     from roundtable.demo import reference_topics
 
     # the fine-tune arm's tokenizer, saved as plain files: the child process measures

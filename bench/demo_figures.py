@@ -15,6 +15,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from roundtable.results import RESULTS
+
 START, END = "<!-- demo-figures:start -->", "<!-- demo-figures:end -->"
 
 
@@ -60,7 +62,7 @@ def main() -> None:
     p.add_argument("--readme", default="README.md")
     p.add_argument("--print", action="store_true", help="print the figures, change nothing")
     args = p.parse_args()
-    text = figures(json.loads((Path(args.demo) / "results.json").read_text(encoding="utf-8")))
+    text = figures(json.loads((Path(args.demo) / RESULTS).read_text(encoding="utf-8")))
     if args.print:
         print(text)
         return

@@ -39,6 +39,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from roundtable.results import RESULTS
+
 MAX_BYTES = 600_000  # per data set: some epochs at the budget, many at 10x (the repetition rule is tested)
 
 
@@ -107,7 +109,7 @@ def compare(train: Path, valid: Path, arms: str, budget: str, out: Path, extra: 
         tail = (done.stderr.strip().splitlines() or ["?"])[-1]
         emit("compare_failed", done.returncode, "exit code", command=" ".join(cmd[3:]), error=tail)
         return None
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((out / RESULTS).read_text(encoding="utf-8"))
     results["_wall_s"] = time.perf_counter() - t0
     return results
 

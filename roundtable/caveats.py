@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from roundtable.arms import starts_pretrained
-from roundtable.rouge import ROUGE_KEYS
 
 if TYPE_CHECKING:
     from roundtable.tasks import Task
@@ -19,12 +18,12 @@ WALL_OVER_BUDGET = 2.0
 """Wall clock above this multiple of the summed budgets is worth a warning."""
 
 
-def pretrained_baseline(runs: list[dict]) -> dict | None:
+def pretrained_baseline(runs: list[dict], task: Task) -> dict | None:
     """The pretrained model as it is: the step-0 scores of the arms that start from it."""
     points = [r["curve"][0] for r in runs if starts_pretrained(r.get("arm")) and r.get("curve")]
     if not points:
         return None
-    keys = [k for k in ("valid_bits_per_byte", *ROUGE_KEYS) if all(p.get(k) is not None for p in points)]
+    keys = [k for k in ("valid_bits_per_byte", *task.extra_metrics) if all(p.get(k) is not None for p in points)]
     return {k: float(np.mean([p[k] for p in points])) for k in keys}
 
 

@@ -17,8 +17,7 @@ from roundtable.arms import arm_names
 from roundtable.config import ArmConfig, arm_defaults, choices_of, compare_config, format_default, settings
 from roundtable.errors import Interrupted, UserError
 
-DEMO_DEFAULTS = {"task": "lm", "budget": "120s", "curve_eval_bytes": 12_000, "out": "roundtable-demo",
-                 "overwrite": True}
+DEMO_DEFAULTS = {"task": "lm", "curve_eval_bytes": 12_000, "out": "roundtable-demo", "overwrite": True}
 """Where ``roundtable demo`` differs from ``compare``'s defaults (config.py)."""
 DEMO_SETTINGS = ("task", "budget", "max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "lr_search",
                  "lr_search_share", "lr_search_min_steps", "lr_search_tie", "precision", "forecast_budget", "out",
@@ -57,10 +56,14 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
 
 
 def _arm_settings_epilog() -> str:
-    """What a config file's arm_settings can set: ArmConfig's fields, their defaults and
-    where an arm's recipe (arm_defaults) differs."""
+    """The registered arms, and what a config file's arm_settings can set: ArmConfig's
+    fields, their defaults and where an arm's recipe (arm_defaults) differs."""
+    from roundtable.arms import get_arm
+
     recipes = [arm_defaults(name) for name in arm_names()]
-    lines = ["arm settings (ArmConfig, per arm): only in a --config file, under arm_settings, e.g.",
+    lines = ["arms (the arm table, roundtable/arms/__init__.py):"]
+    lines += [f"  {name} ({get_arm(name).family}): {get_arm(name).label}" for name in arm_names()]
+    lines += ["", "arm settings (ArmConfig, per arm): only in a --config file, under arm_settings, e.g.",
              "  arm_settings: {scratch-lstm: {lstm_hidden: 256}, finetune: {learning_rate: 1e-4}}",
              "each with its default, and in brackets the arms whose recipe differs:"]
     for f in fields(ArmConfig):

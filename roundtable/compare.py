@@ -29,7 +29,17 @@ from roundtable.ladder import build as build_forecast
 from roundtable.lrsearch import search_rate
 from roundtable.precision import autocast
 from roundtable.precision import resolve as resolve_precision
-from roundtable.results import RESULTS, dir_bytes, group_readable, read_json, run_name, write_json
+from roundtable.results import (
+    REPORT_HTML,
+    REPORT_MD,
+    RESULTS,
+    SCORES,
+    dir_bytes,
+    group_readable,
+    read_json,
+    run_name,
+    write_json,
+)
 from roundtable.stopping import STOP
 from roundtable.tasks import get_task
 from roundtable.tokenization import first_lossy
@@ -50,8 +60,6 @@ def pick_device(requested: str) -> str:
         raise UserError("--device cuda but no CUDA device is available")
     if requested == "mps" and not torch.backends.mps.is_available():
         raise UserError("--device mps but MPS is not available")
-    if requested not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unknown --device {requested!r}; choose auto, cpu, cuda or mps")
     return requested
 
 
@@ -102,8 +110,8 @@ class Comparison:
         self._train_bytes: dict[float, int] = {}
         self._t0 = time.perf_counter()
         self._wall_before = 0.0
-        self._model: dict | None = None
         """Wall-clock seconds of earlier sessions of a resumed comparison."""
+        self._model: dict | None = None
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
@@ -122,7 +130,7 @@ class Comparison:
         return load_corpus(self.cfg.data, self.task.record_fields(self.cfg.data), self.task.name)
 
     def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
-        tok = self.factory.tokenizer(arm, train)
+        tok = self.factory.tokenizer(arm, self.task.tokenizer_texts(train))
         lossless = self._check_lossless(arm, tok)
         valid = self.corpus.valid
         data = self.task.train_data(tok, train, arm, self.cfg.context_bytes)
@@ -173,7 +181,7 @@ class Comparison:
         if self.cfg.overwrite and dist.is_main():
             for sub in ("runs", "tensorboard", "plots"):
                 shutil.rmtree(self.out / sub, ignore_errors=True)
-            for f in (RESULTS, "report.html", "report.md"):
+            for f in (RESULTS, REPORT_HTML, REPORT_MD):
                 (self.out / f).unlink(missing_ok=True)
             return []
         if self.cfg.overwrite:
@@ -385,7 +393,7 @@ class Comparison:
             self.log(f"  {name}: diverged ({e})")
         except (UserError, Interrupted, KeyboardInterrupt):
             raise
-        except Exception as e:  # noqa: BLE001 - one failing run must not stop the others
+        except Exception as e:  # one failing run must not stop the others
             if not dist.is_main() and dist.active():
                 raise  # a collective failed on one process: the others cannot go on alone
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -416,7 +424,7 @@ class Comparison:
         scores = {"doc_nll_nats": prep.evaluator.last_full.doc_nll_nats, "doc_bytes": prep.evaluator.full.doc_bytes}
         if prep.evaluator.extra is not None:
             self.task.save_extra(prep.evaluator.extra, run_dir, scores)
-        np.savez(run_dir / "valid_scores.npz", **scores)
+        np.savez(run_dir / SCORES, **scores)
 
     def _forecast(self, runs: list[dict]) -> dict | None:
         if not self.cfg.forecast_budget:
@@ -435,7 +443,7 @@ class Comparison:
     def _baselines(self, runs: list[dict]) -> dict:
         """The pretrained model as it is (step 0), and for summarize the lead sentence."""
         out = {}
-        pretrained = pretrained_baseline(runs)
+        pretrained = pretrained_baseline(runs, self.task)
         if pretrained:
             out["pretrained"] = pretrained
         if self.corpus:

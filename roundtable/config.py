@@ -34,10 +34,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from roundtable.arms import DEFAULT_MODEL, arm_names, get_arm
+from roundtable.arms import DEFAULT_MODEL, default_arms, get_arm
 from roundtable.errors import UserError
 
-DEFAULT_ARMS = ("finetune", "scratch-lstm")
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
 
 
@@ -360,8 +359,8 @@ class CompareConfig:
     data: DataConfig
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     arms: list[ArmConfig] = setting(
-        factory=lambda: [arm_defaults(a) for a in DEFAULT_ARMS], show=lambda arms: ",".join(a.name for a in arms),
-        help=f"arms, comma-separated, from {', '.join(arm_names())}; an arm's own settings go in --config, under "
+        factory=lambda: [arm_defaults(a) for a in default_arms()], show=lambda arms: ",".join(a.name for a in arms),
+        help="arms, comma-separated, from the list below; an arm's own settings go in --config, under "
              "arm_settings (below)",
     )
     model: str = setting(DEFAULT_MODEL, help="pretrained model: hub id, local folder, .gguf file, or "
@@ -403,7 +402,8 @@ class CompareConfig:
     fractions: list[float] = setting(factory=lambda: [1.0],
                                      help="nested training-data fractions, comma-separated, e.g. 0.1,0.3,1.0")
     out: str = setting("roundtable-out", help="output folder")
-    device: str = setting("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
+                          help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     trust_remote_code: bool = setting(False, help="allow a hub model's own code to run")
     max_document_tokens: int = setting(
         768, help="summarize: documents are cut to this many byte-level tokens (UTF-8 bytes), the same bytes for "
@@ -544,7 +544,7 @@ def compare_config(values: dict) -> CompareConfig:
         budget.update({"seconds": None, kind: amount})
     elif "max_steps" in budget:
         budget["seconds"] = None  # a step limit alone: no time limit besides
-    names = _convert(top.pop("arms", list(DEFAULT_ARMS)), list[str], "--arms")
+    names = _convert(top.pop("arms", list(default_arms())), list[str], "--arms")
     arm_settings = s.get("arm_settings")
     if arm_settings is not None and not (
         isinstance(arm_settings, dict) and all(isinstance(v, dict) for v in arm_settings.values())

@@ -18,9 +18,12 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from roundtable.config import DataConfig
 from roundtable.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: config reads the task registry, whose tasks read this module
+    from roundtable.config import DataConfig
 
 RECORD_SUFFIXES = (".jsonl", ".json", ".csv")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")

@@ -90,7 +90,15 @@ R_STAR_RANGE = (R_STAR, math.inf)  # from their large models' penalty to none (t
 EPOCHS_WARN = 4.0
 NOISE_FLOOR = 0.01  # run-to-run sd of one run's final score, as a fraction of it, when seeds cannot say
 HORIZON = 100.0  # crossovers and transfer are searched up to this many times the largest measurement
-HIGHER_IS_BETTER = {"rougeL", "rouge1", "rouge2"}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a higher ``metric`` is better, as the registered tasks declare it (their
+    primary metric's direction; their extra metrics, such as ROUGE, are scores in [0, 1])."""
+    from roundtable.tasks import task_classes
+
+    return any((metric == t.primary_metric and not t.lower_is_better) or metric in t.extra_metrics
+               for t in task_classes())
 
 
 # -- inputs --------------------------------------------------------------------------
@@ -107,7 +115,7 @@ class Scores:
 
     def losses(self, metric: str, counts: np.ndarray) -> np.ndarray:
         """(draws, seeds) lower-is-better loss for each document draw (rows of ``counts``)."""
-        if metric in HIGHER_IS_BETTER:
+        if higher_is_better(metric):
             v = np.atleast_2d(np.asarray(self.doc_score, float))
             return 1.0 - counts @ v.T / counts.sum(1, keepdims=True)
         v = np.atleast_2d(np.asarray(self.doc_nll, float))
@@ -341,7 +349,7 @@ class ArmForecast:
 
     @property
     def higher(self) -> bool:
-        return self.metric in HIGHER_IS_BETTER
+        return higher_is_better(self.metric)
 
     def show(self, loss):
         """Loss back to the metric's own scale."""
@@ -456,7 +464,7 @@ def forecast_ladder(ladder: Ladder, *, n_boot: int = 1000, seed: int = 0, noise_
         axis.unique = pts[-1].unique_tokens
         xs_of = lambda r: effective_data(seen, axis.unique, r)  # noqa: E731
     else:
-        xs_of, r_star = (lambda r: budgets), None  # noqa: E731
+        xs_of, r_star = (lambda r: budgets), None
     return _fit_arm(ladder.arm, ladder.metric, pts, xs_of, axis, r_star=r_star if axis.unique else None,
                     n_boot=n_boot, seed=seed, noise_floor=noise_floor, at=list(budgets), rates=rates)
 
@@ -868,7 +876,7 @@ def _data_blocks(data, metric, user_bytes, multiples, finetuned, n_boot, seed, r
                             "measured": fc.measured, "forecasts": rows, "notes": fc.notes}
     tuned = [a for a in finetuned if a in fits]
     for arm, fc in fits.items():
-        if arm.startswith("scratch") and tuned:
+        if arm not in finetuned and tuned:
             ft = fits[tuned[0]]
             u = user_bytes or max(m["at"] for m in ft.measured)
             target = ft.measured[-1]["value"]
@@ -931,7 +939,7 @@ def forecast_sentence(block: dict, answer: str | None = None, *, fmt: str = "{:.
     bad = "; ".join(f"{a} cannot be forecast: {p}" for a, p in problems.items() if p)
     if not ok:
         return f"At {when} there is no forecast to trust ({bad or 'no arm'}), so the measured verdict stands alone."
-    higher = next(iter(ok.values()))["metric"] in HIGHER_IS_BETTER
+    higher = higher_is_better(next(iter(ok.values()))["metric"])
     order = sorted(ok, key=lambda a: -ok[a]["value"] if higher else ok[a]["value"])
     parts = []
     for i, a in enumerate(order):

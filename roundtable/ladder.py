@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 LADDER_SHARES = (0.25, 0.5)
 """The rungs below the full budget, as shares of it."""
-DEFAULT_MULTIPLE = 10.0
 
 
 def forecast_target(spec: str, budget: BudgetConfig) -> tuple[float, str]:
@@ -58,7 +57,7 @@ def _scores(runs: list[dict], out: Path, key: str) -> dict | None:
     z = _stack(runs, out, "doc_nll_nats")
     if z is None:
         return None
-    if key == "doc_rougeL":
+    if key != "doc_nll_nats":  # a per-document score in [0, 1] (ROUGE-L), fitted as 1 - score
         r = _stack(runs, out, key)
         return None if r is None else {"doc_score": r[0], "doc_bytes": z[1]}
     return {"doc_nll": z[0], "doc_bytes": z[1]}

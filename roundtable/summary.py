@@ -4,9 +4,14 @@ one number formatter it shares with the report: a value that was not measured pr
 
 from __future__ import annotations
 
-from roundtable.results import Results
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: Results.table() reads this module
+    from roundtable.results import Results
 
 DASH = "-"
+LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+"""Column titles of metrics that have a usual spelling."""
 
 
 def fmt(v: float | None, spec: str = ".3f") -> str:
@@ -17,9 +22,8 @@ def fmt(v: float | None, spec: str = ".3f") -> str:
 def summary_rows(results: Results) -> list[list[str]]:
     rows = [["arm", "seed", "frac", "status", "steps", "train s", "lr", "block", "ctx bytes", "bpb step 0",
              "bpb final", "ppl (own tokens)", "acc (own tokens)"]]
-    rouge = results.has_rouge
-    if rouge:
-        rows[0] += ["ROUGE-1", "ROUGE-2", "ROUGE-L"]
+    extra = results.facts.extra_metrics
+    rows[0] += [LABELS.get(k, k) for k in extra]
     for r in results.runs:
         row = [
             r.arm, fmt(r.seed, "d"), fmt(r.fraction, "g"), r.status, fmt(r.steps, "d"), fmt(r.train_seconds, ".0f"),
@@ -28,8 +32,7 @@ def summary_rows(results: Results) -> list[list[str]]:
             fmt(r.final.get("valid_bits_per_byte")), fmt(r.final.get("valid_perplexity"), ".2f"),
             fmt(r.final.get("valid_token_accuracy")),
         ]
-        if rouge:
-            row += [fmt(r.final.get(k)) for k in ("rouge1", "rouge2", "rougeL")]
+        row += [fmt(r.final.get(k)) for k in extra]
         rows.append(row)
     return rows
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from roundtable.results import SCORES
 from roundtable.stats import bpb_difference_samples, interval, mean_difference_samples
 
 if TYPE_CHECKING:
     from roundtable.tasks import Task
-
 
 
 def _advice(arm: str) -> str:
@@ -27,7 +27,7 @@ def _cap(s: str) -> str:
 
 def per_doc(run: dict, out: Path, key: str):
     """(per-document values, doc_bytes) saved beside the run, or None if it has none."""
-    path = out / str(run.get("run_dir")) / "valid_scores.npz"
+    path = out / str(run.get("run_dir")) / SCORES
     if not path.exists():
         return None
     z = np.load(path)

@@ -86,9 +86,9 @@ def test_scratch_arms_use_their_own_tokenizers(factory, paragraphs):
     from roundtable.data import Record
 
     train = [Record(text=p) for p in paragraphs[:50]]
-    lstm = factory.tokenizer(arm("scratch-lstm"), train)
+    lstm = factory.tokenizer(arm("scratch-lstm"), [r.text for r in train])
     assert len(lstm) == 259
-    bpe = factory.tokenizer(arm_defaults("scratch-transformer", tokenizer="bpe", bpe_vocab_size=400), train)
+    bpe = factory.tokenizer(arm_defaults("scratch-transformer", tokenizer="bpe", bpe_vocab_size=400), [r.text for r in train])
     assert len(bpe) == 403  # 400 learned + 3 specials
     m = factory.model(arm("scratch-lstm"), lstm, seed=0)
     assert m.get_input_embeddings().num_embeddings == 259

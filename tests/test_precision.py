@@ -70,7 +70,7 @@ def test_bf16_and_fp32_give_the_same_bits_per_byte_on_a_tiny_model(paragraphs):
     arm = arm_defaults("scratch-transformer", n_layer=1, n_embd=32, n_head=2, block_size=64)
     train = [Record(text=p) for p in paragraphs[:40]]
     factory = ArmFactory("unused")
-    tok = factory.tokenizer(arm, train)
+    tok = factory.tokenizer(arm, [r.text for r in train])
     model = factory.model(arm, tok, seed=0)
     with torch.no_grad():  # large logits, where rounding matters most (untrained ones are near zero)
         model.get_output_embeddings().weight.mul_(30)

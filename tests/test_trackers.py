@@ -28,7 +28,7 @@ def tiny_run(tmp_path, paragraphs, name: str, callbacks, poison: bool = False):
     """One scratch-lstm run of 4 steps; ``poison`` makes its first loss NaN (diverged)."""
     train, valid = [Record(text=p) for p in paragraphs[:40]], [Record(text=p) for p in paragraphs[400:405]]
     factory = ArmFactory("unused")  # scratch arms never load the pretrained model
-    tok = factory.tokenizer(ARM, train)
+    tok = factory.tokenizer(ARM, [r.text for r in train])
     data = LMTask().train_dataset(tok, train, ARM.block_size, ARM.name)
     ev = ArmEvaluator(full=LMTask().eval_set(tok, valid), subset=None, window=32, stride=24, progress=False)
     model = factory.model(ARM, tok, seed=0)

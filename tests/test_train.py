@@ -42,7 +42,7 @@ def prepare(split, arm=ARM, subset_bytes: int = 0):
     """What Comparison does for one arm: tokenizer, training blocks, evaluator."""
     train, valid = split
     factory = ArmFactory("unused")  # scratch arms never touch the pretrained model
-    tok = factory.tokenizer(arm, train)
+    tok = factory.tokenizer(arm, [r.text for r in train])
     data = LMTask().train_dataset(tok, train, arm.block_size, arm.name)
     full = LMTask().eval_set(tok, valid)
     sub = LMTask().eval_set(tok, first_by_bytes(valid, subset_bytes)) if subset_bytes else None

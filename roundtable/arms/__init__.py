@@ -18,7 +18,6 @@ from roundtable.errors import UserError
 if TYPE_CHECKING:
     from roundtable.arms.factory import ArmFactory
     from roundtable.config import ArmConfig
-    from roundtable.data import Record
 
 DEFAULT_MODEL = "smollm2-135m"
 """The offline default pretrained model (arms/pretrained.py says where it comes from)."""
@@ -34,7 +33,8 @@ class ArmSpec:
     """What the arm is, in a few words (the README's and the report's tables)."""
     advice: str
     """The verdict's advice when this arm wins, as a clause: "fine-tune the pretrained model"."""
-    build_tokenizer: Callable[[ArmFactory, ArmConfig, list[Record]], object]
+    build_tokenizer: Callable[[ArmFactory, ArmConfig, list[str]], object]
+    """(factory, arm, training texts) -> tokenizer with the task tokens."""
     build_model: Callable[[ArmFactory, ArmConfig, object, int], object]
     """(factory, arm, tokenizer, seed) -> model; every random draw from ``seed`` alone."""
     model_name: Callable[[str, ArmConfig], str]
@@ -43,6 +43,8 @@ class ArmSpec:
     """The recipe: overrides of ArmConfig's defaults, known to train this arm well on small data."""
     uses_pretrained: bool = False
     """Needs the pretrained model (its tokenizer, and its weights or architecture)."""
+    default: bool = False
+    """Compared when --arms is not given (the demo's two arms)."""
 
     def __post_init__(self):
         if self.family not in ("pretrained", "scratch"):
@@ -71,6 +73,10 @@ def get_arm(name: str) -> ArmSpec:
     return _REGISTRY[name]
 
 
+def default_arms() -> tuple[str, ...]:
+    return tuple(name for name, spec in _REGISTRY.items() if spec.default)
+
+
 def starts_pretrained(name: str) -> bool:
     """Whether the arm starts from the pretrained weights as they are (False for arms
     no longer registered, as an old results.json may hold)."""
@@ -78,18 +84,15 @@ def starts_pretrained(name: str) -> bool:
 
 
 # -- the built-in arms: their builders ------------------------------------------------
-def _pretrained_tokenizer(factory, arm, train):
+def _pretrained_tokenizer(factory, arm, texts):
     return factory.pretrained_tokenizer()
 
 
-def _own_tokenizer(factory, arm, train):
-    """Byte-level, or BPE trained on the training split (documents and summaries)."""
+def _own_tokenizer(factory, arm, texts):
+    """Byte-level, or BPE trained on the training split's texts."""
     from roundtable.tokenization import byte_tokenizer, train_bpe
 
-    if arm.tokenizer == "bpe":
-        texts = [t for r in train for t in ((r.text,) if r.summary is None else (r.text, r.summary))]
-        return train_bpe(texts, arm.bpe_vocab_size)
-    return byte_tokenizer()
+    return train_bpe(texts, arm.bpe_vocab_size) if arm.tokenizer == "bpe" else byte_tokenizer()
 
 
 def _lstm(factory, arm, tokenizer, seed):
@@ -122,7 +125,7 @@ def _same(factory, arm, tokenizer, seed):
 for _spec in (
     ArmSpec(
         "finetune", "pretrained", "the pretrained model, every weight trained", "fine-tune the pretrained model",
-        _pretrained_tokenizer, _finetune, lambda model, arm: model, uses_pretrained=True,
+        _pretrained_tokenizer, _finetune, lambda model, arm: model, uses_pretrained=True, default=True,
         # fine-tuning: short warmup, linear decay (the transformers default recipe)
         defaults=dict(learning_rate=5e-5, weight_decay=0.01, batch_size=4, schedule="linear"),
     ),
@@ -135,7 +138,7 @@ for _spec in (
     ArmSpec(
         "scratch-lstm", "scratch", "the classic LSTM (Embedding 128, 2 x LSTM 128, Linear)",
         "train the LSTM from scratch", _own_tokenizer, _lstm,
-        lambda model, arm: f"lstm-{arm.lstm_layers}x{arm.lstm_hidden}-{arm.tokenizer}",
+        lambda model, arm: f"lstm-{arm.lstm_layers}x{arm.lstm_hidden}-{arm.tokenizer}", default=True,
         # the seed's LSTM: constant Adam 0.01, no warmup; batches of 8 blocks: 8 x 1024
         # bytes, the seed's 8,192 tokens a step (32 x 256)
         defaults=dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant", warmup_fraction=0.0),

@@ -15,7 +15,6 @@ from transformers import set_seed
 from roundtable.arms import DEFAULT_MODEL, get_arm
 from roundtable.arms.pretrained import PretrainedCache, file_sha256, load_tokenizer, resolve
 from roundtable.config import ArmConfig
-from roundtable.data import Record
 from roundtable.tokenization import add_task_tokens, task_token_ids
 
 OFFLINE_DEFAULT_DESCRIPTION = (
@@ -66,9 +65,10 @@ class ArmFactory:
     def model_name(self, arm: ArmConfig) -> str:
         return get_arm(arm.name).model_name(self.model_spec, arm)
 
-    def tokenizer(self, arm: ArmConfig, train: list[Record]):
-        """The arm's tokenizer with [TASK_START]/[TASK_END] (and padding)."""
-        return get_arm(arm.name).build_tokenizer(self, arm, train)
+    def tokenizer(self, arm: ArmConfig, texts: list[str]):
+        """The arm's tokenizer with [TASK_START]/[TASK_END] (and padding); ``texts``: the
+        training split's text, which a tokenizer of the arm's own (BPE) is trained on."""
+        return get_arm(arm.name).build_tokenizer(self, arm, texts)
 
     def pretrained_tokenizer(self):
         """The pretrained model's tokenizer with the task tokens added, loaded once."""

@@ -16,6 +16,7 @@ from roundtable.report.html import to_html
 from roundtable.report.load import load
 from roundtable.report.markdown import to_markdown
 from roundtable.report.page import build_blocks
+from roundtable.results import REPORT_HTML, REPORT_MD
 from roundtable.summary import DASH
 
 __all__ = ["render"]
@@ -27,7 +28,7 @@ def render(out: Path) -> Path:
     results, problem = load(out)
     plots = make_plots(results, out)
     blocks = build_blocks(results, out, plots, problem)
-    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
-    path = out / "report.html"
+    (out / REPORT_MD).write_text(to_markdown(blocks), encoding="utf-8")
+    path = out / REPORT_HTML
     path.write_text(to_html(blocks, f"roundtable report: {DASH if problem else results.task}"), encoding="utf-8")
     return path

@@ -40,16 +40,11 @@ def lm_rows(results: Results) -> list[list[str]] | None:
 
 
 def _read_jsonl(path: Path, n: int) -> list[dict]:
-    """The first n JSON objects of a file; a line cut short (a run stopped mid-write) is skipped."""
+    """The first n rows of a run's generations (written whole before its run is marked ok)."""
     found: list[dict] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                found.append(obj)
+            found.append(json.loads(line))
             if len(found) >= n:
                 break
     return found

@@ -16,8 +16,12 @@ from importlib import resources
 from roundtable.results.io import dir_bytes, group_readable, publish_dir, read_json, write_json
 from roundtable.results.records import (
     COMPARISON,
+    GENERATIONS,
+    REPORT_HTML,
+    REPORT_MD,
     RESULTS,
     RUN_FILE,
+    SCORES,
     STATE_FILE,
     ArmForecast,
     Backtest,
@@ -45,7 +49,8 @@ from roundtable.results.records import (
 SCHEMA = "schema.json"
 
 __all__ = [
-    "COMPARISON", "RESULTS", "RUN_FILE", "SCHEMA", "STATE_FILE", "ArmForecast", "Backtest", "BandPoint", "Baselines", "BpbClause", "Budget", "Candidate",
+    "COMPARISON", "GENERATIONS", "REPORT_HTML", "REPORT_MD", "RESULTS", "RUN_FILE", "SCHEMA", "SCORES",
+    "STATE_FILE", "ArmForecast", "Backtest", "BandPoint", "Baselines", "BpbClause", "Budget", "Candidate",
     "CurvePoint", "Forecast", "Generation", "Interval", "MalformedResults", "Measured", "Recipe", "Results", "Run",
     "Sample", "Search", "Verdict", "dir_bytes", "group_readable", "load_results", "publish_dir",
     "read_json", "run_name", "schema", "validate", "write_json",

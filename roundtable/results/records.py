@@ -33,6 +33,11 @@ COMPARISON = "comparison.json"
 """A sharded comparison's identity and settings, so ``report`` can merge alone."""
 STATE_FILE = "roundtable_state.json"
 """The file that marks a training checkpoint complete (train.py writes it, status.py reads it)."""
+SCORES = "valid_scores.npz"
+"""A run's per-document validation scores (the bootstrap's input), in its run folder."""
+GENERATIONS = "generations.jsonl"
+"""A run's generated validation outputs with their references (summarize), in its run folder."""
+REPORT_HTML, REPORT_MD = "report.html", "report.md"
 
 Interval = tuple[float | None, float | None]
 """(low, high); a bound is None where the writer had no finite value."""
@@ -196,7 +201,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return run_name(self.arm, self.seed, self.fraction)
+        return run_name(self.arm, self.seed, self.fraction, self.budget_share)
 
     @property
     def ok(self) -> bool:
@@ -209,7 +214,7 @@ class Run:
     @property
     def generations_file(self) -> str | None:
         """summarize: the generated validation summaries, relative to the comparison folder."""
-        return f"{self.run_dir}/generations.jsonl" if self.run_dir else None
+        return f"{self.run_dir}/{GENERATIONS}" if self.run_dir else None
 
 
 # -- what the comparison concluded ------------------------------------------------------------

@@ -32,6 +32,10 @@ def task_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def task_classes() -> tuple[type[Task], ...]:
+    return tuple(_REGISTRY.values())
+
+
 def task_class(name: str) -> type[Task]:
     """The task's class: its declared facts (metric, unit, keys), without its settings."""
     if name not in _REGISTRY:
@@ -48,4 +52,4 @@ register_task(LMTask)
 register_task(SummarizeTask)
 
 __all__ = ["LMTask", "SummarizeTask", "Task", "TrainingData", "get_task", "register_task", "task_class",
-           "task_names", "unregister_task"]
+           "task_classes", "task_names", "unregister_task"]

@@ -45,7 +45,8 @@ class Task:
     unit: ClassVar[str]
     """The primary metric as a sentence names it."""
     extra_metrics: ClassVar[tuple[str, ...]] = ()
-    """Scores besides bits per byte in a run's ``final`` (columns of the tables)."""
+    """Scores besides bits per byte in a run's ``final``, each in [0, 1] with higher better
+    (ROUGE): columns of the tables, and what the forecast fits as 1 - score."""
 
     @classmethod
     def from_config(cls, cfg: CompareConfig) -> Task:
@@ -62,6 +63,10 @@ class Task:
         """(texts, their sources): every text an arm's tokenizer must give back exactly,
         because it is scored or conditioned on."""
         return [r.text for r in records], [r.source for r in records]
+
+    def tokenizer_texts(self, records: list[Record]) -> list[str]:
+        """The training text an arm's own tokenizer (BPE) is trained on: every field."""
+        return [t for r in records for t in (r.text, r.summary) if t is not None]
 
     def train_data(self, tokenizer, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
         raise NotImplementedError

@@ -124,7 +124,9 @@ class SummarizeTask(Task):
 
     def save_extra(self, evaluator, run_dir, scores):
         scores["doc_rougeL"] = evaluator.last_rougeL
-        with open(run_dir / "generations.jsonl", "w", encoding="utf-8") as f:
+        from roundtable.results import GENERATIONS
+
+        with open(run_dir / GENERATIONS, "w", encoding="utf-8") as f:
             for row in evaluator.last:
                 f.write(json.dumps(row) + "\n")
 
