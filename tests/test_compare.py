@@ -304,3 +304,37 @@ def test_the_golden_comparison_check_catches_a_changed_score(comparison):
     del new["verdict"]["winner"]
     diffs = _same(json.loads(GOLDEN.read_text(encoding="utf-8")), new)
     assert any("runs[1].final.valid_bits_per_byte" in d for d in diffs) and any("winner: missing" in d for d in diffs)
+
+
+SUMMARIZE_GOLDEN = Path(__file__).parent / "data" / "summarize-results-0.2.0.json"
+"""A summarize comparison with LoRA, scratch-same and a forecast, as roundtable 0.2.0 wrote it."""
+
+
+@pytest.fixture(scope="module")
+def summarize_comparison(tmp_path_factory, paragraphs, tiny_pretrained, tiny_config):
+    folder = tmp_path_factory.mktemp("summarize")
+    rows = [{"document": p, "summary": " ".join(p.split()[:8])} for p in paragraphs[:160]]
+    data = folder / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = folder / "out"
+    argv = [
+        "compare", "--task", "summarize", "--data", str(data), "--arms", "finetune-lora,scratch-same,scratch-lstm",
+        "--model", str(tiny_pretrained), "--max-steps", "4", "--forecast-budget", "4x", "--lr-search", "0",
+        "--curve-points", "1", "--max-document-tokens", "200", "--max-summary-tokens", "60", "--rouge-examples", "6",
+        "--config", str(tiny_config), "--out", str(out), "--no-progress", "--device", "cpu",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run([script(), *argv], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_summarize_results_are_those_of_0_2_0_apart_from_added_fields(summarize_comparison):
+    """The same for summarize (ROUGE, the lead baseline), LoRA, scratch-same and the forecast."""
+    old = json.loads(SUMMARIZE_GOLDEN.read_text(encoding="utf-8"))
+    assert old["forecast"] and old["baselines"]["lead"] and {r["arm"] for r in old["runs"]} == {
+        "finetune-lora", "scratch-same", "scratch-lstm"}
+    diffs = _same(old, summarize_comparison)
+    assert not diffs, "\n".join(diffs[:20])

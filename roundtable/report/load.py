@@ -10,17 +10,17 @@ older or unfinished file lacks.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from roundtable.errors import UserError
-from roundtable.results import RESULTS, Results, Run, load_results
+from roundtable.results import RESULTS, MalformedResults, Results, Run
 
 
 def load(out: Path) -> tuple[Results, str | None]:
     """The results in ``out``, plus a note when they could not be read."""
     try:
-        return load_results(out), None
-    except UserError as e:  # MalformedResults too: not JSON, or not roundtable's
+        return Results.from_dict(json.loads((out / RESULTS).read_text(encoding="utf-8"))), None
+    except (OSError, ValueError, MalformedResults) as e:
         return Results(), f"Could not read {RESULTS}: {e}"
 
 
