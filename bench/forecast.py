@@ -140,7 +140,8 @@ def score(dataset: str, arm: str, k: float, entry: dict, actual: float, backtest
     lo95, hi95 = entry["ci95"]
     row = {"dataset": dataset, "arm": arm, "target": f"{k:g}x", "predicted": round(entry["value"], 4),
            "actual": round(actual, 4), "ci80": [round(lo80, 4), round(hi80, 4)], "ci95": [round(lo95, 4), round(hi95, 4)],
-           "inside80": lo80 <= actual <= hi80, "inside95": lo95 <= actual <= hi95, "notes": entry.get("notes", [])}
+           "inside80": lo80 <= actual <= hi80, "inside95": lo95 <= actual <= hi95, "notes": entry.get("notes", []),
+           "plateau": entry.get("plateau", False)}
     if backtest:
         row["backtest_error"] = round(abs(backtest["predicted"] - backtest["actual"]), 4)
     for name, alt in entry.get("alternatives", {}).items():

@@ -403,3 +403,31 @@ def test_annealing_law_recovers_parameters_and_predicts_a_longer_run():
     long = schedule_steps(4000, linear)
     out = forecast_annealing(curves, long, n_boot=50)
     assert out["value"] == pytest.approx(true.final(long), abs=1e-3)
+
+
+def test_a_ladder_leaving_its_plateau_is_flagged_and_a_power_law_is_not():
+    from roundtable.forecast import accelerating
+
+    # measured (bench/forecast.py): scratch-lstm at 250k, 500k and 1M tokens of docstrings; 2.51 at 4M, forecast 2.77
+    x = np.array([250e3, 500e3, 1e6])
+    y = np.array([4.770, 4.206, 3.591])
+    assert accelerating(x, y, 0.01 * y)
+    law = 1.0 + 3.0 * (x / 1e6) ** -0.3  # any law E + A x^-alpha: its local slope never grows
+    assert not accelerating(x, law, 0.01 * law) and not accelerating(x, 3.0 * x**-0.3, 0.01 * y)
+    rng = np.random.default_rng(0)
+    noisy = 3.0 * x**-0.3 * (1 + 0.01 * rng.normal(size=(4000, 3)))
+    rate = np.mean([accelerating(x, v, 0.01 * v) for v in noisy])
+    assert 0.12 < rate < 0.21  # one sd: about 16% false alarms on a pure power law at the noise floor
+
+
+def test_an_arm_leaving_its_plateau_is_not_said_never_to_catch_up():
+    lads = two_arms(Law(1.0, 1.0, 0.5, 3.6e6))
+    base = lads[1].points[0].doc_nll
+    for p, gain in zip(lads[1].points, (1.0, 0.99, 0.96, 0.89)):  # each doubling gains more than the one before
+        p.doc_nll = base * gain
+    block = forecast_block(lads, 1200, n_boot=200)
+    assert block["arms"]["scratch-lstm"]["plateau"] and not block["arms"]["finetune"]["plateau"]
+    s = forecast_sentence(block)
+    assert "likely pessimistic, as it is still leaving its initial plateau" in s
+    assert s.endswith("whether it catches up with finetune cannot be told yet.") or "cannot rank them" in s, s
+    assert "the answer holds" not in s
