@@ -261,7 +261,7 @@ _VOLATILE = re.compile(r"seconds|wall|per_second|_time|environment|kept_bytes|co
 
 def _same(old, new, where: str = "") -> list[str]:
     """Where ``new`` differs from ``old``, ignoring times, paths and what the machine
-    decides; keys ``new`` adds are fine. Floats agree to 1e-4 relative; numbers inside
+    decides; keys ``new`` adds are fine, and so are notes and warnings it adds. Floats agree to 1e-4 relative; numbers inside
     sentences are compared as numbers would be, not digit by digit."""
     if isinstance(old, dict):
         if not isinstance(new, dict):
@@ -275,6 +275,9 @@ def _same(old, new, where: str = "") -> list[str]:
             else:
                 out += _same(v, new[k], f"{where}.{k}")
         return out
+    if isinstance(old, list) and where.rsplit(".", 1)[-1] in ("notes", "warnings"):  # sentences may be added
+        missing = [x for x in old if not any(not _same(x, y) for y in new or [])]
+        return [f"{where}: lost {missing!r}"] if missing else []
     if isinstance(old, list):
         if not isinstance(new, list) or len(new) != len(old):
             return [f"{where}: list of {len(old)} became {type(new).__name__} of {len(new) if new else 0}"]
