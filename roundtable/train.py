@@ -538,15 +538,17 @@ def attention_context(data, block_size: int) -> float:
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
-    """The newest checkpoint whose state file was written; incomplete ones are removed."""
-    if not folder.is_dir():
-        return None
+    """The newest checkpoint whose state file was written; incomplete ones are removed.
+
+    Every process reaches the one barrier, whether or not the folder exists: the main
+    process creates it right after, so a process that looked later would otherwise wait
+    at a barrier the others never join (a hang seen under torchrun on a loaded machine)."""
     found = sorted(
         (p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
         key=lambda p: int(p.name.split("-")[-1]),
-    )
+    ) if folder.is_dir() else []
     complete = [p for p in found if (p / STATE_FILE).is_file()]
-    dist.barrier()  # every process has looked before the main one removes anything
+    dist.barrier()  # every process has looked before the main one removes anything or creates the folder
     if dist.is_main():
         for p in found:
             if p not in complete[-1:]:

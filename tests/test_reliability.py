@@ -100,7 +100,7 @@ def test_two_processes_match_one(lm_files, tiny_config, tmp_path):
     one = subprocess.run([sys.executable, "-m", "roundtable", *args, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "roundtable",
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "roundtable",
                           *args, "--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     a = json.loads((tmp_path / "one" / "results.json").read_text())["runs"]

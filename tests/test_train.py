@@ -302,3 +302,20 @@ def test_a_slow_scorer_gets_fewer_curve_points(tmp_path, split):
     outcome, _, _ = run(tmp_path, split, budget, model=model, ev=ev, start_point=start)
     assert outcome.curve_plan["planned"] == 3 and outcome.curve_plan["kept"] == 2
     assert [p["step"] for p in outcome.curve.points] == [0, 2, 3, 4]
+
+
+def test_every_process_meets_the_checkpoint_barrier_whether_or_not_the_folder_exists(tmp_path, monkeypatch):
+    """The main process creates the checkpoint folder right after looking for a checkpoint:
+    a process that looks later must still take the same barrier, or torchrun hangs."""
+    from roundtable.results import STATE_FILE
+    from roundtable.train import last_complete_checkpoint
+
+    calls = []
+    monkeypatch.setattr(roundtable.train.dist, "barrier", lambda: calls.append(1))
+    assert last_complete_checkpoint(tmp_path / "missing") is None and len(calls) == 1
+    done, partial = tmp_path / "ckpt" / "checkpoint-4", tmp_path / "ckpt" / "checkpoint-8"
+    done.mkdir(parents=True)
+    partial.mkdir()
+    (done / STATE_FILE).write_text("{}")
+    assert last_complete_checkpoint(tmp_path / "ckpt") == done and len(calls) == 2
+    assert not partial.exists()  # an incomplete checkpoint is removed

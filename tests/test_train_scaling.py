@@ -138,7 +138,7 @@ def worker(out: Path) -> None:
 def two_processes(tmp_path_factory) -> Path:
     """One torchrun launch of 2 CPU processes (gloo) running ``worker``; killed whole on timeout."""
     out = tmp_path_factory.mktemp("two-processes")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tests.test_train_scaling",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tests.test_train_scaling",
            str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
