@@ -451,8 +451,8 @@ def _fit_arm(arm: str, metric: str, evidence: Sequence[Scores], xs_of, axis: Axi
 
 PLATEAU_NOTE = ("it is still leaving its initial plateau (each doubling of the budget gained more than the one "
                 "before), where a saturating law forecasts too little gain: the forecast is likely pessimistic")
-"""Measured (bench/forecast.py): three of three such LSTM ladders were forecast 0.16-0.34
-bits per byte too high at 4x, outside their 95% intervals."""
+"""Measured (bench/forecast.py, token budgets): all three such LSTM ladders were forecast
+too high at 4x, by 0.16 to 0.34 bits per byte; two of them fell outside their 95% intervals."""
 
 
 def accelerating(x, y, sigma) -> bool:
