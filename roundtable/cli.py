@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from roundtable import __version__
-from roundtable.arms import arm_names
+from roundtable.arms import DEFAULT_MODEL, arm_names
 from roundtable.config import ArmConfig, arm_defaults, choices_of, compare_config, format_default, settings
 from roundtable.errors import Interrupted, UserError
 
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature with --sample (default 0.8)")
     g.add_argument("--seed", type=int, default=0, help="random seed of sampling (default 0)")
+    pm = sub.add_parser("prepare", help="convert a pretrained model once per machine (make install does it for the "
+                                        "default), so no comparison pays for it")
+    pm.add_argument("--model", default=DEFAULT_MODEL, help=f"the model to prepare (default {DEFAULT_MODEL})")
     st = sub.add_parser("status", help="which runs of a comparison are done, running, pending, diverged or failed")
     st.add_argument("dir")
     st.add_argument("--json", action="store_true", help="the same as JSON, for other tools")
@@ -231,13 +234,23 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    """Dequantize and convert a GGUF model into the roundtable cache now (arms/pretrained.py
+    ``converted``): a fixed cost paid at install, not in the first comparison's wall clock."""
+    from roundtable.arms.factory import ArmFactory
+
+    src = ArmFactory(args.model).pretrained.weights()
+    print(src.location)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command != "status":  # status reads JSON only: no library to quiet, and quick
             _quiet_libraries(progress=_show_progress(args))
         return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate,
-                "status": cmd_status}[args.command](args)
+                "status": cmd_status, "prepare": cmd_prepare}[args.command](args)
     except UserError as e:
         print(f"roundtable: error: {e}", file=sys.stderr)
         return e.exit_code

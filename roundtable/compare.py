@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roundtable import __version__, dist
+from roundtable import __version__, dist, startcache
 from roundtable.arms import starts_pretrained
 from roundtable.arms.factory import ArmFactory
 from roundtable.caveats import pretrained_baseline, warnings_for
@@ -21,13 +21,13 @@ from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, first_by_bytes, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator
-from roundtable.flops import FORMULA
+from roundtable.flops import FORMULA, flops_per_token
 from roundtable.forecast import forecast_sentence
 from roundtable.generate import generation_speed
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
-from roundtable.lrsearch import search_rate
-from roundtable.precision import autocast
+from roundtable.lrsearch import SliceTooShort, most_steps, search_rate
+from roundtable.precision import autocast, peak_gflops
 from roundtable.precision import resolve as resolve_precision
 from roundtable.results import (
     REPORT_HTML,
@@ -44,7 +44,7 @@ from roundtable.stopping import STOP
 from roundtable.tasks import get_task
 from roundtable.tokenization import first_lossy
 from roundtable.trackers import check_report_to, log_final, tracker_callbacks
-from roundtable.train import per_device_batch, train_run
+from roundtable.train import attention_context, per_device_batch, train_run
 from roundtable.verdict import verdict
 
 
@@ -310,10 +310,22 @@ class Comparison:
         subset = ArmEvaluator(full=ev.subset or ev.full, subset=None, window=ev.window, stride=ev.stride,
                               batch_tokens=ev.batch_tokens, progress=self.progress)
         model = self.factory.model(arm, prep.tokenizer, seed=0)
+        bound = self._slice_steps(model, prep, arm, budget)
+        if bound is not None and bound < self.cfg.lr_search.min_steps:
+            raise SliceTooShort(bound, "at twice this CPU's measured matmul speed" if budget.seconds else "by its limit")
         out = train_run(model, prep.tokenizer, prep.data, subset, arm, budget, run_dir, run_dir / "tensorboard", 0,
                         self.device, desc=f"{arm.name} lr {arm.learning_rate:.3g}", progress=self.progress,
                         probe_min_steps=self.cfg.lr_search.min_steps, precision=self.precision)
         return out.steps, out.final.get("valid_bits_per_byte", float("nan"))
+
+    def _slice_steps(self, model, prep: Prepared, arm: ArmConfig, budget) -> int | None:
+        """At most how many steps a search slice can hold (lrsearch.most_steps): known
+        before training, so a slice too short to judge is not run at all."""
+        lengths = [len(x) for x in getattr(prep.data, "sequences", ())]
+        tokens = arm.batch_size * (float(np.mean(lengths)) if lengths else arm.block_size)
+        flops = flops_per_token(model, attention_context(prep.data, arm.block_size)) * tokens
+        peak = peak_gflops(self.precision) * dist.world() if self.device == "cpu" else None
+        return most_steps(budget, tokens, flops, peak)
 
     def _write(self, results: dict) -> None:
         if dist.is_main():
@@ -364,15 +376,18 @@ class Comparison:
             record["params"] = int(sum(p.numel() for p in model.parameters()))
             record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             key = (arm.name, prep.evaluator.window, prep.evaluator.stride)
-            reuse = starts_pretrained(arm.name)
+            digest = startcache.key(self._model_info(), arm, prep.evaluator, self.precision, self.device) \
+                if starts_pretrained(arm.name) else None
+            start = self._start_point(key, digest) if starts_pretrained(arm.name) else None
             outcome = train_run(
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
                 self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
-                callbacks=trackers, precision=self.precision, start_point=self._start_points.get(key) if reuse else None,
-                log=self.log,
+                callbacks=trackers, precision=self.precision, start_point=start, log=self.log,
             )
-            if reuse and key not in self._start_points and outcome.curve.points:
+            if starts_pretrained(arm.name) and start is None and outcome.curve.points:
                 self._start_points[key] = outcome.curve.points[0]
+                if dist.is_main():
+                    startcache.save(digest, outcome.curve.points[0])
             if dist.is_main():
                 group_readable(run_dir)
                 self._save_scores(run_dir, prep)
@@ -407,6 +422,21 @@ class Comparison:
         if record["status"] == "ok":
             self.log(run_line(name, record, self._train_bytes[fraction], budget.seconds))
         return record
+
+    def _start_point(self, key: tuple, digest: str | None) -> dict | None:
+        """The step-0 point of an arm that starts from the pretrained weights as they are:
+        scored earlier in this comparison (another seed or fraction), or in an earlier
+        comparison on this machine (startcache.py); None when it must be scored. Every
+        process takes the same answer (a collective): one that scores alone would hang."""
+        point = self._start_points.get(key)
+        if point is None:
+            cached = startcache.load(digest)
+            point = {**cached, "cached": True} if cached else None
+        (missing,) = dist.all_max([0.0 if point else 1.0])
+        if missing:
+            return None
+        self._start_points[key] = point
+        return point
 
     def _costs(self, model, prep: Prepared) -> dict:
         """Deployment costs and samples, measured after training (not charged to it)."""

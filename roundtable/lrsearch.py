@@ -7,8 +7,10 @@ of the budget with the arm's own schedule over that slice, and keeps the rate wh
 model scores best on the curve subset of the validation text: the same grid, slice and
 evaluator for every arm. Short slices favour small rates (short-horizon bias, Wu et al.
 2018), so among rates whose scores are within ``tie`` of the best the largest wins. Where a slice holds too few steps to tell rates apart (a slow
-arm on a CPU), the search stops after its first slice and the recipe's rate is kept.
-The search's time is reported apart from the budget.
+arm on a CPU), the search stops after its first slice and the recipe's rate is kept;
+where even the machine's peak speed could not fit enough steps in a slice, that is known
+before any training and no slice runs at all. The search's time is reported apart from
+the budget.
 """
 
 from __future__ import annotations
@@ -21,6 +23,37 @@ from pathlib import Path
 
 from roundtable.config import ArmConfig, BudgetConfig, SearchConfig
 from roundtable.errors import Diverged
+
+PEAK_MARGIN = 2.0
+"""A slice is skipped unseen only if even this many times the measured matmul peak could
+not fit the minimum steps in it: the bound must never skip a slice that would have been
+long enough (a probe on a busy machine can read low)."""
+
+
+class SliceTooShort(Exception):
+    """Raised by a ``train_slice`` that knows, before training, that the slice cannot
+    hold ``steps`` (an upper bound) or more steps."""
+
+    def __init__(self, steps: int, why: str):
+        super().__init__(why)
+        self.steps, self.why = steps, why
+
+
+def most_steps(budget: BudgetConfig, tokens_per_step: float, flops_per_step: float,
+               peak_gflops: float | None) -> int | None:
+    """An upper bound on the optimizer steps a run can take under ``budget``: exact for
+    step, token and FLOP limits; for seconds, the steps ``PEAK_MARGIN`` x the measured
+    matmul peak would fit (None where no peak is known, e.g. on a GPU)."""
+    bounds = []
+    if budget.max_steps:
+        bounds.append(budget.max_steps)
+    if budget.tokens and tokens_per_step > 0:
+        bounds.append(math.ceil(budget.tokens / tokens_per_step))
+    if budget.flops and flops_per_step > 0:
+        bounds.append(math.ceil(budget.flops / flops_per_step))
+    if budget.seconds and peak_gflops and flops_per_step > 0:
+        bounds.append(int(budget.seconds * PEAK_MARGIN * peak_gflops * 1e9 / flops_per_step))
+    return min(bounds) if bounds else None
 
 
 @dataclass
@@ -58,6 +91,13 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
         try:
             steps, value = train_slice(replace(arm, learning_rate=rate), small, folder / f"lr{rate:.3g}")
             row.update(steps=steps, subset_bits_per_byte=value, status="ok")
+        except SliceTooShort as e:
+            row.update(steps=e.steps, subset_bits_per_byte=None, status="not run")
+            result.candidates.append(row)
+            kind, size = small.kind
+            result.reason = (f"a slice of {size:g} {kind} would hold at most {e.steps} steps ({e.why}), fewer than "
+                             f"{cfg.min_steps}: too short to tell rates apart")
+            break
         except Diverged as e:
             steps = None  # a diverged rate tells what it has to tell
             row.update(steps=e.step, subset_bits_per_byte=None, status="diverged")

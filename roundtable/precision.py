@@ -53,6 +53,13 @@ def probe_speedup() -> float:
     return matmul_gflops(torch.bfloat16, PROBE_N) / matmul_gflops(torch.float32, PROBE_N)
 
 
+@functools.lru_cache(maxsize=2)
+def peak_gflops(precision: str) -> float:
+    """This CPU's matmul speed in the precision used (1024 x 1024, best of a few), once
+    per process: what bounds how many steps a slice of seconds can hold."""
+    return matmul_gflops(torch.bfloat16 if precision == "bf16" else torch.float32, 1024, deadline=1.0)
+
+
 def resolve(requested: str, device: str, speedup: float | None = None) -> str:
     """``fp32`` or ``bf16`` for ``--precision`` on ``device`` (cpu, cuda, mps).
 

@@ -8,7 +8,7 @@ import pytest
 
 from roundtable.config import BudgetConfig, SearchConfig, arm_defaults
 from roundtable.errors import Diverged
-from roundtable.lrsearch import grid, search_rate
+from roundtable.lrsearch import SliceTooShort, grid, most_steps, search_rate
 
 ARM = arm_defaults("scratch-lstm")  # recipe rate 0.01
 
@@ -68,3 +68,30 @@ def test_diverged_rates_are_not_chosen(tmp_path):
 def test_search_off(tmp_path):
     r = search_rate(ARM, BudgetConfig(seconds=60), SearchConfig(rates=0), None, tmp_path)
     assert r.chosen_rate == 0.01 and r.candidates == [] and r.reason == "search off"
+
+
+def test_a_slice_known_too_short_is_not_run(tmp_path):
+    """A slice that cannot hold min_steps even at the machine's peak speed is known
+    before training: nothing is trained and the recipe's rate is kept."""
+    calls = []
+
+    def train_slice(arm, budget, run_dir):
+        calls.append(arm.learning_rate)
+        raise SliceTooShort(1, "at twice this CPU's measured matmul speed")
+
+    r = search_rate(ARM, BudgetConfig(seconds=120), SearchConfig(rates=3, min_steps=30), train_slice, tmp_path)
+    assert calls == [0.01] and r.chosen_rate == 0.01 and r.kept_recipe
+    assert r.candidates == [{"learning_rate": 0.01, "steps": 1, "subset_bits_per_byte": None, "status": "not run"}]
+    assert "would hold at most 1 steps" in r.reason and "too short" in r.reason
+
+
+def test_most_steps_bounds_each_kind_of_budget():
+    # 4 x 256 tokens a step, 1e9 FLOPs a step
+    assert most_steps(BudgetConfig(seconds=None, max_steps=10), 1024, 1e9, None) == 10
+    assert most_steps(BudgetConfig(seconds=None, tokens=10_240), 1024, 1e9, None) == 10
+    assert most_steps(BudgetConfig(seconds=None, flops=2.5e9), 1024, 1e9, None) == 3
+    # 12 s at twice a 50 GFLOP/s peak: 1.2e12 FLOPs, 1200 steps of 1e9; a step of 8e11: 1 step
+    assert most_steps(BudgetConfig(seconds=12), 1024, 1e9, 50.0) == 1200
+    assert most_steps(BudgetConfig(seconds=12), 1024, 8e11, 50.0) == 1
+    assert most_steps(BudgetConfig(seconds=12), 1024, 1e9, None) is None  # no peak known (a GPU): no bound
+    assert most_steps(BudgetConfig(seconds=12, max_steps=5), 1024, 1e9, 50.0) == 5  # the tighter limit

@@ -189,6 +189,14 @@ class RougeEvaluator:
     last: list[dict] = field(default_factory=list)
     last_rougeL: np.ndarray | None = None
 
+    def fingerprint(self) -> str:
+        """What this evaluator scores, for the step-0 cache (startcache.py)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps([self.prompts, self.references, self.max_new_tokens, self.num_beams])
+                              .encode()).hexdigest()
+
     def __call__(self, model, full: bool) -> dict:
         from roundtable import dist
         from roundtable.generate import complete_many
