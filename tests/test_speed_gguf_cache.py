@@ -113,3 +113,13 @@ def test_the_file_hash_is_remembered_by_path_size_and_modification_time(tmp_path
     os.utime(f, ns=(0, 10**9))  # the same path, changed: hashed again
     with pytest.raises(AssertionError, match="hashed again"):
         file_sha256(f)
+
+
+def test_prepare_converts_a_gguf_file_before_any_comparison(tiny_gguf, cache, run_cli):
+    """`roundtable prepare` (what make install runs for the default) pays the conversion now."""
+    rc, out, err = run_cli(["prepare", "--model", str(tiny_gguf)])
+    folder = cache / hashlib.sha256(tiny_gguf.read_bytes()).hexdigest()
+    assert rc == 0, err
+    assert out.strip() == str(folder) and (folder / "config.json").is_file()
+    rc, out, err = run_cli(["prepare", "--model", str(tiny_gguf.with_name("missing.gguf"))])
+    assert rc == 2 and err.startswith("roundtable: error: ") and len(err.strip().splitlines()) == 1
