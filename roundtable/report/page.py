@@ -141,6 +141,41 @@ def _cost_section(results: Results) -> list[Block]:
     return blocks + [Block("table", rows=[head] + [_cost_row(a, rs) for a, rs in groups.items()]), Block("p", note)]
 
 
+def _step0(runs: list[Run]) -> str:
+    """How the runs' step-0 points were had: scored, reused within the comparison, or
+    read from this machine's cache."""
+    points = [r.curve[0] for r in runs if r.curve and r.curve[0].step == 0]
+    if not points:
+        return DASH
+    if any(p.cached for p in points):
+        return "cached on this machine"
+    scored = [p.eval_seconds for p in points if not p.reused and p.eval_seconds is not None]
+    return f"scored ({fmt(scored[0], '.1f')} s)" if scored else "reused"
+
+
+def _evaluation_section(results: Results) -> list[Block]:
+    """What was scored and what scoring cost: evaluation is part of the wall clock."""
+    groups = by_arm(at_top(results))
+    if not groups:
+        return []
+    head = ["arm", "step 0", "curve points kept", "point cost s (limit)", "eval s"]
+    rows = [head]
+    for arm, runs in groups.items():
+        plans = [r.curve_plan for r in runs if r.curve_plan is not None]
+        kept = f"{min(p.kept for p in plans)} of {plans[0].planned}" if plans else DASH
+        cost = (f"{fmt(plans[0].point_seconds, '.1f')} ({fmt(plans[0].limit_seconds, '.0f')})"
+                if plans and plans[0].point_seconds is not None else DASH)
+        rows.append([arm, _step0(runs), kept, cost, fmt(_mean(r.eval_seconds for r in runs), ".1f")])
+    whole = results.data.get("scored_valid_bytes") or results.data.get("valid_bytes")
+    subset = next((p.subset_bytes for rs in groups.values() for r in rs if (p := r.curve_plan) is not None), None)
+    note = (f"Step 0 and the final point score the whole validation text ({_count(whole)} bytes); intermediate "
+            f"points score the curve subset ({_count(subset)} bytes, the same documents for every arm), as many as "
+            "fit in 10% of the arm's budget at its scoring speed measured at step 0. The pretrained weights' step-0 "
+            "score is the same for every seed and fraction, scored once and kept on this machine for later "
+            "comparisons on the same data.")
+    return [Block("h2", "Evaluation"), Block("table", rows=rows), Block("p", note)]
+
+
 def _samples_section(results: Results, out: Path) -> list[Block]:
     blocks = []
     lm = lm_rows(results)
@@ -215,6 +250,7 @@ def build_blocks(results: Results, out: Path, plots: list[Plot], problem: str | 
     return [
         *_title_section(results, problem, plots), *_summary_section(results),
         *_plot_section([p for p in plots if p.name != "verdict"]), *_cost_section(results),
+        *_evaluation_section(results),
         *_search_section(results), *_samples_section(results, out), *_problems_section(results),
         *_config_section(results),
     ]

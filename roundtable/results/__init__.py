@@ -30,6 +30,7 @@ from roundtable.results.records import (
     BpbClause,
     Budget,
     Candidate,
+    CurvePlan,
     CurvePoint,
     Forecast,
     Generation,
@@ -51,7 +52,7 @@ SCHEMA = "schema.json"
 __all__ = [
     "COMPARISON", "GENERATIONS", "REPORT_HTML", "REPORT_MD", "RESULTS", "RUN_FILE", "SCHEMA", "SCORES",
     "STATE_FILE", "ArmForecast", "Backtest", "BandPoint", "Baselines", "BpbClause", "Budget", "Candidate",
-    "CurvePoint", "Forecast", "Generation", "Interval", "MalformedResults", "Measured", "Recipe", "Results", "Run",
+    "CurvePlan", "CurvePoint", "Forecast", "Generation", "Interval", "MalformedResults", "Measured", "Recipe", "Results", "Run",
     "Sample", "Search", "Verdict", "dir_bytes", "group_readable", "load_results", "publish_dir",
     "read_json", "run_name", "schema", "validate", "write_json",
 ]

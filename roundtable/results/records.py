@@ -121,6 +121,11 @@ class CurvePoint:
 
     step: int = 0
     seconds: float | None = None
+    eval_seconds: float | None = None
+    reused: bool = False
+    """Step 0 of weights scored before: by another seed or fraction, or (``cached``) an
+    earlier comparison on this machine (startcache.py)."""
+    cached: bool = False
     train_tokens: int | None = None
     train_bytes: int | None = None
     flops: float | None = None
@@ -130,6 +135,20 @@ class CurvePoint:
     """The whole validation text: step 0 and the final point only."""
     rougeL: float | None = None
     """summarize: ROUGE-L of the generated summaries."""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class CurvePlan:
+    """How many intermediate curve points a run kept, and why (train.plan_curve_points)."""
+
+    planned: int = 0
+    kept: int = 0
+    subset_bytes: int | None = None
+    point_seconds: float | None = None
+    """One point's estimated cost, from the run's step-0 scoring speed."""
+    limit_seconds: float | None = None
+    """The share of the budget the points may cost (CURVE_SHARE)."""
     raw: dict = _raw()
 
 
@@ -189,6 +208,8 @@ class Run:
     block_size: int | None = None
     padding_fraction: float = 0.0
     precision: str | None = None
+    data_wait_seconds: float | None = None
+    curve_plan: CurvePlan | None = None
     error: str | None = None
     diverged_step: int | None = None
     final: dict[str, float | None] = field(default_factory=dict)
