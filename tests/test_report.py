@@ -273,16 +273,18 @@ def test_the_report_says_what_was_scored_and_how_step_0_was_had(tmp_path: Path):
         if r["status"] != "ok":
             continue
         r["curve"][0]["eval_seconds"] = 56.3 if r["arm"] == "finetune" else 0.7
-        r["curve_plan"] = ({"planned": 3, "kept": 0, "subset_bytes": 14162, "point_seconds": 25.9, "limit_seconds": 12.0}
+        # a 10 s budget: points may cost a tenth of it (train.CURVE_SHARE)
+        r["curve_plan"] = ({"planned": 3, "kept": 0, "subset_bytes": 14162, "point_seconds": 2.6, "limit_seconds": 1.0}
                            if r["arm"] == "finetune" else {"planned": 3, "kept": 3, "subset_bytes": 14162,
-                                                           "point_seconds": 0.3, "limit_seconds": 12.0})
+                                                           "point_seconds": 0.3, "limit_seconds": 1.0})
         if r["arm"] == "finetune" and (r["seed"], r["fraction"]) != (0, 0.5):  # later runs reuse the first's
             r["curve"][0]["reused"] = True
     page = render(_write(tmp_path / "a", results)).read_text(encoding="utf-8")
     section = page[page.index("<h2>Evaluation</h2>"):page.index("<h2>Samples</h2>")]
-    assert re.search(r"finetune</td><td>reused</td><td>0 of 3</td><td>25\.9 \(12\)", section), section
+    assert re.search(r"finetune</td><td>reused</td><td>0 of 3</td><td>2\.6 \(1\)", section), section
     assert re.search(r"scratch-lstm</td><td>scored \(0\.7 s\)</td><td>3 of 3</td>", section), section
     assert "whole validation text (10.0k bytes)" in section and "curve subset (14.2k bytes" in section
+    assert "as many as fit in 10% of the arm" in section and "kept on this machine" in section
     for r in results["runs"]:  # a later comparison on the same data: step 0 read from this machine's cache
         if r["arm"] == "finetune" and r["status"] == "ok":
             r["curve"][0].update(reused=True, cached=True)

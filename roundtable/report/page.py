@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
 
+from roundtable.arms import starts_pretrained
 from roundtable.report.figures import Plot
 from roundtable.report.load import at_top, by_arm, top_fraction
 from roundtable.report.samples import N_SAMPLES, clip, lm_rows, summarize_rows
@@ -167,12 +168,18 @@ def _evaluation_section(results: Results) -> list[Block]:
                 if plans and plans[0].point_seconds is not None else DASH)
         rows.append([arm, _step0(runs), kept, cost, fmt(_mean(r.eval_seconds for r in runs), ".1f")])
     whole = results.data.get("scored_valid_bytes") or results.data.get("valid_bytes")
-    subset = next((p.subset_bytes for rs in groups.values() for r in rs if (p := r.curve_plan) is not None), None)
+    plans = [r.curve_plan for rs in groups.values() for r in rs if r.curve_plan is not None]
+    subset = plans[0].subset_bytes if plans else None
+    limit = next((p.limit_seconds for p in plans if p.limit_seconds is not None), None)
+    per_run = results.budget.value if results.budget.kind == "seconds" else None
+    how = (f"as many as fit in {fmt(100 * limit / per_run, '.0f')}% of the arm's budget at its scoring speed measured "
+           "at step 0" if limit is not None and per_run else "every one planned (no time budget to share out)")
     note = (f"Step 0 and the final point score the whole validation text ({_count(whole)} bytes); intermediate "
-            f"points score the curve subset ({_count(subset)} bytes, the same documents for every arm), as many as "
-            "fit in 10% of the arm's budget at its scoring speed measured at step 0. The pretrained weights' step-0 "
-            "score is the same for every seed and fraction, scored once and kept on this machine for later "
-            "comparisons on the same data.")
+            f"points score the curve subset ({_count(subset)} bytes, the same documents for every arm), {how}.")
+    if any(starts_pretrained(a) for a in groups):
+        note += (" The pretrained weights' step-0 score is the same for every seed and fraction: it is scored once "
+                 "and, where the weights are pinned (file hash, hub commit or a local folder's files), kept on "
+                 "this machine for later comparisons on the same data.")
     return [Block("h2", "Evaluation"), Block("table", rows=rows), Block("p", note)]
 
 
