@@ -20,7 +20,7 @@ from roundtable.caveats import pretrained_baseline, warnings_for
 from roundtable.config import ArmConfig, CompareConfig
 from roundtable.data import Corpus, first_by_bytes, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
-from roundtable.evaluate import ArmEvaluator
+from roundtable.evaluate import ArmEvaluator, EvalSet
 from roundtable.flops import FORMULA, flops_per_token
 from roundtable.forecast import forecast_sentence
 from roundtable.generate import generation_speed
@@ -40,6 +40,8 @@ from roundtable.results import (
     run_name,
     write_json,
 )
+from roundtable.sample import arm_cost
+from roundtable.sample import size as size_sample
 from roundtable.stopping import STOP
 from roundtable.tasks import get_task
 from roundtable.tokenization import first_lossy
@@ -112,6 +114,8 @@ class Comparison:
         self._wall_before = 0.0
         """Wall-clock seconds of earlier sessions of a resumed comparison."""
         self._model: dict | None = None
+        self.sample: dict | None = None
+        """How much of the validation text is scored (sample.py), kept across --resume."""
 
     # -- preparation: everything that can fail on the user's input fails here ---------
     def prepare(self) -> None:
@@ -135,9 +139,7 @@ class Comparison:
         valid = self.corpus.valid
         data = self.task.train_data(tok, train, arm, self.cfg.context_bytes)
         arm = replace(arm, block_size=data.block_size)
-        subset = first_by_bytes(valid, self.cfg.budget.curve_eval_bytes)
-        full = self.task.eval_set(tok, valid)
-        sub = self.task.eval_set(tok, subset) if len(subset) < len(valid) else None
+        full, sub = self._eval_sets(tok, valid)
         window, stride = self.task.eval_window(arm, full)
         evaluator = ArmEvaluator(
             full=full, subset=sub, window=window, stride=stride, progress=self.progress,
@@ -145,6 +147,39 @@ class Comparison:
             batch_tokens=max(window, self.cfg.eval_batch_size * window),
         )
         return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless)
+
+    def _eval_sets(self, tok, records) -> tuple[EvalSet, EvalSet | None]:
+        """The scored text and its curve subset (its leading documents; None when it is all of it)."""
+        subset = first_by_bytes(records, self.cfg.budget.curve_eval_bytes)
+        full = self.task.eval_set(tok, records)
+        return full, self.task.eval_set(tok, subset) if len(subset) < len(records) else None
+
+    def size_sample(self) -> dict:
+        """How much of the validation text every arm is scored on (sample.py), from each
+        arm's measured scoring speed on the largest data fraction."""
+        cost = {}
+        if self.cfg.budget.eval_share and self.cfg.budget.seconds:
+            for arm in self.cfg.arms:
+                prep = self._prepared[(arm.name, max(self.cfg.fractions))]
+                model = self.factory.model(prep.arm, prep.tokenizer, seed=0).to(self.device)
+                cost[arm.name] = arm_cost(model, prep.evaluator, self.precision, self.device)
+                del model
+        valid_bytes = sum(self.task.scored_bytes(self.corpus.valid))
+        return size_sample(self.cfg.budget.eval_share, self.cfg.budget.seconds, valid_bytes, cost).to_dict()
+
+    def apply_sample(self, sample: dict) -> None:
+        """Score every arm on the sample's text from here on (the same for all)."""
+        self.sample = sample
+        if sample.get("max_bytes") is None:
+            return
+        records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]))
+        sets: dict[int, tuple] = {}
+        for prep in self._prepared.values():
+            if id(prep.tokenizer) not in sets:
+                sets[id(prep.tokenizer)] = self._eval_sets(prep.tokenizer, records)
+            prep.evaluator.full, prep.evaluator.subset = sets[id(prep.tokenizer)]
+        self.log(f"scoring {sample['max_bytes'] / 1e3:.0f} kB of the {sample['valid_bytes'] / 1e3:.0f} kB of validation "
+                 f"text ({sample['reason']}; --eval-share 0 scores all of it)")
 
     def _check_lossless(self, arm: ArmConfig, tok) -> bool:
         """decode(encode(doc)) == doc on every validation text the arm is scored on or
@@ -175,6 +210,7 @@ class Comparison:
         same = old.get("config_key") == self.config_key()
         if self.cfg.resume and same:
             self.search = dict(old.get("lr_search") or {})
+            self.sample = old.get("eval_sample")
             self.ladder = [r for r in old.get("ladder") or [] if r.get("status") in ("ok", "diverged")]
             self._wall_before = float(old.get("wall_seconds") or 0.0)
             return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
@@ -212,6 +248,7 @@ class Comparison:
         self.out.mkdir(parents=True, exist_ok=True)
         finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
         runs = list(done)
+        self.apply_sample(self.sample or self.size_sample())
         self._write(self.results(runs, complete=False))
         plan = [(f, s, a) for f in self.cfg.fractions for s in range(self.cfg.seeds) for a in self.cfg.arms]
         order = [(a.name, s, f) for f, s, a in plan]
@@ -508,6 +545,7 @@ class Comparison:
             "data": data,
             "runs": runs,
             "lr_search": self.search,
+            "eval_sample": self.sample,
             "ladder": self.ladder,
             "forecast": forecast,
             "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),

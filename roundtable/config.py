@@ -131,6 +131,11 @@ class BudgetConfig:
     curve_points: int = setting(3, help="evaluations between step 0 and the end, at regular intervals of the budget")
     curve_eval_bytes: int = setting(20_000,
                                     help="validation bytes scored at intermediate curve points (0: all of them)")
+    eval_share: float = setting(
+        0.2, help="with a wall-clock budget, the most of it one whole-text score of the slowest arm may take: the "
+                  "validation text scored for the verdict is cut to fit, the same bytes for every arm, from scoring "
+                  "speeds measured at start-up (0: score all of it)",
+    )
 
     def __post_init__(self):
         _check_types(self)
@@ -142,6 +147,8 @@ class BudgetConfig:
             raise UserError("--curve-points must be >= 0")
         if self.curve_eval_bytes < 0:
             raise UserError("--curve-eval-bytes must be >= 0")
+        if self.eval_share < 0:
+            raise UserError("--eval-share must be >= 0")
 
     @property
     def by_steps(self) -> bool:
@@ -163,7 +170,7 @@ class BudgetConfig:
             seconds=self.seconds * share if self.seconds else None,
             max_steps=max(1, int(self.max_steps * share)) if self.max_steps else None,
             tokens=self.tokens * share if self.tokens else None, flops=self.flops * share if self.flops else None,
-            curve_points=0, curve_eval_bytes=self.curve_eval_bytes,
+            curve_points=0, curve_eval_bytes=self.curve_eval_bytes, eval_share=self.eval_share,
         )
 
 

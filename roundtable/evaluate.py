@@ -58,6 +58,8 @@ class Scores:
     n_bytes: int
     seconds: float
     doc_nll_nats: np.ndarray = field(repr=False)
+    n_positions: int = 0
+    """Token positions run through the model (window overlaps and all): what scoring costs."""
 
     @property
     def bits_per_byte(self) -> float:
@@ -138,6 +140,20 @@ def windows(length: int, window: int, stride: int) -> list[tuple[int, int, int]]
     return out
 
 
+def score_jobs(eval_set: EvalSet, window: int, stride: int) -> list[tuple[int, int, int, int]]:
+    """(sequence, begin, end, score_from) of every window that scores a token, shortest
+    first (similar lengths batch together: less padding)."""
+    jobs = [(s, b, e, f) for s, seq in enumerate(eval_set.sequences) for (b, e, f) in windows(len(seq.ids), window, stride)]
+    jobs = [j for j in jobs if eval_set.sequences[j[0]].scored[j[3] : j[2]].any()]
+    jobs.sort(key=lambda j: j[2] - j[1])
+    return jobs
+
+
+def positions(eval_set: EvalSet, window: int, stride: int) -> int:
+    """Token positions a whole score of ``eval_set`` runs through the model: its cost."""
+    return sum(e - b for _, b, e, _ in score_jobs(eval_set, window, stride))
+
+
 @torch.inference_mode()
 def score(
     model,
@@ -149,18 +165,21 @@ def score(
     desc: str = "eval",
     progress: bool = True,
     precision: str = "fp32",
+    max_windows: int | None = None,
 ) -> Scores:
     """Score every scored token of ``eval_set`` once; returns totals and per-document NLL.
 
     ``precision`` bf16 runs the model under bf16 autocast, as in training; the
-    log-softmax is taken in fp32 either way."""
+    log-softmax is taken in fp32 either way. ``max_windows``: only that many of the
+    longest windows (a speed probe: its totals are partial)."""
     t0 = time.perf_counter()
     was_training = model.training
     model.eval()
-    jobs = [(s, b, e, f) for s, seq in enumerate(eval_set.sequences) for (b, e, f) in windows(len(seq.ids), window, stride)]
-    jobs = [j for j in jobs if eval_set.sequences[j[0]].scored[j[3] : j[2]].any()]
-    jobs.sort(key=lambda j: j[2] - j[1])  # similar lengths together: less padding
+    jobs = score_jobs(eval_set, window, stride)
+    if max_windows is not None:
+        jobs = jobs[-max_windows:]  # the longest: full windows, as most of the work is
     jobs = jobs[dist.rank() :: dist.world()]  # under torchrun each process scores its share
+    n_pos = sum(e - b for _, b, e, _ in jobs)
     per_batch = max(1, batch_tokens // window)
     fast = _ScoredLogits(model)
     doc_nll = np.zeros(len(eval_set.doc_bytes), dtype=np.float64)
@@ -196,8 +215,8 @@ def score(
     bar.close()
     if was_training:
         model.train()
-    totals = dist.all_sum(np.concatenate([[nll, n_tok, n_ok], doc_nll]))
-    nll, n_tok, n_ok, doc_nll = totals[0], int(totals[1]), int(totals[2]), totals[3:]
+    totals = dist.all_sum(np.concatenate([[nll, n_tok, n_ok, n_pos], doc_nll]))
+    nll, n_tok, n_ok, n_pos, doc_nll = totals[0], int(totals[1]), int(totals[2]), int(totals[3]), totals[4:]
     return Scores(
         nll_nats=float(nll),
         n_tokens=n_tok,
@@ -205,6 +224,7 @@ def score(
         n_bytes=eval_set.n_bytes,
         seconds=time.perf_counter() - t0,
         doc_nll_nats=doc_nll,
+        n_positions=n_pos,
     )
 
 

@@ -6,9 +6,10 @@ Job runs them at once; each shard may itself be a ``torchrun`` job.
 Nothing two shards write is the same file: each run writes its own
 ``runs/<name>/run.json`` (atomically, when it ends); an arm's learning-rate search is
 run by the first shard that needs it (it creates ``lr-search/<arm>.lock``) and read by
-the others from ``lr-search/<arm>.json``; ``comparison.json`` names the comparison and
-is written once, by whichever shard comes first. The shard that finds every run done
-when it ends takes ``merge.lock`` and writes results.json and the report;
+the others from ``lr-search/<arm>.json``, and so is ``eval-sample.json`` (how much of
+the validation text every run is scored on); ``comparison.json`` names the comparison
+and is written once, by whichever shard comes first. The shard that finds every run
+done when it ends takes ``merge.lock`` and writes results.json and the report;
 ``roundtable report DIR`` merges whatever is there at any time, marking runs not yet
 done as pending.
 """
@@ -27,6 +28,7 @@ from roundtable.results import COMPARISON, RESULTS, RUN_FILE, read_json, write_j
 from roundtable.stopping import STOP
 
 WAIT_SECONDS = 2.0
+SAMPLE_FILE = "eval-sample.json"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -86,29 +88,39 @@ class Shard:
         if old.get("config_key") != key or old.get("shards") != self.n:
             raise UserError(f"--out {self.out} holds shards of a different comparison; give another --out")
 
-    def rate(self, arm) -> None:
-        """The arm's searched learning rate: searched here, or by the shard that got there first."""
-        folder = self.out / "lr-search"
-        result = folder / f"{arm.name}.json"
-        # under torchrun the main process takes the lock and every process of the shard searches
-        ours = not result.is_file() and dist.is_main() and _create(folder / f"{arm.name}.lock")
+    def _once(self, result: Path, compute, waiting: str) -> dict:
+        """``compute()`` run by the first shard that needs it (it creates ``result``'s
+        lock) and written to ``result``; the others wait for that file and read it."""
+        # under torchrun the main process takes the lock and every process of the shard computes
+        ours = not result.is_file() and dist.is_main() and _create(result.with_suffix(".lock"))
         if dist.all_max([float(ours)])[0]:
-            found = self.comp.search_arm(arm)
+            found = compute()
             if dist.is_main():
                 write_json(result, found)
             dist.barrier()
         waited = False
         while not result.is_file():
             if not waited:
-                self.comp.log(f"  waiting for another shard's learning-rate search of {arm.name}")
+                self.comp.log(f"  waiting for another shard's {waiting}")
                 waited = True
             time.sleep(WAIT_SECONDS)
-        self.comp.search[arm.name] = read_json(result)
-        self.comp.use_rate(arm.name, self.comp.search[arm.name]["chosen_rate"])
+        return read_json(result)
+
+    def rate(self, arm) -> None:
+        """The arm's searched learning rate: searched here, or by the shard that got there first."""
+        found = self._once(self.out / "lr-search" / f"{arm.name}.json", lambda: self.comp.search_arm(arm),
+                           f"learning-rate search of {arm.name}")
+        self.comp.search[arm.name] = found
+        self.comp.use_rate(arm.name, found["chosen_rate"])
+
+    def sample(self) -> None:
+        """The validation text every run is scored on: sized here, or by the shard that got there first."""
+        self.comp.apply_sample(self._once(self.out / SAMPLE_FILE, self.comp.size_sample, "scoring-speed probe"))
 
     def run(self) -> tuple[dict, bool]:
         """Run this shard's runs; returns (results merged so far, whether this shard wrote them)."""
         self.claim()
+        self.sample()
         arms = {a.name: a for a in self.comp.cfg.arms}
         mine = self.units()[self.k :: self.n]
         self.comp.log(f"shard {self.k}/{self.n}: {len(mine)} of {len(self.units())} runs")
@@ -142,6 +154,8 @@ class Shard:
         for f in sorted((self.out / "lr-search").glob("*.json")):
             self.comp.search[f.stem] = read_json(f)
         self.comp.ladder = ladder
+        if (self.out / SAMPLE_FILE).is_file():
+            self.comp.sample = read_json(self.out / SAMPLE_FILE)
         complete = all(r["status"] != "pending" for r in runs + ladder)
         if complete and write:
             self.comp.apply_keep_policy(runs)

@@ -74,6 +74,21 @@ class Task:
     def eval_set(self, tokenizer, records: list[Record]) -> EvalSet:
         raise NotImplementedError
 
+    def scored_bytes(self, records: list[Record]) -> list[int]:
+        """UTF-8 bytes each record adds to the scored text (the denominator of bits per byte)."""
+        return [len(r.text.encode()) for r in records]
+
+    def eval_sample(self, records: list[Record], max_bytes: int) -> list[Record]:
+        """The validation text scored when all of it would cost too much (sample.py):
+        the leading records whose scored bytes fit in ``max_bytes``, at least one."""
+        out, total = [], 0
+        for r, n in zip(records, self.scored_bytes(records)):
+            if out and total + n > max_bytes:
+                break
+            out.append(r)
+            total += n
+        return out
+
     def eval_window(self, arm: ArmConfig, full: EvalSet) -> tuple[int, int]:
         """(window, stride) of the sliding-window evaluation in the arm's tokens."""
         return arm.block_size, max(1, int(round(arm.block_size * arm.eval_stride)))

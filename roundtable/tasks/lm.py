@@ -7,6 +7,8 @@ document bytes, so the evaluator divides by the same number for every arm.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from roundtable.data import Record
@@ -62,6 +64,24 @@ class LMTask(Task):
             doc_bytes=np.asarray([len(r.text.encode()) for r in records], np.int64),
             pad_id=tokenizer.pad_token_id,
         )
+
+    def eval_sample(self, records, max_bytes):
+        """Every document cut to its leading part, at one length for all that are longer
+        (the largest that fits in ``max_bytes``): each document stays a unit of the
+        bootstrap, and the sample spans all of them rather than the first few."""
+        from roundtable.data import cut_bytes
+
+        sizes = sorted(self.scored_bytes(records))
+        level, before = 0, 0
+        for i, n in enumerate(sizes):  # the largest level with sum(min(size, level)) <= max_bytes
+            level = (max_bytes - before) // (len(sizes) - i)
+            if level < n:
+                break
+            before += n
+        else:
+            return list(records)
+        level = max(level, 1)
+        return [replace(r, text=cut_bytes(r.text, level)) for r in records]
 
     def samples(self, model, tokenizer, valid, bytes_per_token):
         """Three continuations of the first validation documents' openings."""

@@ -55,6 +55,10 @@ class SummarizeTask(Task):
     def scored_texts(self, records):
         return [t for pair in self.pairs(records) for t in pair], [r.source for r in records for _ in (0, 1)]
 
+    def scored_bytes(self, records):
+        """The summaries' bytes, as cut for training and scoring."""
+        return [len(s.encode()) for _, s in self.pairs(records)]
+
     def _encode(self, tokenizer, records):
         from roundtable.tokenization import encode_texts, task_token_ids
 
