@@ -2,7 +2,8 @@
 
 (a) wall clock of the demo comparisons (whole command, model load, scoring, samples and
     report included) over their summed budgets: language modelling (two arms, 120 s
-    each; goal <= 1.25) and summarization (180 s each; goal <= 1.5);
+    each; goal <= 1.25) and summarization (180 s each; goal <= 1.5); and of a
+    summarization set roundtable was not tuned on (bench/unseen.py, 180 s each; goal <= 1.5);
 (b) the matmul peaks of fp32 and bf16 measured here, the precision ``auto`` chooses, and
     fine-tune tokens/s under ``auto`` over fp32 (goal >= 2.0 on a CPU with AMX, >= 1.0
     anywhere);
@@ -36,7 +37,7 @@ import torch
 from roundtable.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
 from roundtable.results import RESULTS
 
-PARTS = ("demo", "training", "tokenize")
+PARTS = ("demo", "unseen", "training", "tokenize")
 
 
 def emit(name: str, value: float, unit: str, goal: str | None = None, **extra) -> None:
@@ -54,6 +55,24 @@ def bench_wall(task: str, budget: str, tmp: Path, goal: str | None) -> None:
     the start-point cache is empty, the default model converted as ``make install``
     leaves it), then again (``_rerun``), when the pretrained model's step-0 score is
     read from the machine's cache (startcache.py)."""
+    names = (f"wall_over_budget_{task}", f"wall_over_budget_{task}_rerun")
+    wall_of([["demo", "--task", task]] * 2, names, budget, tmp / f"cache-{task}", goal)
+
+
+def bench_unseen(budget: str, tmp: Path, goal: str | None) -> None:
+    """Summarization on a set roundtable was not tuned on (bench/unseen.py: about 6,000
+    docstring pairs, 600 held out), the default arms, as a user's first comparison."""
+    from bench.unseen import write
+
+    data = tmp / "unseen-pairs.jsonl"
+    n = write(data)
+    wall_of([["compare", "--task", "summarize", "--data", str(data)]], ["wall_over_budget_summarize_unseen"], budget,
+            tmp / "cache-unseen", goal, pairs=n)
+
+
+def wall_of(commands: list[list[str]], names: list[str], budget: str, cache: Path, goal: str | None, **extra) -> None:
+    """Each command in a fresh process, one after another on one roundtable cache (its own
+    start points and scoring speeds; the converted models shared): wall clock over summed budgets."""
     import os
 
     from roundtable.arms.pretrained import file_sha256, offline_default_path
@@ -62,14 +81,12 @@ def bench_wall(task: str, budget: str, tmp: Path, goal: str | None) -> None:
     # the default model is converted from GGUF once per machine (make install): say whether it was
     models = cache_root() / "models"
     warm = (models / file_sha256(offline_default_path()) / "config.json").is_file()
-    cache = tmp / f"cache-{task}"  # its own start points; the converted models shared
     cache.mkdir()
     if models.is_dir():
         (cache / "models").symlink_to(models.resolve(), target_is_directory=True)
-    for name in (f"wall_over_budget_{task}", f"wall_over_budget_{task}_rerun"):
-        out = tmp / name
-        cmd = [sys.executable, "-m", "roundtable", "demo", "--task", task, "--budget", budget, "--out", str(out),
-               "--no-progress"]
+    for name, command in zip(names, commands):
+        out = cache.parent / name
+        cmd = [sys.executable, "-m", "roundtable", *command, "--budget", budget, "--out", str(out), "--no-progress"]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "ROUNDTABLE_CACHE": str(cache)})
         wall = time.perf_counter() - t0
@@ -85,7 +102,9 @@ def bench_wall(task: str, budget: str, tmp: Path, goal: str | None) -> None:
              train_seconds=round(sum(r.get("train_seconds", 0) for r in runs), 1),
              eval_seconds=round(sum(r.get("eval_seconds", 0) for r in runs), 1),
              cost_seconds=round(sum(r.get("cost_seconds", 0) for r in runs), 1),
-             lr_search_seconds=round(results.get("lr_search_seconds", 0), 1))
+             lr_search_seconds=round(results.get("lr_search_seconds", 0), 1),
+             scored_valid_bytes=results["data"].get("scored_valid_bytes"),
+             valid_bytes=results["data"].get("valid_bytes"), **extra)
 
 
 def bench_peaks() -> dict[str, float]:
@@ -270,6 +289,8 @@ def main() -> None:
         if "demo" in parts:
             bench_wall("lm", "30s" if args.quick else "120s", Path(d), None if args.quick else "<= 1.25")
             bench_wall("summarize", "30s" if args.quick else "180s", Path(d), None if args.quick else "<= 1.5")
+        if "unseen" in parts:
+            bench_unseen("30s" if args.quick else "180s", Path(d), None if args.quick else "<= 1.5")
         if "training" in parts:
             bench_training(steps, Path(d))
         if "tokenize" in parts:

@@ -173,6 +173,9 @@ class Comparison:
         if sample.get("max_bytes") is None:
             return
         records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]))
+        if records == self.corpus.valid:  # the task's smallest sample is all of it
+            self.sample = {**sample, "max_bytes": None, "reason": sample["reason"] + "; the smallest sample is all of it"}
+            return
         sets: dict[int, tuple] = {}
         for prep in self._prepared.values():
             if id(prep.tokenizer) not in sets:
@@ -525,6 +528,13 @@ class Comparison:
         if forecast:
             v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
             v["sentence"] += " " + v["forecast_sentence"]
+        if self.sample and self.sample.get("max_bytes") is not None:
+            v["warnings"].append(
+                f"Every arm was scored on {self.sample['max_bytes'] / 1e3:.0f} kB of the "
+                f"{self.sample['valid_bytes'] / 1e3:.0f} kB of validation text, so that scoring fits in "
+                f"{100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 scores all of it): the interval "
+                "is that of the smaller sample."
+            )
         lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
         if lossy:
             v.setdefault("warnings", []).append(

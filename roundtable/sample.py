@@ -6,8 +6,8 @@ user's validation split grows with their data (600 summarize pairs cost ten minu
 Scored in full, evaluation would take more of the wall clock than training. So, with a
 wall-clock budget, the text scored for the verdict is cut to what the slowest arm scores
 in ``--eval-share`` of the budget: the same bytes for every arm (the task's
-``eval_sample``: every LM document cut to its leading part; the leading summarize
-pairs), never less than MIN_BYTES. Each arm's cost is its measured seconds per token
+``eval_sample``: every LM document cut to its leading part, 4 kB at least; the leading
+summarize pairs, 30 at least, so the bootstrap has documents to resample). Each arm's cost is its measured seconds per token
 position times the positions a whole score runs (windows, overlaps and all). The speed
 is measured once per machine and model shape and kept in the roundtable cache, so the
 same comparison run again cuts the same sample (and finds its step-0 score cached).
@@ -27,8 +27,6 @@ from roundtable.evaluate import ArmEvaluator, positions, score
 from roundtable.results import read_json, write_json
 from roundtable.tokencache import cache_root
 
-MIN_BYTES = 4096
-"""The smallest sample cut: below it the bootstrap over documents has little to resample."""
 PROBE_WINDOWS = 2
 """Windows timed per arm: a couple of seconds for the default model on a CPU."""
 
@@ -98,8 +96,7 @@ def size(share: float, budget_seconds: float | None, valid_bytes: int, cost: dic
     if fit >= valid_bytes:
         return Sample(share, limit, valid_bytes, None, cost, slowest,
                       f"all scored: {slowest} scores it in {cost[slowest] * valid_bytes:.0f} s")
-    cut = max(fit, MIN_BYTES)
-    return Sample(share, limit, valid_bytes, cut if cut < valid_bytes else None, cost, slowest,
+    return Sample(share, limit, valid_bytes, max(fit, 1), cost, slowest,
                   f"{slowest} would take {cost[slowest] * valid_bytes:.0f} s for all of it, "
                   f"{limit:.0f} s are allowed")
 

@@ -61,6 +61,8 @@ def test_two_concurrent_shards_merge_into_the_unsharded_results(setup, tmp_path)
     assert len(names) == 4 and len(set(names)) == 4  # 2 arms x 2 seeds
     # the learning-rate search ran once per arm, whichever shard got there first
     assert sorted(p.stem for p in (out / "lr-search").glob("*.json")) == sorted(ARMS.split(","))
+    # so was the sizing of the scored validation text: every shard scored the same bytes
+    assert merged["eval_sample"] == json.loads((out / "eval-sample.json").read_text())
 
     single = tmp_path / "single"
     done = subprocess.run(cmd(setup, single), capture_output=True, text=True, env=ENV, timeout=600)

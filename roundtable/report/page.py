@@ -174,13 +174,25 @@ def _evaluation_section(results: Results) -> list[Block]:
     per_run = results.budget.value if results.budget.kind == "seconds" else None
     how = (f"as many as fit in {fmt(100 * limit / per_run, '.0f')}% of the arm's budget at its scoring speed measured "
            "at step 0" if limit is not None and per_run else "every one planned (no time budget to share out)")
-    note = (f"Step 0 and the final point score the whole validation text ({_count(whole)} bytes); intermediate "
+    note = (f"Step 0 and the final point score {_scored(results, whole)}; intermediate "
             f"points score the curve subset ({_count(subset)} bytes, the same documents for every arm), {how}.")
     if any(starts_pretrained(a) for a in groups):
         note += (" The pretrained weights' step-0 score is the same for every seed and fraction: it is scored once "
                  "and, where the weights are pinned (file hash, hub commit or a local folder's files), kept on "
                  "this machine for later comparisons on the same data.")
     return [Block("h2", "Evaluation"), Block("table", rows=rows), Block("p", note)]
+
+
+def _scored(results: Results, whole) -> str:
+    """What the verdict's scores cover: all of the validation text, or the sample cut to the budget."""
+    sample = results.eval_sample
+    if sample is None or sample.max_bytes is None:
+        return f"the whole validation text ({_count(whole)} bytes)"
+    cost = sample.seconds_per_byte.get(sample.slowest or "", 0.0) * sample.valid_bytes
+    return (f"{_count(whole)} of its {_count(sample.valid_bytes)} bytes, the same for every arm: all of it would take "
+            f"{sample.slowest} about {fmt(cost, '.0f')} s a score, and --eval-share allows "
+            f"{fmt(100 * sample.share, '.0f')}% of the budget ({fmt(sample.limit_seconds, '.0f')} s; 0 scores all, "
+            "for a narrower interval)")
 
 
 def _samples_section(results: Results, out: Path) -> list[Block]:

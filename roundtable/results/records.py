@@ -153,6 +153,21 @@ class CurvePlan:
 
 
 @dataclass(frozen=True)
+class EvalSample:
+    """How much of the validation text every arm was scored on (sample.py)."""
+
+    share: float = 0.0
+    limit_seconds: float | None = None
+    valid_bytes: int = 0
+    max_bytes: int | None = None
+    """None: all of it was scored."""
+    seconds_per_byte: dict[str, float] = field(default_factory=dict)
+    slowest: str | None = None
+    reason: str = ""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
 class Recipe:
     """The arm's settings as the run used them (the rest is in ``raw``)."""
 
@@ -379,6 +394,8 @@ class Results:
     """None without --forecast-budget, or when no arm had enough rungs."""
     baselines: Baselines = field(default_factory=Baselines)
     lr_search: dict[str, Search] = field(default_factory=dict)
+    eval_sample: EvalSample | None = None
+    """None in files written before the sample was sized."""
     budget: Budget = field(default_factory=Budget)
     flops_formula: str | None = None
     pretrained_model: dict = field(default_factory=dict)

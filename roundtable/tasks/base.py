@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from roundtable.evaluate import EvalSet
 
 
+MIN_SAMPLE_RECORDS = 30
+"""The fewest validation records a cut sample keeps: fewer leave the bootstrap little to resample."""
+
+
 @dataclass
 class TrainingData:
     """An arm's training examples, with the block they fill and the bytes it holds."""
@@ -80,10 +84,11 @@ class Task:
 
     def eval_sample(self, records: list[Record], max_bytes: int) -> list[Record]:
         """The validation text scored when all of it would cost too much (sample.py):
-        the leading records whose scored bytes fit in ``max_bytes``, at least one."""
+        the leading records whose scored bytes fit in ``max_bytes``, at least
+        MIN_SAMPLE_RECORDS (the bootstrap resamples records)."""
         out, total = [], 0
         for r, n in zip(records, self.scored_bytes(records)):
-            if out and total + n > max_bytes:
+            if len(out) >= MIN_SAMPLE_RECORDS and total + n > max_bytes:
                 break
             out.append(r)
             total += n

@@ -15,6 +15,9 @@ from roundtable.data import Record
 from roundtable.errors import DataError
 from roundtable.tasks.base import Task, TrainingData
 
+MIN_SAMPLE_BYTES = 4096
+"""The least text a cut LM sample keeps: about a thousand tokens of the default model."""
+
 
 class LMTask(Task):
     name = "lm"
@@ -67,10 +70,12 @@ class LMTask(Task):
 
     def eval_sample(self, records, max_bytes):
         """Every document cut to its leading part, at one length for all that are longer
-        (the largest that fits in ``max_bytes``): each document stays a unit of the
-        bootstrap, and the sample spans all of them rather than the first few."""
+        (the largest that fits in ``max_bytes``, at least MIN_SAMPLE_BYTES in all): each
+        document stays a unit of the bootstrap, and the sample spans all of them rather
+        than the first few."""
         from roundtable.data import cut_bytes
 
+        max_bytes = max(max_bytes, MIN_SAMPLE_BYTES)
         sizes = sorted(self.scored_bytes(records))
         level, before = 0, 0
         for i, n in enumerate(sizes):  # the largest level with sum(min(size, level)) <= max_bytes
