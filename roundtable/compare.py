@@ -50,6 +50,10 @@ from roundtable.train import attention_context, per_device_batch, train_run
 from roundtable.verdict import verdict
 
 
+def _kb(n: int) -> str:
+    return f"{n / 1e3:.1f} kB" if n < 10_000 else f"{n / 1e3:.0f} kB"
+
+
 def pick_device(requested: str) -> str:
     """auto: CUDA, then MPS, then CPU."""
     if requested == "auto":
@@ -164,8 +168,9 @@ class Comparison:
                 model = self.factory.model(prep.arm, prep.tokenizer, seed=0).to(self.device)
                 cost[arm.name] = arm_cost(model, prep.evaluator, self.precision, self.device)
                 del model
-        valid_bytes = sum(self.task.scored_bytes(self.corpus.valid))
-        return size_sample(self.cfg.budget.eval_share, self.cfg.budget.seconds, valid_bytes, cost).to_dict()
+        valid = self.corpus.valid
+        return size_sample(self.cfg.budget.eval_share, self.cfg.budget.seconds, sum(self.task.scored_bytes(valid)),
+                           cost, lambda cut: sum(self.task.scored_bytes(self.task.eval_sample(valid, cut)))).to_dict()
 
     def apply_sample(self, sample: dict) -> None:
         """Score every arm on the sample's text from here on (the same for all)."""
@@ -173,16 +178,13 @@ class Comparison:
         if sample.get("max_bytes") is None:
             return
         records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]))
-        if records == self.corpus.valid:  # the task's smallest sample is all of it
-            self.sample = {**sample, "max_bytes": None, "reason": sample["reason"] + "; the smallest sample is all of it"}
-            return
         sets: dict[int, tuple] = {}
         for prep in self._prepared.values():
             if id(prep.tokenizer) not in sets:
                 sets[id(prep.tokenizer)] = self._eval_sets(prep.tokenizer, records)
             prep.evaluator.full, prep.evaluator.subset = sets[id(prep.tokenizer)]
-        self.log(f"scoring {sample['max_bytes'] / 1e3:.0f} kB of the {sample['valid_bytes'] / 1e3:.0f} kB of validation "
-                 f"text ({sample['reason']}; --eval-share 0 scores all of it)")
+        self.log(f"scoring {_kb(sample['scored_bytes'])} of the {_kb(sample['valid_bytes'])} of validation text "
+                 f"({sample['reason']}; --eval-share 0 scores all of it)")
 
     def _check_lossless(self, arm: ArmConfig, tok) -> bool:
         """decode(encode(doc)) == doc on every validation text the arm is scored on or
@@ -530,9 +532,9 @@ class Comparison:
             v["sentence"] += " " + v["forecast_sentence"]
         if self.sample and self.sample.get("max_bytes") is not None:
             v["warnings"].append(
-                f"Every arm was scored on {self.sample['max_bytes'] / 1e3:.0f} kB of the "
-                f"{self.sample['valid_bytes'] / 1e3:.0f} kB of validation text, so that scoring fits in "
-                f"{100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 scores all of it): the interval "
+                f"Every arm's bits per byte were scored on {_kb(self.sample['scored_bytes'])} of the "
+                f"{_kb(self.sample['valid_bytes'])} of validation text, so that one score fits in "
+                f"{100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 scores all of it): their interval "
                 "is that of the smaller sample."
             )
         lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
@@ -547,7 +549,10 @@ class Comparison:
         forecast = self._forecast(runs) if complete else None
         baselines = self._baselines(runs)
         data = self.corpus.summary() if self.corpus else {}
-        data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes) if self._prepared else 0
+        if self._prepared:
+            data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes)
+        else:  # merging shards' runs (roundtable report): what the sample says
+            data["scored_valid_bytes"] = int((self.sample or {}).get("scored_bytes") or 0)
         return {
             "task": self.cfg.task,
             "complete": complete,

@@ -28,7 +28,8 @@ from roundtable.results import read_json, write_json
 from roundtable.tokencache import cache_root
 
 PROBE_WINDOWS = 2
-"""Windows timed per arm: a couple of seconds for the default model on a CPU."""
+"""Windows timed per arm and process on a CPU, after one untimed: a few seconds for the
+default model."""
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Sample:
     """Scored bytes of the whole validation split."""
     max_bytes: int | None
     """The cut: None when everything is scored."""
+    scored_bytes: int
+    """What the task's sample of that cut holds (its floors can keep more than the cut)."""
     seconds_per_byte: dict[str, float]
     """Each arm's estimated cost of scoring one byte of the validation text."""
     slowest: str | None
@@ -76,8 +79,14 @@ def seconds_per_position(model, evaluator: ArmEvaluator, precision: str, device:
     (missing,) = dist.all_max([0.0 if found else 1.0])
     if not missing:
         return float(found)
-    s = score(model, evaluator.full, evaluator.window, evaluator.stride, evaluator.batch_tokens, device, "speed",
-              False, precision, max_windows=PROBE_WINDOWS)
+    def run(windows: int):
+        return score(model, evaluator.full, evaluator.window, evaluator.stride, evaluator.batch_tokens, device,
+                     "speed", False, precision, max_windows=windows * dist.world())
+
+    run(1)  # warm-up: first-call costs (kernels, allocations) are not scoring speed
+    # two windows on a CPU (a full batch is no faster per token there); a full batch elsewhere
+    per_batch = max(1, evaluator.batch_tokens // evaluator.window)
+    s = run(PROBE_WINDOWS if torch.device(device).type == "cpu" else max(PROBE_WINDOWS, per_batch))
     (seconds,) = dist.all_max([s.seconds])
     value = seconds / max(s.n_positions, 1)
     if dist.is_main():
@@ -85,18 +94,22 @@ def seconds_per_position(model, evaluator: ArmEvaluator, precision: str, device:
     return value
 
 
-def size(share: float, budget_seconds: float | None, valid_bytes: int, cost: dict[str, float]) -> Sample:
-    """The cut for ``cost``: each arm's seconds per scored byte of the validation text."""
+def size(share: float, budget_seconds: float | None, valid_bytes: int, cost: dict[str, float],
+         sample_bytes=lambda cut: cut) -> Sample:
+    """The cut for ``cost``: each arm's seconds per scored byte of the validation text.
+    ``sample_bytes(cut)``: the scored bytes of the task's sample for that cut."""
     if not share or not budget_seconds or not cost:
         why = "--eval-share 0" if not share else "not a wall-clock budget"
-        return Sample(share, None, valid_bytes, None, cost, None, f"all scored ({why})")
+        return Sample(share, None, valid_bytes, None, valid_bytes, cost, None, f"all scored ({why})")
     slowest = max(cost, key=cost.get)
     limit = share * budget_seconds
     fit = int(limit / cost[slowest]) if cost[slowest] > 0 else valid_bytes
-    if fit >= valid_bytes:
-        return Sample(share, limit, valid_bytes, None, cost, slowest,
-                      f"all scored: {slowest} scores it in {cost[slowest] * valid_bytes:.0f} s")
-    return Sample(share, limit, valid_bytes, max(fit, 1), cost, slowest,
+    scored = sample_bytes(max(fit, 1)) if fit < valid_bytes else valid_bytes
+    if scored >= valid_bytes:
+        return Sample(share, limit, valid_bytes, None, valid_bytes, cost, slowest,
+                      f"all scored: {slowest} scores it in {cost[slowest] * valid_bytes:.0f} s"
+                      + (" (or the smallest sample is all of it)" if fit < valid_bytes else ""))
+    return Sample(share, limit, valid_bytes, max(fit, 1), scored, cost, slowest,
                   f"{slowest} would take {cost[slowest] * valid_bytes:.0f} s for all of it, "
                   f"{limit:.0f} s are allowed")
 

@@ -14,7 +14,7 @@ from roundtable.config import CompareConfig, DataConfig
 from roundtable.data import Record
 from roundtable.evaluate import ArmEvaluator, EvalSequence, EvalSet
 from roundtable.tasks.base import MIN_SAMPLE_RECORDS
-from roundtable.tasks.lm import MIN_SAMPLE_BYTES, LMTask
+from roundtable.tasks.lm import MIN_CUT_BYTES, MIN_SAMPLE_BYTES, LMTask
 from roundtable.tasks.summarize import SummarizeTask
 from tests.helpers import schema_problem
 
@@ -26,6 +26,12 @@ def test_lm_cuts_every_longer_document_to_one_length_and_keeps_them_all():
     assert [r.text for r in cut] == ["a" * 4000, "b" * 100, "c" * 1000]
     assert LMTask().eval_sample(docs, 11_100) == docs  # all of it fits: nothing is cut
     assert sum(len(r.text) for r in LMTask().eval_sample(docs, 10)) == MIN_SAMPLE_BYTES  # never below the floor
+
+
+def test_lm_keeps_fewer_documents_rather_than_cut_them_to_a_few_bytes():
+    docs = [Record(f"{i:04d}" + "x" * 1996) for i in range(100)]
+    cut = LMTask().eval_sample(docs, 4096)  # 41 bytes each would not be language modelling
+    assert [r.text for r in cut] == [d.text[:MIN_CUT_BYTES] for d in docs[: 4096 // MIN_CUT_BYTES]]
 
 
 def test_lm_cuts_at_a_character_boundary():
@@ -46,6 +52,8 @@ def test_the_cut_fits_the_slowest_arm_in_its_share_of_the_budget():
     assert s.max_bytes == 20_000  # 20 s at 1 ms a byte
     assert sample.size(0.2, 100.0, 100_000, {"finetune": 0.1}).max_bytes == 200  # the task keeps its minimum
     assert sample.size(0.2, 100.0, 10_000, {"finetune": 1e-3}).max_bytes is None  # 10 s: all of it fits
+    floor = sample.size(0.2, 100.0, 100_000, {"finetune": 1e-3}, sample_bytes=lambda cut: 100_000)
+    assert floor.max_bytes is None and floor.scored_bytes == 100_000  # the task's smallest sample is all of it
     assert sample.size(0.0, 100.0, 100_000, {"finetune": 1e-3}).max_bytes is None  # --eval-share 0
     assert sample.size(0.2, None, 100_000, {}).max_bytes is None  # a token or FLOP budget
 
@@ -81,12 +89,13 @@ def test_every_arm_is_scored_on_the_same_cut_sample(tmp_path, lm_files, tiny_con
                              eval_share=0.25, lr_search=0, curve_points=0, device="cpu",
                              arms=["scratch-lstm", "scratch-transformer"], out=out, no_progress=True, log=None)
     s = res.eval_sample
-    assert s.max_bytes == 2500 and s.valid_bytes > MIN_SAMPLE_BYTES
+    assert s.max_bytes == 2500 and s.valid_bytes > MIN_SAMPLE_BYTES and s.scored_bytes <= MIN_SAMPLE_BYTES
     scores = [np.load(out / r.run_dir / "valid_scores.npz") for r in res.runs]
     finals = [int(x["doc_bytes"].sum()) for x in scores]
     assert finals[0] == finals[1] and 3000 < finals[0] <= MIN_SAMPLE_BYTES  # the same bytes for every arm
-    assert res.data["scored_valid_bytes"] == finals[0]
-    assert all(len(x["doc_bytes"]) == res.data["valid_records"] == 20 for x in scores)  # every document kept, cut
+    assert res.data["scored_valid_bytes"] == finals[0] == s.scored_bytes
+    # 20 paragraphs of a few hundred bytes: 4 kB would leave ~200 bytes of each, so the leading ones are kept whole
+    assert len(scores[0]["doc_bytes"]) == len(scores[1]["doc_bytes"]) < res.data["valid_records"] == 20
     assert any("--eval-share" in w for w in res.verdict.warnings)
     assert schema_problem(out / "results.json") is None
     assert "--eval-share allows 25%" in (out / "report.md").read_text(encoding="utf-8")

@@ -161,6 +161,7 @@ class EvalSample:
     valid_bytes: int = 0
     max_bytes: int | None = None
     """None: all of it was scored."""
+    scored_bytes: int = 0
     seconds_per_byte: dict[str, float] = field(default_factory=dict)
     slowest: str | None = None
     reason: str = ""

@@ -17,6 +17,8 @@ from roundtable.tasks.base import Task, TrainingData
 
 MIN_SAMPLE_BYTES = 4096
 """The least text a cut LM sample keeps: about a thousand tokens of the default model."""
+MIN_CUT_BYTES = 512
+"""The shortest leading part a document is cut to; below it, fewer documents are kept."""
 
 
 class LMTask(Task):
@@ -72,7 +74,7 @@ class LMTask(Task):
         """Every document cut to its leading part, at one length for all that are longer
         (the largest that fits in ``max_bytes``, at least MIN_SAMPLE_BYTES in all): each
         document stays a unit of the bootstrap, and the sample spans all of them rather
-        than the first few."""
+        than the first few, unless that length would be under MIN_CUT_BYTES."""
         from roundtable.data import cut_bytes
 
         max_bytes = max(max_bytes, MIN_SAMPLE_BYTES)
@@ -85,8 +87,18 @@ class LMTask(Task):
             before += n
         else:
             return list(records)
-        level = max(level, 1)
-        return [replace(r, text=cut_bytes(r.text, level)) for r in records]
+        if level >= MIN_CUT_BYTES:
+            return [replace(r, text=cut_bytes(r.text, level)) for r in records]
+        # too many documents to keep a useful part of each: the leading ones, each cut to
+        # MIN_CUT_BYTES (a handful of bytes after a document's start is not language modelling)
+        out, total = [], 0
+        for r in records:
+            n = min(len(r.text.encode()), MIN_CUT_BYTES)
+            if out and total + n > max_bytes:
+                break
+            out.append(replace(r, text=cut_bytes(r.text, MIN_CUT_BYTES)))
+            total += n
+        return out
 
     def samples(self, model, tokenizer, valid, bytes_per_token):
         """Three continuations of the first validation documents' openings."""
