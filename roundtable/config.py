@@ -132,7 +132,7 @@ class BudgetConfig:
     curve_eval_bytes: int = setting(20_000,
                                     help="validation bytes scored at intermediate curve points (0: all of them)")
     eval_share: float = setting(
-        0.2, help="with a wall-clock budget, the most of it one whole-text score of the slowest arm may take: the "
+        0.1, help="with a wall-clock budget, the most of it one whole-text score of the slowest arm may take: the "
                   "validation text scored for the verdict is cut to fit, the same bytes for every arm, from scoring "
                   "speeds measured at start-up (0: score all of it)",
     )

@@ -103,6 +103,6 @@ def test_every_arm_is_scored_on_the_same_cut_sample(tmp_path, lm_files, tiny_con
 
 def test_eval_share_is_a_setting():
     cfg = CompareConfig(task="lm", data=DataConfig(path="x"))
-    assert cfg.budget.eval_share == 0.2
+    assert cfg.budget.eval_share == 0.1
     with pytest.raises(roundtable.errors.UserError, match="--eval-share"):
         roundtable.config.BudgetConfig(eval_share=-1)
