@@ -77,8 +77,9 @@ def seconds_per_position(model, evaluator: ArmEvaluator, precision: str, device:
     path = cache_root() / "speeds" / f"{key}.json"
     found = read_json(path).get("seconds_per_position") if path.is_file() else None
     (missing,) = dist.all_max([0.0 if found else 1.0])
-    if not missing:
-        return float(found)
+    if not missing:  # nodes with caches of their own may differ: all take the slowest, as below
+        return dist.all_max([float(found)])[0]
+
     def run(windows: int):
         return score(model, evaluator.full, evaluator.window, evaluator.stride, evaluator.batch_tokens, device,
                      "speed", False, precision, max_windows=windows * dist.world())
