@@ -192,7 +192,7 @@ def _scored(results: Results, whole) -> str:
     return (f"{_count(whole)} of its {_count(sample.valid_bytes)} bytes, the same for every arm: all of it would take "
             f"{sample.slowest} about {fmt(cost, '.0f')} s a score, and --eval-share allows "
             f"{fmt(100 * sample.share, '.0f')}% of the budget ({fmt(sample.limit_seconds, '.0f')} s; 0 scores all, "
-            "for a narrower interval)")
+            "for more evidence)")
 
 
 def _samples_section(results: Results, out: Path) -> list[Block]:
