@@ -66,5 +66,5 @@ def warnings_for(runs: list[dict], task: Task, train_bytes: dict[float, int], ba
         spent = budget_seconds * sum(r.get("budget_share", 1.0) for r in runs)  # the forecast's rungs included
         if wall_seconds > WALL_OVER_BUDGET * spent:
             out.append(f"The comparison took {wall_seconds / 60:.0f} min of wall clock for {spent / 60:.0f} min of "
-                       "training budget: model loading, evaluation and the learning-rate search took the rest.")
+                       "budget: model loading and evaluation took the rest.")
     return out

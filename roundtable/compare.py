@@ -17,7 +17,7 @@ from roundtable import __version__, dist, startcache
 from roundtable.arms import starts_pretrained
 from roundtable.arms.factory import ArmFactory
 from roundtable.caveats import pretrained_baseline, warnings_for
-from roundtable.config import ArmConfig, CompareConfig
+from roundtable.config import ArmConfig, BudgetConfig, CompareConfig
 from roundtable.data import Corpus, first_by_bytes, load_corpus, nested_subset
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator, EvalSet
@@ -26,7 +26,7 @@ from roundtable.forecast import forecast_sentence
 from roundtable.generate import generation_speed
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
-from roundtable.lrsearch import SliceTooShort, most_steps, search_rate
+from roundtable.lrsearch import SliceTooShort, most_steps, search_rate, slices_run
 from roundtable.precision import autocast, peak_gflops
 from roundtable.precision import resolve as resolve_precision
 from roundtable.results import (
@@ -73,7 +73,7 @@ def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None
     """One plain line when a run ends: what it did, how far it got, what it cost."""
     f = r["final"]
     score = f"{f['valid_bits_per_byte']:.3f} bits per byte" + (f", ROUGE-L {f['rougeL']:.3f}" if "rougeL" in f else "")
-    budget = f" for a {budget_seconds:.0f} s budget" if budget_seconds else ""
+    budget = f" for {budget_seconds:.0f} s of training" if budget_seconds else ""
     return (f"  {name}: {r['steps']} steps, {r['train_bytes'] / max(unique_bytes, 1):.2g} epochs, {score}; "
             f"{r['wall_seconds']:.0f} s wall{budget}")
 
@@ -291,16 +291,18 @@ class Comparison:
             self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
 
     def _estimate(self, n_runs: int) -> None:
-        """Before anything runs: the training time the comparison will spend at least."""
+        """Before anything runs: the most budget the comparison will spend (each arm's search once, then its runs)."""
         seconds = self.cfg.budget.seconds
         if not seconds or not n_runs:
             return
-        search = len(self.cfg.arms) * self.cfg.lr_search.share * max(self.cfg.lr_search.rates, 0) \
-            if self.cfg.lr_search.rates > 1 else 0.0
         ladder = len(self.cfg.arms) * self.cfg.seeds * sum(LADDER_SHARES) if self.cfg.forecast_budget else 0.0
-        total = seconds * (n_runs + search + ladder)
-        self.log(f"{n_runs} runs of {seconds:.0f} s: about {total / 60:.0f} min of training in all "
-                 f"(learning-rate search and forecast included), plus model loading and evaluation")
+        reserve = self.cfg.lr_search.reserve  # at most: a slice too short is not run
+        searches = len([a for a in self.cfg.arms if a.name not in self.search]) if reserve else 0
+        total = seconds * ((n_runs + ladder) * (1 - reserve) + searches * reserve)
+        search = (f" ({seconds * reserve:.0f} s of each for the arm's learning-rate search, "
+                  f"{seconds * (1 - reserve):.0f} s training)" if reserve else "")
+        self.log(f"{n_runs} runs of {seconds:.0f} s{search}: at most {total / 60:.0f} min in all"
+                 f"{' (forecast included)' if ladder else ''}, plus model loading and evaluation")
 
     def _run_ladder(self, runs: list[dict]) -> None:
         """The forecast's rungs: every arm and seed on the largest fraction at each share
@@ -403,12 +405,13 @@ class Comparison:
         arm = prep.arm
         name = self.run_dir_name(arm.name, seed, fraction, share)
         run_dir = self.out / "runs" / name
-        budget = self.cfg.budget if share == 1 else self.cfg.budget.scaled(share)
+        budget = self.training_budget(share)
         record = {
             "arm": arm.name, "seed": seed, "fraction": fraction, "status": "failed",
             "model": self.factory.model_name(arm), "run_dir": str(run_dir.relative_to(self.out)),
             "recipe": asdict(arm), "block_size": arm.block_size, "context_bytes": prep.context_bytes,
             "tokenizer_lossless": prep.lossless, "budget_share": share,
+            "search_reserve": self.reserve, "train_budget": dict(zip(("kind", "value"), budget.kind)),
         }
         trackers = tracker_callbacks(self.cfg.report_to, name, {"arm": arm.name, "seed": seed, "fraction": fraction,
                                                                 "budget_share": share, "task": self.cfg.task})
@@ -464,6 +467,21 @@ class Comparison:
         if record["status"] == "ok":
             self.log(run_line(name, record, self._train_bytes[fraction], budget.seconds))
         return record
+
+    def training_budget(self, share: float = 1.0) -> BudgetConfig:
+        """What a run trains on: its share of the budget (a forecast rung's is < 1) less
+        the learning-rate search's reserve, the same for every arm whether or not its own
+        search ran, so that every arm trains for the same budget."""
+        return self.cfg.budget.scaled(share * (1.0 - self.reserve), curve=share == 1)
+
+    @property
+    def reserve(self) -> float:
+        """The share of every arm's budget set aside for the learning-rate search: the
+        slices of the arm whose search ran the most of them, so the same for every arm
+        whether or not its own slices ran (a slice known too short to tell rates apart is
+        not run); nothing where no arm's slice ran. Known once every arm's search is done,
+        which is before any run."""
+        return self.cfg.lr_search.share * max((slices_run(s) for s in self.search.values()), default=0)
 
     def _start_point(self, key: tuple, digest: str | None) -> dict | None:
         """The step-0 point of an arm that starts from the pretrained weights as they are:

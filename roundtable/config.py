@@ -116,12 +116,14 @@ class DataConfig:
 
 @dataclass
 class BudgetConfig:
-    """The same budget for every run (arm x seed x fraction). Evaluation time is not charged to it."""
+    """The same budget for every run (arm x seed x fraction): its learning-rate search's
+    share (SearchConfig.reserve), then training. Evaluation time is not charged to it."""
 
     seconds: float | None = setting(
         120.0, flag="--budget", show=lambda s: f"{s:g}s",
-        help="training budget per run: wall clock (90s, 10m, 1.5h), training tokens (5Mtok) or FLOPs (2e15flop); "
-             "tokens and FLOPs do not depend on the machine, so another machine reproduces them",
+        help="budget per run, the learning-rate search's slices included: wall clock (90s, 10m, 1.5h), training "
+             "tokens (5Mtok) or FLOPs (2e15flop); tokens and FLOPs do not depend on the machine, so another machine "
+             "reproduces them",
     )
     max_steps: int | None = setting(None, help="optimizer steps per run, as well as --budget or instead of it "
                                                "(compare without --budget: no time limit)")
@@ -163,25 +165,36 @@ class BudgetConfig:
                 return kind, value
         return "steps", float(self.max_steps)
 
-    def scaled(self, share: float) -> BudgetConfig:
-        """A share of this budget (seconds, steps or both), with no intermediate curve
-        points: a learning-rate search slice, or a rung of the forecast's budget ladder."""
+    def scaled(self, share: float, curve: bool = False) -> BudgetConfig:
+        """A share of this budget (seconds, steps or both). Without ``curve``, no
+        intermediate curve points: a learning-rate search slice, or a rung of the
+        forecast's budget ladder; with it, a run's training once its search is set aside."""
+        if share == 1.0 and curve:
+            return self
         return BudgetConfig(
             seconds=self.seconds * share if self.seconds else None,
-            max_steps=max(1, int(self.max_steps * share)) if self.max_steps else None,
+            max_steps=max(1, int(self.max_steps * share + 1e-9)) if self.max_steps else None,
             tokens=self.tokens * share if self.tokens else None, flops=self.flops * share if self.flops else None,
-            curve_points=0, curve_eval_bytes=self.curve_eval_bytes, eval_share=self.eval_share,
+            curve_points=self.curve_points if curve else 0, curve_eval_bytes=self.curve_eval_bytes,
+            eval_share=self.eval_share,
         )
+
+
+MAX_RESERVE = 0.5
+"""The most of a budget the learning-rate search may take: the rest trains."""
 
 
 @dataclass
 class SearchConfig:
-    """How much tuning every arm gets: the same for all (lrsearch.py)."""
+    """How much tuning every arm gets: the same for all (lrsearch.py), and paid for out of
+    the same budget as its training."""
 
     rates: int = setting(3, flag="--lr-search",
                          help="learning rates tried per arm on short slices, centred on the recipe's on a half-decade "
-                              "grid, the same for every arm (0 or 1: off)")
-    share: float = setting(0.1, flag="--lr-search-share", help="each search slice's budget as a share of a run's")
+                              "grid, the same for every arm (0 or 1: off, and all of the budget goes to training)")
+    share: float = setting(0.1, flag="--lr-search-share",
+                           help="each search slice's budget as a share of a run's; rates x share of every arm's budget "
+                                "is set aside for the search, and every arm trains on the rest")
     min_steps: int = setting(30, flag="--lr-search-min-steps",
                              help="a slice of fewer optimizer steps cannot tell rates apart: the recipe's rate is kept")
     tie: float = setting(0.02, flag="--lr-search-tie",
@@ -194,6 +207,14 @@ class SearchConfig:
         if self.rates < 0 or self.min_steps < 1 or not 0.0 < self.share <= 1.0 or self.tie < 0:
             raise UserError("--lr-search must be >= 0, --lr-search-share in (0, 1], --lr-search-min-steps >= 1, "
                             "--lr-search-tie >= 0")
+        if self.reserve > MAX_RESERVE:
+            raise UserError(f"--lr-search {self.rates} slices of --lr-search-share {self.share:g} would take "
+                            f"{self.reserve:.0%} of each budget; keep it to {MAX_RESERVE:.0%} or less")
+
+    @property
+    def reserve(self) -> float:
+        """The most of a budget the search can take (every slice of it run)."""
+        return self.rates * self.share if self.rates > 1 else 0.0
 
 
 @dataclass

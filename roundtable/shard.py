@@ -5,8 +5,9 @@ Job runs them at once; each shard may itself be a ``torchrun`` job.
 
 Nothing two shards write is the same file: each run writes its own
 ``runs/<name>/run.json`` (atomically, when it ends); an arm's learning-rate search is
-run by the first shard that needs it (it creates ``lr-search/<arm>.lock``) and read by
-the others from ``lr-search/<arm>.json``, and so is ``eval-sample.json`` (how much of
+run by the first shard to reach it (it creates ``lr-search/<arm>.lock``) and read by
+the others from ``lr-search/<arm>.json`` (every shard needs every arm's search before its
+first run: the budget the searches set aside is every arm's), and so is ``eval-sample.json`` (how much of
 the validation text every run is scored on); ``comparison.json`` names the comparison
 and is written once, by whichever shard comes first. The shard that finds every run
 done when it ends takes ``merge.lock`` and writes results.json and the report;
@@ -125,13 +126,18 @@ class Shard:
         mine = self.units()[self.k :: self.n]
         self.comp.log(f"shard {self.k}/{self.n}: {len(mine)} of {len(self.units())} runs")
         with STOP.installed():
+            if any(not self.run_file(unit).is_file() for unit in mine):
+                # every arm's search before any run: the budget they set aside is every arm's
+                # (Comparison.reserve); each shard starts with another arm, so they search side by side
+                order = list(arms.values())
+                for arm in order[self.k % len(order):] + order[: self.k % len(order)]:
+                    self.rate(arm)
             for unit in mine:
                 if self.run_file(unit).is_file():
                     continue  # done by an earlier try of this shard
                 if STOP.requested:
                     raise Interrupted("stopped between runs")
                 arm, seed, fraction, share = unit
-                self.rate(arms[arm])
                 self.comp.log(f"[shard {self.k}/{self.n}] {self.comp.run_dir_name(arm, seed, fraction, share)}")
                 record = self.comp.run_one(arms[arm], seed, fraction, share)
                 if dist.is_main():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from roundtable.config import BudgetConfig
 from roundtable.errors import UserError
+from roundtable.lrsearch import slices_run
 from roundtable.results import COMPARISON, RESULTS, RUN_FILE, STATE_FILE, run_name
 from roundtable.summary import fmt
 
@@ -92,6 +93,9 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
     cfg = results.get("config") or (comparison or {}).get("config_key") or {}
     known = {f.name for f in fields(BudgetConfig)}
     budget = BudgetConfig(**{k: v for k, v in (cfg.get("budget") or {}).items() if k in known})
+    searches = [*(results.get("lr_search") or {}).values(),
+                *filter(None, map(_read, sorted((out / "lr-search").glob("*.json"))))]  # shards write these
+    reserve = (cfg.get("lr_search") or {}).get("share", 0.0) * max(map(slices_run, searches), default=0)
     listed = [*(results.get("runs") or []), *(results.get("ladder") or [])]  # ladder: the forecast's rungs
     ended = {_folder(r): r for r in listed if r.get("status") != "pending"}  # pending: a shard's, not merged
     ended.update({f.parent.name: r for f in (out / "runs").glob(f"*/{RUN_FILE}") if (r := _read(f)) is not None})
@@ -113,7 +117,8 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
             row.bits_per_byte = (r.get("final") or {}).get("valid_bits_per_byte")
             row.error = r.get("error")
         elif not complete:
-            _running(row, out, budget if not m["share"] else budget.scaled(float(m["share"])), now)
+            # a run trains on its share of the budget less what the learning-rate search set aside
+            _running(row, out, budget.scaled(float(m["share"] or 1.0) * (1 - reserve), curve=True), now)
         runs.append(row)
     return Status(str(out), results.get("task") or cfg.get("task") or "?", complete, runs,
                   _searching(out, results, arms))

@@ -370,11 +370,11 @@ def test_a_flag_and_a_config_file_set_a_setting_alike(flag, value, in_file, tmp_
 def test_a_flag_overrides_the_config_file_and_an_absent_flag_does_not(tmp_path):
     from roundtable.cli import _settings, build_parser
 
-    config = write_yaml(tmp_path / "c.yaml", {"seeds": 3, "lr_search_share": 0.2, "overwrite": True})
+    config = write_yaml(tmp_path / "c.yaml", {"seeds": 3, "lr_search_share": 0.15, "overwrite": True})
     args = build_parser().parse_args(["compare", "--task", "lm", "--data", "d.txt", "--config", str(config),
                                       "--seeds", "4"])
     cfg = compare_config(_settings(args))
-    assert (cfg.seeds, cfg.lr_search.share, cfg.overwrite) == (4, 0.2, True)
+    assert (cfg.seeds, cfg.lr_search.share, cfg.overwrite) == (4, 0.15, True)
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,7 @@ def test_fields_convert_their_values_by_type_with_one_line_errors():
     assert ArmConfig(name="scratch-lstm", learning_rate="5e-5").learning_rate == 5e-5  # YAML reads 5e-5 as text
     for make, message in [
         (lambda: SearchConfig(rates="many"), "cannot parse --lr-search 'many': give an integer"),
+        (lambda: SearchConfig(rates=3, share=0.25), "would take 75% of each budget; keep it to 50% or less"),
         (lambda: BudgetConfig(max_steps=True), "cannot parse --max-steps True"),
         (lambda: BudgetConfig(max_steps=2.5), "cannot parse --max-steps 2.5"),
         (lambda: DataConfig(path="x", encoding_errors="ignore"), "--encoding-errors must be one of strict, replace"),

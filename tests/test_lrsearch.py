@@ -95,3 +95,39 @@ def test_most_steps_bounds_each_kind_of_budget():
     assert most_steps(BudgetConfig(seconds=12), 1024, 8e11, 50.0) == 1
     assert most_steps(BudgetConfig(seconds=12), 1024, 1e9, None) is None  # no peak known (a GPU): no bound
     assert most_steps(BudgetConfig(seconds=12, max_steps=5), 1024, 1e9, 50.0) == 5  # the tighter limit
+
+
+def test_every_arm_trains_on_what_the_search_leaves_whether_its_own_search_ran_or_not(tmp_path):
+    """The search is paid for out of the budget, the same share for every arm: an arm
+    whose slices were too short to run must not train longer than one whose search ran
+    (that would favour the slow arm, usually the pretrained one on a CPU)."""
+    from roundtable.cli import compare_config
+    from roundtable.compare import Comparison
+    from roundtable.report.page import _search_section
+    from roundtable.results import load_results
+    from tests.helpers import write_paragraphs
+
+    lines = [f"paragraph {i}: " + "the quick brown fox jumps over the lazy dog. " * 3 for i in range(200)]
+    train = write_paragraphs(tmp_path / "train.txt", lines[:160])
+    valid = write_paragraphs(tmp_path / "valid.txt", lines[160:])
+    arms = {  # 32 tokens a step (37 in a 1,200-token slice) against 512 (2: too few to run)
+        "scratch-lstm": {"lstm_embed": 16, "lstm_hidden": 16, "block_size": 32, "batch_size": 1},
+        "scratch-transformer": {"n_layer": 1, "n_embd": 16, "n_head": 2, "block_size": 32, "batch_size": 16},
+    }
+    cfg = compare_config({
+        "task": "lm", "data": str(train), "valid": str(valid), "arms": ",".join(arms), "budget": "12ktok",
+        "curve_points": 0, "arm_settings": arms, "out": str(tmp_path / "out"), "device": "cpu",
+        "lr_search_min_steps": 30,
+    })
+    comp = Comparison(cfg, progress=False, log=lambda m: None)
+    comp.prepare()
+    results = comp.run()
+    statuses = {arm: [c["status"] for c in s["candidates"]] for arm, s in comp.search.items()}
+    assert statuses == {"scratch-lstm": ["ok", "ok", "ok"], "scratch-transformer": ["not run"]}
+    for run in results["runs"]:  # 3 slices of 10% set aside from both: 8,400 tokens each
+        per_step = run["train_tokens"] / run["steps"]
+        assert run["search_reserve"] == pytest.approx(0.3)
+        assert run["train_budget"] == {"kind": "tokens", "value": pytest.approx(8400)}
+        assert abs(run["train_tokens"] - 8400) <= per_step / 2, run["arm"]
+    text = " ".join(str(b) for b in _search_section(load_results(tmp_path / "out")))
+    assert "out of the 30% of its budget set aside for it" in text and "other 70% of the budget" in text

@@ -129,6 +129,20 @@ def test_wall_clock_budget_progress_and_learning_rate_search(tmp_path):
     assert "learning-rate search under way: scratch-lstm" in status.table()
 
 
+def test_progress_is_over_the_training_budget_once_the_search_has_set_its_share_aside(tmp_path):
+    """Three 10% slices ran: every arm trains on 84 s of a 120 s budget, so 42 s is half."""
+    config = {"arms": [{"name": "scratch-lstm"}], "budget": {"seconds": 120.0}, "lr_search": {"share": 0.1}}
+    ran = [{"learning_rate": r, "steps": 40, "subset_bits_per_byte": 4.0, "status": "ok"} for r in (0.01, 0.003, 0.03)]
+    search = {"arm": "scratch-lstm", "recipe_rate": 0.01, "chosen_rate": 0.01, "kept_recipe": True, "reason": "",
+              "seconds": 36.0, "candidates": ran}
+    write_json(tmp_path / "results.json", results_stub(lr_search={"scratch-lstm": search}, config=config))
+    ckpt = tmp_path / "runs" / "scratch-lstm-seed0-frac1" / "checkpoints" / "checkpoint-40"
+    ckpt.mkdir(parents=True)
+    (ckpt / STATE_FILE).write_text(json.dumps({"spent_seconds": 42.0, "curve": []}), encoding="utf-8")
+    (run,) = read_status(tmp_path).runs
+    assert (run.status, run.progress) == ("running", pytest.approx(0.5))
+
+
 def test_a_shard_midway_from_its_run_files(tmp_path, lm_files, tiny_config):
     """Shard 0 of 2 has run its runs (runs/<name>/run.json; no results.json, since the
     other shard's runs are not done), shard 1 is in its first run."""

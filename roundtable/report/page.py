@@ -218,8 +218,14 @@ def _search_section(results: Results) -> list[Block]:
     for arm, s in results.lr_search.items():
         rows += [[arm, fmt(c.learning_rate, ".3g"), fmt(c.steps, "d"), fmt(c.subset_bits_per_byte), c.status or DASH]
                  for c in s.candidates]
-    notes = [f"{arm}: {fmt(s.chosen_rate, '.3g')} chosen ({s.reason}; {fmt(s.seconds, '.0f')} s, "
-             "not charged to the budget)" for arm, s in results.lr_search.items()]
+    reserve = max((r.search_reserve for r in results.runs), default=0.0)
+    paid = (f"out of the {reserve:.0%} of its budget set aside for it" if reserve
+            else "not charged to the budget")  # comparisons before 0.2 searched outside the budget
+    notes = [f"{arm}: {fmt(s.chosen_rate, '.3g')} chosen ({s.reason}; {fmt(s.seconds, '.0f')} s, {paid})"
+             for arm, s in results.lr_search.items()]
+    if reserve:
+        notes.append(f"Every arm trained on the other {1 - reserve:.0%} of the budget, whether its own search ran "
+                     "or not, so every arm trained for the same budget (--lr-search 0 gives training all of it).")
     blocks = [Block("h2", "Learning-rate search")] + [Block("p", n) for n in notes]
     return blocks + ([Block("table", rows=rows)] if len(rows) > 1 else [])
 

@@ -207,6 +207,8 @@ class Run:
     """ok, diverged or failed; pending: a run of another shard, not done yet."""
     budget_share: float = 1.0
     """Below 1: a rung of the forecast's budget ladder."""
+    search_reserve: float = 0.0
+    """The share of the budget set aside for the learning-rate search; the run trained on the rest."""
     model: str = ""
     run_dir: str | None = None
     """The run's folder, relative to the comparison folder."""
