@@ -193,14 +193,15 @@ class SearchConfig:
                          help="learning rates tried per arm on short slices, centred on the recipe's on a half-decade "
                               "grid, the same for every arm (0 or 1: off, and all of the budget goes to training)")
     share: float = setting(0.1, flag="--lr-search-share",
-                           help="each search slice's budget as a share of a run's; rates x share of every arm's budget "
-                                "is set aside for the search, and every arm trains on the rest")
+                           help="each search slice's budget as a share of a run's; the slices of the arm that ran the "
+                                "most of them are set aside from every arm's budget, and every arm trains on the rest")
     min_steps: int = setting(30, flag="--lr-search-min-steps",
                              help="a slice of fewer optimizer steps cannot tell rates apart: the recipe's rate is kept")
     tie: float = setting(0.02, flag="--lr-search-tie",
                          help="rates whose slice score is within this share of the best one count as tied, and the "
-                              "largest of them is chosen: a short slice favours small rates over what a whole run "
-                              "would prefer (short-horizon bias, Wu et al. 2018)")
+                              "largest of them is chosen where the arm's schedule decays: a short slice favours "
+                              "small rates over what a whole run would prefer (short-horizon bias, Wu et al. 2018); "
+                              "at a constant rate the best score wins")
 
     def __post_init__(self):
         _check_types(self)

@@ -5,8 +5,13 @@ One schedule shape or one rate for all arms is not equal treatment (a constant A
 tries a few rates on a log grid around its recipe's (x 10^(k/2)), each on a short slice
 of the budget with the arm's own schedule over that slice, and keeps the rate whose
 model scores best on the curve subset of the validation text: the same grid, slice and
-evaluator for every arm. Short slices favour small rates (short-horizon bias, Wu et al.
-2018), so among rates whose scores are within ``tie`` of the best the largest wins. Where a slice holds too few steps to tell rates apart (a slow
+evaluator for every arm. A short slice misjudges rates in a known direction, so among
+rates whose scores are within ``tie`` of the best, with a schedule that decays over the
+slice, the largest wins: short slices favour small rates there (short-horizon bias, Wu et
+al. 2018). At a constant rate there is no such direction to correct (early progress grows
+with the rate, the level a long run settles at rises with it), so the best score wins:
+the largest tied rate cost the demo's LSTM 0.6 bits per byte (0.01 and 0.032 within 0.2%
+after 38-step slices; whole 84 s runs scored 2.13 and 2.72). Where a slice holds too few steps to tell rates apart (a slow
 arm on a CPU), the search stops after its first slice and the recipe's rate is kept;
 where even the machine's peak speed could not fit enough steps in a slice, that is known
 before any training and no slice runs at all.
@@ -123,10 +128,14 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
     if not result.reason and scored:
         best = min(c["subset_bits_per_byte"] for c in scored)
         tied = [c for c in scored if c["subset_bits_per_byte"] <= best * (1 + cfg.tie)]
-        result.chosen_rate = max(c["learning_rate"] for c in tied)
+        if arm.schedule != "constant":
+            result.chosen_rate = max(c["learning_rate"] for c in tied)
+            result.reason = (f"the largest of {len(result.candidates)} rates within {cfg.tie:.0%} of the best "
+                             "subset score (a decaying schedule)")
+        else:
+            result.chosen_rate = min(scored, key=lambda c: c["subset_bits_per_byte"])["learning_rate"]
+            result.reason = f"the best subset score of {len(result.candidates)} rates (a constant rate: no tie rule)"
         result.kept_recipe = result.chosen_rate == arm.learning_rate
-        result.reason = (f"the largest of {len(result.candidates)} rates within {cfg.tie:.0%} of the best "
-                         "subset score")
     elif not result.reason:
         result.reason = "every slice diverged: the recipe's rate is kept"
     result.seconds = time.perf_counter() - t0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -38,16 +39,31 @@ def fake(scores: dict, steps: int = 40, diverge=()):
     return train_slice, seen
 
 
-def test_best_rate_wins_and_near_ties_go_to_the_larger_rate(tmp_path):
+def test_best_rate_wins_and_near_ties_go_where_a_whole_run_would(tmp_path):
     budget = BudgetConfig(seconds=None, max_steps=400)
-    train_slice, _ = fake({0.01: 2.00, 0.00316: 1.90, 0.0316: 2.50})
-    r = search_rate(ARM, budget, SearchConfig(rates=3), train_slice, tmp_path)
-    assert r.chosen_rate == pytest.approx(0.00316, rel=1e-2) and not r.kept_recipe
-    # 0.01 within 2% of the best (1.97 <= 1.95 x 1.02): short slices favour small rates, the larger wins
+    decaying = replace(ARM, schedule="linear")
+    for arm in (ARM, decaying):
+        train_slice, _ = fake({0.01: 2.00, 0.00316: 1.90, 0.0316: 2.50})
+        r = search_rate(arm, budget, SearchConfig(rates=3), train_slice, tmp_path)
+        assert r.chosen_rate == pytest.approx(0.00316, rel=1e-2) and not r.kept_recipe
+    # 0.01 within 2% of the best (1.97 <= 1.95 x 1.02): with a decaying schedule short slices
+    # favour small rates, so the larger wins
     train_slice, _ = fake({0.01: 1.97, 0.00316: 1.95, 0.0316: 2.50})
-    r = search_rate(ARM, budget, SearchConfig(rates=3), train_slice, tmp_path)
-    assert r.chosen_rate == 0.01 and r.kept_recipe
+    r = search_rate(decaying, budget, SearchConfig(rates=3), train_slice, tmp_path)
+    assert r.chosen_rate == 0.01 and r.kept_recipe and "largest" in r.reason
     assert len(r.candidates) == 3 and r.seconds >= 0
+    # at a constant rate no tie rule: the best score wins, either side of the tied ones
+    # (the demo's LSTM: 4.006 at 0.01, 4.012 at 0.0316 after 38 steps; 2.13 against 2.72 after 84 s)
+    for scores, best in [({0.01: 4.006, 0.00316: 4.487, 0.0316: 4.012}, 0.01),
+                         ({0.01: 4.006, 0.00316: 3.990, 0.0316: 4.500}, 0.00316),
+                         ({0.01: 4.006, 0.00316: 4.012, 0.0316: 4.000}, 0.0316)]:
+        train_slice, _ = fake(scores)
+        r = search_rate(ARM, budget, SearchConfig(rates=3), train_slice, tmp_path)
+        assert ARM.schedule == "constant" and r.chosen_rate == pytest.approx(best, rel=1e-2)
+        assert "no tie rule" in r.reason
+    train_slice, _ = fake({0.01: 4.006, 0.00316: 4.487, 0.0316: 4.012})
+    r = search_rate(decaying, budget, SearchConfig(rates=3), train_slice, tmp_path)
+    assert r.chosen_rate == pytest.approx(0.0316, rel=1e-2)
 
 
 def test_too_short_slice_keeps_the_recipe_after_one_slice(tmp_path):
