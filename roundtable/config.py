@@ -201,7 +201,7 @@ class SearchConfig:
                          help="rates whose slice score is within this share of the best one count as tied, and the "
                               "largest of them is chosen where the arm's schedule decays: a short slice favours "
                               "small rates over what a whole run would prefer (short-horizon bias, Wu et al. 2018); "
-                              "at a constant rate the best score wins")
+                              "at a constant rate the recipe's rate if it is tied, the best score otherwise")
 
     def __post_init__(self):
         _check_types(self)

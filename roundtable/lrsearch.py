@@ -8,10 +8,12 @@ model scores best on the curve subset of the validation text: the same grid, sli
 evaluator for every arm. A short slice misjudges rates in a known direction, so among
 rates whose scores are within ``tie`` of the best, with a schedule that decays over the
 slice, the largest wins: short slices favour small rates there (short-horizon bias, Wu et
-al. 2018). At a constant rate there is no such direction to correct (early progress grows
-with the rate, the level a long run settles at rises with it), so the best score wins:
-the largest tied rate cost the demo's LSTM 0.6 bits per byte (0.01 and 0.032 within 0.2%
-after 38-step slices; whole 84 s runs scored 2.13 and 2.72). Where a slice holds too few steps to tell rates apart (a slow
+al. 2018). At a constant rate there is no known direction (early progress grows with the
+rate, the level a long run settles at rises with it): tied slices have not told the rates
+apart, so the recipe's rate is kept where it is one of them, as when a slice is too short,
+and the best score wins otherwise. On the demo's LSTM the largest tied rate cost 0.6 bits
+per byte: 0.01 (the recipe's) and 0.032 came within 0.2% and 1.1% of each other after
+35-38-step slices, each ahead once; whole 84 s runs scored 2.13 and 2.72. Where a slice holds too few steps to tell rates apart (a slow
 arm on a CPU), the search stops after its first slice and the recipe's rate is kept;
 where even the machine's peak speed could not fit enough steps in a slice, that is known
 before any training and no slice runs at all.
@@ -132,9 +134,14 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
             result.chosen_rate = max(c["learning_rate"] for c in tied)
             result.reason = (f"the largest of {len(result.candidates)} rates within {cfg.tie:.0%} of the best "
                              "subset score (a decaying schedule)")
+        elif any(c["learning_rate"] == arm.learning_rate for c in tied):
+            result.chosen_rate = arm.learning_rate
+            result.reason = (f"the recipe's, within {cfg.tie:.0%} of the best subset score of "
+                             f"{len(result.candidates)} rates (a constant rate: tied slices do not tell rates apart)")
         else:
             result.chosen_rate = min(scored, key=lambda c: c["subset_bits_per_byte"])["learning_rate"]
-            result.reason = f"the best subset score of {len(result.candidates)} rates (a constant rate: no tie rule)"
+            result.reason = (f"the best subset score of {len(result.candidates)} rates, the recipe's not within "
+                             f"{cfg.tie:.0%} of it (a constant rate)")
         result.kept_recipe = result.chosen_rate == arm.learning_rate
     elif not result.reason:
         result.reason = "every slice diverged: the recipe's rate is kept"
