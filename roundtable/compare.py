@@ -69,6 +69,10 @@ def pick_device(requested: str) -> str:
     return requested
 
 
+SEARCH_IN_BUDGET = "search_in_budget"
+"""Marks the comparison key of versions whose search is paid for out of the budget."""
+
+
 def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None) -> str:
     """One plain line when a run ends: what it did, how far it got, what it cost."""
     f = r["final"]
@@ -236,6 +240,12 @@ class Comparison:
                     f"--out {self.out}: the data files changed since this comparison started, so its runs were "
                     "scored on other text; cannot --resume (pass --overwrite to start again)"
                 )
+            new_key = {k: v for k, v in self.config_key().items() if k != "data_sha256"}
+            if old_key and SEARCH_IN_BUDGET not in old_key and {**old_key, SEARCH_IN_BUDGET: True} == new_key:
+                raise UserError(
+                    f"--out {self.out} was started by an earlier roundtable, whose learning-rate search ran outside "
+                    "the budget, so its runs trained on more of it; cannot --resume (pass --overwrite to start again)"
+                )
             raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
         raise UserError(f"--out {self.out} holds a comparison already; pass --resume, --overwrite or another --out")
 
@@ -244,6 +254,7 @@ class Comparison:
         for k in ("resume", "overwrite", "out", "device", "keep_models", "shard"):
             d.pop(k, None)
         d["data_sha256"] = self.corpus.fingerprint() if self.corpus else None
+        d[SEARCH_IN_BUDGET] = True  # runs of an earlier roundtable trained on all of the budget: not to be mixed
         return d
 
     # -- running ------------------------------------------------------------------

@@ -87,6 +87,12 @@ def slices_run(result: dict) -> int:
     return sum(c.get("status") in ("ok", "diverged") for c in result.get("candidates", ()))
 
 
+def _scored(scored: list[dict], result: SearchResult) -> str:
+    """'3 rates', or '1 of 3 rates scored' where a slice ended too short to be scored."""
+    n = len(result.candidates)
+    return f"{n} rates" if len(scored) == n else f"{len(scored)} of {n} rates scored"
+
+
 def grid(rate: float, n: int) -> list[float]:
     """The recipe's rate first (it is the one kept if slices are too short), then the
     others nearest first: rate x 10^(k/2) for k = -1, 1, -2, 2, ..."""
@@ -132,15 +138,15 @@ def search_rate(arm: ArmConfig, budget: BudgetConfig, cfg: SearchConfig, train_s
         tied = [c for c in scored if c["subset_bits_per_byte"] <= best * (1 + cfg.tie)]
         if arm.schedule != "constant":
             result.chosen_rate = max(c["learning_rate"] for c in tied)
-            result.reason = (f"the largest of {len(result.candidates)} rates within {cfg.tie:.0%} of the best "
+            result.reason = (f"the largest of {_scored(scored, result)} within {cfg.tie:.0%} of the best "
                              "subset score (a decaying schedule)")
         elif any(c["learning_rate"] == arm.learning_rate for c in tied):
             result.chosen_rate = arm.learning_rate
             result.reason = (f"the recipe's, within {cfg.tie:.0%} of the best subset score of "
-                             f"{len(result.candidates)} rates (a constant rate: tied slices do not tell rates apart)")
+                             f"{_scored(scored, result)} (a constant rate: tied slices do not tell rates apart)")
         else:
             result.chosen_rate = min(scored, key=lambda c: c["subset_bits_per_byte"])["learning_rate"]
-            result.reason = (f"the best subset score of {len(result.candidates)} rates, the recipe's not within "
+            result.reason = (f"the best subset score of {_scored(scored, result)}, the recipe's not within "
                              f"{cfg.tie:.0%} of it (a constant rate)")
         result.kept_recipe = result.chosen_rate == arm.learning_rate
     elif not result.reason:

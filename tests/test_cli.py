@@ -451,3 +451,18 @@ def test_a_token_budget_stops_at_the_nearest_step_and_is_recorded(tmp_path, file
     per_step = run["train_tokens"] / run["steps"]  # batch x block: every step the same size
     assert abs(run["train_tokens"] - 2000) <= per_step / 2  # the step boundary nearest the budget
     assert len(run["curve"]) == 3  # step 0, one point at half the tokens, the final one
+
+
+def test_a_comparison_whose_search_ran_outside_the_budget_is_not_resumed(tmp_path, files, run_cli):
+    """Runs of an earlier roundtable trained on all of the budget; new runs train on what
+    the search leaves: mixing them would compare unequal budgets."""
+    argv = compare_argv(files, tmp_path / "out")
+    rc, _, err = run_cli(argv)
+    assert rc == 0, err
+    path = tmp_path / "out" / "results.json"
+    old = json.loads(path.read_text())
+    del old["config_key"]["search_in_budget"]  # as roundtable wrote it before the search was in the budget
+    path.write_text(json.dumps(old))
+    rc, _, err = run_cli(argv + ["--resume"])
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "started by an earlier roundtable, whose learning-rate search ran outside the budget" in err
