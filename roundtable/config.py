@@ -117,7 +117,7 @@ class DataConfig:
 @dataclass
 class BudgetConfig:
     """The same budget for every run (arm x seed x fraction): its learning-rate search's
-    share (SearchConfig.reserve), then training. Evaluation time is not charged to it."""
+    share (Comparison.reserve), then training. Evaluation time is not charged to it."""
 
     seconds: float | None = setting(
         120.0, flag="--budget", show=lambda s: f"{s:g}s",
