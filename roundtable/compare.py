@@ -492,7 +492,7 @@ class Comparison:
         whether or not its own slices ran (a slice known too short to tell rates apart is
         not run); nothing where no arm's slice ran. Known once every arm's search is done,
         which is before any run."""
-        return self.cfg.lr_search.share * max((slices_run(s) for s in self.search.values()), default=0)
+        return round(self.cfg.lr_search.share * max((slices_run(s) for s in self.search.values()), default=0), 9)
 
     def _start_point(self, key: tuple, digest: str | None) -> dict | None:
         """The step-0 point of an arm that starts from the pretrained weights as they are:
