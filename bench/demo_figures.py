@@ -51,9 +51,10 @@ def figures(results: dict) -> str:
     wall = results.get("wall_seconds")
     if wall and budget.get("kind") == "seconds":
         spent = sum(budget["value"] * r.get("budget_share", 1.0) for r in results["runs"] + results.get("ladder", []))
-        reserve = max((r.get("search_reserve", 0.0) for r in results["runs"]), default=0.0)
-        search = (f"learning-rate search {results.get('lr_search_seconds', 0):.0f} s, inside the budget "
-                  f"({reserve:.0%} of each arm's set aside for it)" if reserve else
+        reserve = {r["arm"]: r.get("search_reserve", 0.0) for r in results["runs"]}
+        paid = ", ".join(f"{share:.0%} of {arm}'s" for arm, share in reserve.items())
+        search = (f"learning-rate search {results.get('lr_search_seconds', 0):.0f} s, inside each arm's own budget "
+                  f"({paid})" if any(reserve.values()) else
                   f"learning-rate search {results.get('lr_search_seconds', 0):.0f} s")
         lines.append(f"Wall clock {wall / 60:.1f} min for {spent / 60:.0f} min of budget ({wall / spent:.2f}x), "
                      f"{search}.")

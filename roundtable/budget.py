@@ -20,6 +20,13 @@ class BudgetClock:
     max_steps: int | None
     tokens: float | None = None
     """A budget in training tokens (non-padding), which does not depend on the machine."""
+    bytes: float | None = None
+    """A budget in training bytes of the user's text, likewise, and the same text for every
+    arm whatever its tokenizer."""
+    bytes_per_token: float = 1.0
+    """UTF-8 bytes of text per token of the arm's training stream (its text bytes over its
+    tokens): turns the non-padding tokens trained on into the bytes they hold, exactly
+    over an epoch and on average within one (the same rule as a run's ``train_bytes``)."""
     flops: float | None = None
     """A budget in estimated training FLOPs, likewise."""
     spent_before: float = 0.0
@@ -30,6 +37,7 @@ class BudgetClock:
     tokens_seen: float = 0.0
     flops_done: float = 0.0
     _step_tokens: float = field(default=0.0, repr=False)
+    _step_bytes: float = field(default=0.0, repr=False)
     _step_flops: float = field(default=0.0, repr=False)
     _start: float | None = field(default=None, repr=False)
     _paused_total: float = field(default=0.0, repr=False)
@@ -57,14 +65,20 @@ class BudgetClock:
             self._pause_start = None
 
     def count(self, tokens_seen: float, flops_done: float) -> None:
-        """What training has consumed so far (after each step), for token and FLOP budgets."""
+        """What training has consumed so far (after each step), for token, byte and FLOP budgets."""
         self._step_tokens, self._step_flops = tokens_seen - self.tokens_seen, flops_done - self.flops_done
+        self._step_bytes = self._step_tokens * self.bytes_per_token
         self.tokens_seen, self.flops_done = tokens_seen, flops_done
+
+    @property
+    def bytes_seen(self) -> float:
+        """Bytes of the user's text trained on so far."""
+        return self.tokens_seen * self.bytes_per_token
 
     def meter(self, step: int) -> tuple[float, float, str]:
         """(spent, total, unit) of the limit that defines the budget, for a progress bar."""
         for spent, limit, unit in ((self.elapsed(), self.seconds, "s"), (self.tokens_seen, self.tokens, "tok"),
-                                   (self.flops_done, self.flops, "flop")):
+                                   (self.bytes_seen, self.bytes, "B"), (self.flops_done, self.flops, "flop")):
             if limit:
                 return spent, limit, unit
         return float(step), float(self.max_steps or 0), "step"
@@ -73,7 +87,8 @@ class BudgetClock:
         """The largest share spent of any limit given."""
         p = 0.0
         for spent, limit in ((self.elapsed(), self.seconds), (step, self.max_steps),
-                             (self.tokens_seen, self.tokens), (self.flops_done, self.flops)):
+                             (self.tokens_seen, self.tokens), (self.bytes_seen, self.bytes),
+                             (self.flops_done, self.flops)):
             if limit:
                 p = max(p, spent / limit)
         return min(p, 1.0)
@@ -85,7 +100,7 @@ class BudgetClock:
             return True
         return any(bool(limit) and spent + 0.5 * last >= limit for spent, last, limit in (
             (self.elapsed(), step_seconds, self.seconds), (self.tokens_seen, self._step_tokens, self.tokens),
-            (self.flops_done, self._step_flops, self.flops)))
+            (self.bytes_seen, self._step_bytes, self.bytes), (self.flops_done, self._step_flops, self.flops)))
 
 
 WSD_DECAY = 0.2

@@ -18,6 +18,31 @@ WALL_OVER_BUDGET = 2.0
 """Wall clock above this multiple of the summed budgets is worth a warning."""
 
 
+TOKEN_TEXT_RATIO = 1.5
+"""Under a token budget, arms whose bytes per token differ by more than this read unequal text."""
+
+
+def token_budget_warning(runs: list[dict], budget_kind: str) -> list[str]:
+    """Under a token budget each arm counts its own tokens: where the arms' bytes per token
+    (their runs' training bytes over training tokens) differ by more than TOKEN_TEXT_RATIO,
+    the arm with more bytes per token read that much more text, one sentence saying so."""
+    if budget_kind != "tokens":
+        return []
+    per_arm: dict[str, list[float]] = {}
+    for r in runs:
+        if r.get("status") == "ok" and r.get("train_tokens") and r.get("train_bytes"):
+            per_arm.setdefault(r["arm"], []).append(r["train_bytes"] / r["train_tokens"])
+    bpt = {arm: float(np.mean(v)) for arm, v in per_arm.items()}
+    if len(bpt) < 2:
+        return []
+    hi, lo = max(bpt, key=bpt.get), min(bpt, key=bpt.get)
+    if bpt[hi] <= TOKEN_TEXT_RATIO * bpt[lo]:
+        return []
+    return [f"The budget is in tokens and each arm counts its own: {hi} reads {bpt[hi]:.2g} bytes per token, {lo} "
+            f"{bpt[lo]:.2g}, so {hi} trained on {bpt[hi] / bpt[lo]:.1f}x the text; a budget in bytes (--budget 5MB) "
+            "gives every arm the same text."]
+
+
 def pretrained_baseline(runs: list[dict], task: Task) -> dict | None:
     """The pretrained model as it is: the step-0 scores of the arms that start from it."""
     points = [r["curve"][0] for r in runs if starts_pretrained(r.get("arm")) and r.get("curve")]

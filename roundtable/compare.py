@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from roundtable import __version__, dist, startcache
-from roundtable.arms import starts_pretrained
+from roundtable.arms import run_seed, starts_pretrained
 from roundtable.arms.factory import ArmFactory
-from roundtable.caveats import pretrained_baseline, warnings_for
+from roundtable.caveats import pretrained_baseline, token_budget_warning, warnings_for
 from roundtable.config import ArmConfig, BudgetConfig, CompareConfig
 from roundtable.data import Corpus, first_by_bytes, load_corpus, nested_subset
+from roundtable.demo import is_demo_data
 from roundtable.errors import Diverged, Interrupted, UserError
 from roundtable.evaluate import ArmEvaluator, EvalSet
 from roundtable.flops import FORMULA, flops_per_token
@@ -26,7 +27,7 @@ from roundtable.forecast import forecast_sentence
 from roundtable.generate import generation_speed
 from roundtable.ladder import LADDER_SHARES, forecast_target
 from roundtable.ladder import build as build_forecast
-from roundtable.lrsearch import SliceTooShort, most_steps, search_rate, slices_run
+from roundtable.lrsearch import SliceTooShort, most_steps, search_rate, slices_run, tuning_split
 from roundtable.precision import autocast, peak_gflops
 from roundtable.precision import resolve as resolve_precision
 from roundtable.results import (
@@ -41,13 +42,13 @@ from roundtable.results import (
     write_json,
 )
 from roundtable.sample import arm_cost
-from roundtable.sample import size as size_sample
+from roundtable.sample import draw as draw_sample
 from roundtable.stopping import STOP
 from roundtable.tasks import get_task
 from roundtable.tokenization import first_lossy
 from roundtable.trackers import check_report_to, log_final, tracker_callbacks
 from roundtable.train import attention_context, per_device_batch, train_run
-from roundtable.verdict import verdict
+from roundtable.verdict import Setting, verdict
 
 
 def _kb(n: int) -> str:
@@ -108,6 +109,7 @@ class Comparison:
         dist.init(cpu=self.device == "cpu")
         self.precision = resolve_precision(cfg.precision, self.device)  # collective: every process agrees
         self._start_points: dict[tuple, dict] = {}
+        self._start_scores: dict[tuple, np.ndarray | None] = {}
         """Step-0 scores of the arms that start from the pretrained weights as they are:
         the same for every seed and fraction with the same window, so scored once."""
         self.corpus: Corpus | None = None
@@ -115,6 +117,7 @@ class Comparison:
         self._lossless: dict[int, bool] = {}
         self.search: dict[str, dict] = {}
         """Each arm's learning-rate search (lrsearch.py), kept across --resume."""
+        self._tuning: tuple[list, list] | None = None
         self.ladder: list[dict] = []
         """The forecast's extra runs at shares of the budget (ladder.py), kept across --resume."""
         self._train_bytes: dict[float, int] = {}
@@ -172,16 +175,15 @@ class Comparison:
                 model = self.factory.model(prep.arm, prep.tokenizer, seed=0).to(self.device)
                 cost[arm.name] = arm_cost(model, prep.evaluator, self.precision, self.device)
                 del model
-        valid = self.corpus.valid
-        return size_sample(self.cfg.budget.eval_share, self.cfg.budget.seconds, sum(self.task.scored_bytes(valid)),
-                           cost, lambda cut: sum(self.task.scored_bytes(self.task.eval_sample(valid, cut)))).to_dict()
+        return draw_sample(self.task, self.corpus.valid, self.cfg.budget.eval_share, self.cfg.budget.seconds, cost,
+                           self.cfg.data.split_seed).to_dict()
 
     def apply_sample(self, sample: dict) -> None:
         """Score every arm on the sample's text from here on (the same for all)."""
         self.sample = sample
         if sample.get("max_bytes") is None:
             return
-        records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]))
+        records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]), int(sample.get("seed") or 0))
         sets: dict[int, tuple] = {}
         for prep in self._prepared.values():
             if id(prep.tokenizer) not in sets:
@@ -308,10 +310,9 @@ class Comparison:
             return
         ladder = len(self.cfg.arms) * self.cfg.seeds * sum(LADDER_SHARES) if self.cfg.forecast_budget else 0.0
         reserve = self.cfg.lr_search.reserve  # at most: a slice too short is not run
-        searches = len([a for a in self.cfg.arms if a.name not in self.search]) if reserve else 0
-        total = seconds * ((n_runs + ladder) * (1 - reserve) + searches * reserve)
-        search = (f" ({seconds * reserve:.0f} s of each for the arm's learning-rate search, "
-                  f"{seconds * (1 - reserve):.0f} s training)" if reserve else "")
+        total = seconds * (n_runs + ladder)  # an arm's search comes out of its own runs' budget
+        search = (f" (up to {seconds * reserve:.0f} s of each for the arm's own learning-rate search, the rest "
+                  "training)" if reserve else "")
         self.log(f"{n_runs} runs of {seconds:.0f} s{search}: at most {total / 60:.0f} min in all"
                  f"{' (forecast included)' if ladder else ''}, plus model loading and evaluation")
 
@@ -340,14 +341,37 @@ class Comparison:
                 self._write(self.results(runs, complete=False))
             self.use_rate(arm.name, self.search[arm.name]["chosen_rate"])
 
+    def tuning(self) -> tuple[list, list]:
+        """(the search slices' training documents, the tuning documents) of the largest
+        fraction: the same split for every arm (lrsearch.tuning_split), sized like the
+        curve subset so a slice's score costs what it would on the validation text."""
+        if self._tuning is None:
+            train = nested_subset(self.corpus.train, max(self.cfg.fractions), self.cfg.data.split_seed)
+            self._tuning = tuning_split(train, self.cfg.budget.curve_eval_bytes, self.cfg.data.split_seed)
+        return self._tuning
+
+    def tuning_summary(self) -> dict | None:
+        """Where the search scored its slices, for results.json and the report."""
+        if self.cfg.lr_search.rates <= 1 or self.corpus is None:
+            return None
+        train, tuning = self.tuning()
+        return {"documents": len(tuning), "bytes": sum(self.task.scored_bytes(tuning)),
+                "slice_train_documents": len(train), "source": "training documents held out from the search's slices"}
+
     def search_arm(self, arm: ArmConfig) -> dict:
-        """One arm's learning-rate search (lrsearch.py) on the largest fraction, seed 0."""
+        """One arm's learning-rate search (lrsearch.py) on the largest fraction, seed 0:
+        its slices train on the training documents less the tuning ones, and are scored on
+        the tuning ones, never on validation text."""
         prep = self._prepared[(arm.name, max(self.cfg.fractions))]
-        if self.cfg.lr_search.rates > 1:
+        search = self.cfg.lr_search.rates > 1
+        if search:
             self.log(f"learning-rate search: {arm.name}")
+        train, tuning = self.tuning() if search else ([], [])
+        sliced = self._search_prep(prep, train, tuning) if search and tuning else None
         result = search_rate(
             prep.arm, self.cfg.budget, self.cfg.lr_search,
-            lambda a, b, d: self._train_slice(prep, a, b, d), self.out / "lr-search" / arm.name,
+            lambda a, b, d: self._train_slice(sliced, a, b, d), self.out / "lr-search" / arm.name,
+            unavailable=None if sliced else "fewer than two training documents, so no tuning text can be held out",
         )
         self.log(f"  {arm.name}: learning rate {result.chosen_rate:.3g} ({result.reason})")
         return result.to_dict()
@@ -358,18 +382,25 @@ class Comparison:
             prep = self._prepared[(arm, f)]
             prep.arm = replace(prep.arm, learning_rate=rate)
 
+    def _search_prep(self, prep: Prepared, train: list, tuning: list) -> Prepared:
+        """The arm as its search slices see it: the same tokenizer, block and window,
+        trained on ``train`` and scored on the tuning documents by the one evaluator."""
+        data = self.task.train_data(prep.tokenizer, train, prep.arm, self.cfg.context_bytes)
+        ev = prep.evaluator
+        tuned = ArmEvaluator(full=self.task.eval_set(prep.tokenizer, tuning), subset=None, window=ev.window,
+                             stride=ev.stride, batch_tokens=ev.batch_tokens, progress=self.progress)
+        return replace(prep, data=data.dataset, evaluator=tuned)
+
     def _train_slice(self, prep: Prepared, arm: ArmConfig, budget, run_dir: Path) -> tuple[int, float]:
         """One search slice: a fresh model (seed 0) trained on the slice, scored on the
-        curve subset of the validation text by the same evaluator as every run."""
-        ev = prep.evaluator
-        subset = ArmEvaluator(full=ev.subset or ev.full, subset=None, window=ev.window, stride=ev.stride,
-                              batch_tokens=ev.batch_tokens, progress=self.progress)
-        model = self.factory.model(arm, prep.tokenizer, seed=0)
+        tuning text (``_search_prep``) by the same evaluator as every run."""
+        seed = run_seed(arm.name, 0)  # a copy (NAME#2) searches with its own seed, as its runs train
+        model = self.factory.model(arm, prep.tokenizer, seed=seed)
         bound = self._slice_steps(model, prep, arm, budget)
         if bound is not None and bound < self.cfg.lr_search.min_steps:
             raise SliceTooShort(bound, "at twice this CPU's measured matmul speed" if budget.seconds else "by its limit")
-        out = train_run(model, prep.tokenizer, prep.data, subset, arm, budget, run_dir, run_dir / "tensorboard", 0,
-                        self.device, desc=f"{arm.name} lr {arm.learning_rate:.3g}", progress=self.progress,
+        out = train_run(model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
+                        run_dir / "tensorboard", seed, self.device, desc=f"{arm.name} lr {arm.learning_rate:.3g}", progress=self.progress,
                         probe_min_steps=self.cfg.lr_search.min_steps, precision=self.precision)
         return out.steps, out.final.get("valid_bits_per_byte", float("nan"))
 
@@ -380,7 +411,7 @@ class Comparison:
         tokens = arm.batch_size * (float(np.mean(lengths)) if lengths else arm.block_size)
         flops = flops_per_token(model, attention_context(prep.data, arm.block_size)) * tokens
         peak = peak_gflops(self.precision) * dist.world() if self.device == "cpu" else None
-        return most_steps(budget, tokens, flops, peak)
+        return most_steps(budget, tokens, flops, peak, prep.data.bytes_per_token)
 
     def _write(self, results: dict) -> None:
         if dist.is_main():
@@ -416,37 +447,39 @@ class Comparison:
         arm = prep.arm
         name = self.run_dir_name(arm.name, seed, fraction, share)
         run_dir = self.out / "runs" / name
-        budget = self.training_budget(share)
+        budget = self.training_budget(arm.name, share)
         record = {
-            "arm": arm.name, "seed": seed, "fraction": fraction, "status": "failed",
+            "arm": arm.name, "seed": seed, "train_seed": run_seed(arm.name, seed), "fraction": fraction, "status": "failed",
             "model": self.factory.model_name(arm), "run_dir": str(run_dir.relative_to(self.out)),
             "recipe": asdict(arm), "block_size": arm.block_size, "context_bytes": prep.context_bytes,
             "tokenizer_lossless": prep.lossless, "budget_share": share,
-            "search_reserve": self.reserve, "train_budget": dict(zip(("kind", "value"), budget.kind)),
+            "search_reserve": self.reserve(arm.name), "train_budget": dict(zip(("kind", "value"), budget.kind)),
         }
         trackers = tracker_callbacks(self.cfg.report_to, name, {"arm": arm.name, "seed": seed, "fraction": fraction,
                                                                 "budget_share": share, "task": self.cfg.task})
         t0 = time.perf_counter()
         try:
-            model = self.factory.model(arm, prep.tokenizer, seed=seed)
+            model = self.factory.model(arm, prep.tokenizer, seed=record["train_seed"])
             record["params"] = int(sum(p.numel() for p in model.parameters()))
             record["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             key = (arm.name, prep.evaluator.window, prep.evaluator.stride)
             digest = startcache.key(self._model_info(), arm, prep.evaluator, self.precision, self.device) \
                 if starts_pretrained(arm.name) else None
             start = self._start_point(key, digest) if starts_pretrained(arm.name) else None
+            prep.evaluator.first_full = None
             outcome = train_run(
                 model, prep.tokenizer, prep.data, prep.evaluator, arm, budget, run_dir,
-                self.out / "tensorboard" / name, seed, self.device, desc=name, progress=self.progress,
+                self.out / "tensorboard" / name, record["train_seed"], self.device, desc=name, progress=self.progress,
                 callbacks=trackers, precision=self.precision, start_point=start, log=self.log,
             )
             if starts_pretrained(arm.name) and start is None and outcome.curve.points:
                 self._start_points[key] = outcome.curve.points[0]
+                self._start_scores[key] = _step0_scores(prep.evaluator.first_full, outcome.curve.points[0])
                 if dist.is_main():
-                    startcache.save(digest, outcome.curve.points[0])
+                    startcache.save(digest, outcome.curve.points[0], self._start_scores[key])
             if dist.is_main():
                 group_readable(run_dir)
-                self._save_scores(run_dir, prep)
+                self._save_scores(run_dir, prep, self._start_scores.get(key))
                 if share == 1:
                     record.update(self._costs(model, prep))
                 else:
@@ -479,20 +512,20 @@ class Comparison:
             self.log(run_line(name, record, self._train_bytes[fraction], budget.seconds))
         return record
 
-    def training_budget(self, share: float = 1.0) -> BudgetConfig:
-        """What a run trains on: its share of the budget (a forecast rung's is < 1) less
-        the learning-rate search's reserve, the same for every arm whether or not its own
-        search ran, so that every arm trains for the same budget."""
-        return self.cfg.budget.scaled(share * (1.0 - self.reserve), curve=share == 1)
+    def training_budget(self, arm: str, share: float = 1.0) -> BudgetConfig:
+        """What a run of ``arm`` trains on: its share of the budget (a forecast rung's is
+        < 1) less the arm's own search slices, so that each arm's search and training
+        together spend the same budget."""
+        return self.cfg.budget.scaled(share * (1.0 - self.reserve(arm)), curve=share == 1)
 
-    @property
-    def reserve(self) -> float:
-        """The share of every arm's budget set aside for the learning-rate search: the
-        slices of the arm whose search ran the most of them, so the same for every arm
-        whether or not its own slices ran (a slice known too short to tell rates apart is
-        not run); nothing where no arm's slice ran. Known once every arm's search is done,
-        which is before any run."""
-        return round(self.cfg.lr_search.share * max((slices_run(s) for s in self.search.values()), default=0), 9)
+    def reserve(self, arm: str) -> float:
+        """The share of ``arm``'s budget its own learning-rate search took: the slices it
+        ran, nothing where none ran (a slice known too short to tell rates apart is not
+        run, and that arm trains on all of its budget). Charging every arm the largest
+        search would make a slow arm that could not search pay for another's (the demo's
+        fine-tune arm, which runs no slice, would train on 70% of its budget). Known once
+        the arm's search is done, which is before its first run."""
+        return round(self.cfg.lr_search.share * slices_run(self.search.get(arm) or {}), 9)
 
     def _start_point(self, key: tuple, digest: str | None) -> dict | None:
         """The step-0 point of an arm that starts from the pretrained weights as they are:
@@ -503,6 +536,7 @@ class Comparison:
         if point is None:
             cached = startcache.load(digest)
             point = {**cached, "cached": True} if cached else None
+            self._start_scores[key] = startcache.load_scores(digest) if cached else None
         (missing,) = dist.all_max([0.0 if point else 1.0])
         if missing:
             return None
@@ -520,9 +554,14 @@ class Comparison:
         out["cost_seconds"] = time.perf_counter() - t0
         return out
 
-    def _save_scores(self, run_dir: Path, prep: Prepared) -> None:
-        """Per-document scores for the paired bootstrap; what the task's extra evaluator made."""
-        scores = {"doc_nll_nats": prep.evaluator.last_full.doc_nll_nats, "doc_bytes": prep.evaluator.full.doc_bytes}
+    def _save_scores(self, run_dir: Path, prep: Prepared, start: np.ndarray | None = None) -> None:
+        """Per-unit scores for the paired bootstrap (``start``: those of the pretrained
+        weights as they are, step 0), with the document of each unit (``doc_group``: the
+        bootstrap resamples documents); what the task's extra evaluator made."""
+        scores = {"doc_nll_nats": prep.evaluator.last_full.doc_nll_nats, "doc_bytes": prep.evaluator.full.doc_bytes,
+                  "doc_group": prep.evaluator.full.groups}
+        if start is not None:
+            scores["doc_nll_nats_start"] = start
         if prep.evaluator.extra is not None:
             self.task.save_extra(prep.evaluator.extra, run_dir, scores)
         np.savez(run_dir / SCORES, **scores)
@@ -552,19 +591,24 @@ class Comparison:
         return out
 
     def _verdict(self, runs: list[dict], forecast: dict | None, baselines: dict) -> dict:
-        v = verdict(runs, self.task, self.out)
+        v = verdict(runs, self.task, self.out, Setting(self.cfg.budget.max_steps, self._model_info(),
+                                                       is_demo_data(self.cfg.data.path)))
         wall = time.perf_counter() - self._t0 + self._wall_before
         v["warnings"] = v.get("warnings", []) + warnings_for(
             runs + self.ladder, self.task, self._train_bytes, baselines, self.cfg.budget.seconds, wall)
+        v["warnings"] += token_budget_warning(runs, self.cfg.budget.kind[0])
         if forecast:
             v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
             v["sentence"] += " " + v["forecast_sentence"]
         if self.sample and self.sample.get("max_bytes") is not None:
             v["warnings"].append(
-                f"Every arm's bits per byte were scored on {_kb(self.sample['scored_bytes'])} of the "
-                f"{_kb(self.sample['valid_bytes'])} of validation text, so that one score fits in "
-                f"{100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 scores all of it): their interval "
-                "is that of the smaller sample."
+                f"Every arm's bits per byte were scored on a random sample of {_kb(self.sample['scored_bytes'])} of "
+                f"the {_kb(self.sample['valid_bytes'])} of validation text"
+                + (f" ({self.sample['units']} units from {self.sample['documents']} documents, seed "
+                   f"{self.sample['seed']})" if self.sample.get("units") else "")
+                + f", so that one score fits in {100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 "
+                "scores all of it): each score and the margin are estimates of their whole-text values, and their "
+                "interval, over the drawn units, is that of the estimate."
             )
         lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
         if lossy:
@@ -589,6 +633,7 @@ class Comparison:
             "data": data,
             "runs": runs,
             "lr_search": self.search,
+            "lr_search_tuning": self.tuning_summary(),
             "eval_sample": self.sample,
             "ladder": self.ladder,
             "forecast": forecast,
@@ -607,3 +652,11 @@ class Comparison:
                 "device": self.device, "threads": torch.get_num_threads(), "precision": self.precision,
             },
         }
+
+
+def _step0_scores(first, point: dict) -> np.ndarray | None:
+    """The per-document NLL of a run's step 0: its first whole-text score, where that is
+    the point recorded at step 0 (a run resumed from a checkpoint scored no step 0)."""
+    if first is None or point.get("step") != 0 or point.get("valid_bits_per_byte") != first.bits_per_byte:
+        return None
+    return first.doc_nll_nats

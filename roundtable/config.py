@@ -34,7 +34,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from roundtable.arms import DEFAULT_MODEL, default_arms, get_arm
+from roundtable.arms import DEFAULT_MODEL, default_arms, get_arm, split_name
 from roundtable.errors import UserError
 
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
@@ -65,14 +65,19 @@ def setting(default: Any = MISSING, *, help: str, factory: Any = MISSING, **cli)
 
 def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
     """``--budget`` as (kind, value): wall-clock seconds (``90s``, ``10m``, ``1.5h``),
-    training tokens (``5Mtok``, ``200ktok``) or FLOPs (``2e15flop``). Tokens and FLOPs
-    do not depend on the machine or its load, so another machine reproduces them."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
-    if m:
-        value = float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2)]
+    training bytes of the user's text (``5MB``, ``500kB``: decimal units), training
+    tokens (``5Mtok``, ``200ktok``) or FLOPs (``2e15flop``). Bytes, tokens and FLOPs do
+    not depend on the machine or its load, so another machine reproduces them; bytes
+    alone give every arm the same text whatever its tokenizer."""
+    number = r"\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*"
+    m = re.fullmatch(number + r"([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
+    b = re.fullmatch(number + r"([kKmMgGtT]?)[bB]\s*", str(text))
+    if m or b:
+        prefix = (m or b).group(2).upper()
+        value = float((m or b).group(1)) * {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[prefix]
         if value <= 0:
             raise UserError(f"--budget must be positive, got {text!r}")
-        return ("tokens" if m.group(3).startswith("tok") else "flops"), value
+        return ("bytes" if b else "tokens" if m.group(3).startswith("tok") else "flops"), value
     return "seconds", parse_budget(text)
 
 
@@ -83,7 +88,8 @@ def parse_budget(text: str | float | int) -> float:
     else:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
         if not m:
-            raise UserError(f"cannot parse --budget {text!r}: use e.g. 90s, 10m, 1.5h, 5Mtok or 2e15flop")
+            raise UserError(f"cannot parse --budget {text!r}: use seconds (90s, 10m, 1.5h), training bytes (B, kB, MB "
+                            "or GB: 5MB), tokens (5Mtok) or FLOPs (2e15flop)")
         unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, None: 1}[m.group(2)]
         seconds = float(m.group(1)) * unit
     if seconds <= 0:
@@ -116,18 +122,21 @@ class DataConfig:
 
 @dataclass
 class BudgetConfig:
-    """The same budget for every run (arm x seed x fraction): its learning-rate search's
-    share (Comparison.reserve), then training. Evaluation time is not charged to it."""
+    """The same budget for every run (arm x seed x fraction): its arm's own learning-rate
+    search's share (Comparison.reserve), then training. Evaluation time is not charged to it."""
 
     seconds: float | None = setting(
         120.0, flag="--budget", show=lambda s: f"{s:g}s",
         help="budget per run, the learning-rate search's slices included: wall clock (90s, 10m, 1.5h), training "
-             "tokens (5Mtok) or FLOPs (2e15flop); tokens and FLOPs do not depend on the machine, so another machine "
-             "reproduces them",
+             "bytes of your text (5MB, 500kB; decimal), tokens (5Mtok) or FLOPs (2e15flop); bytes, tokens and FLOPs "
+             "do not depend on the machine, so another machine reproduces them, and bytes give every arm the same "
+             "text whatever its tokenizer (each arm counts its own tokens)",
     )
     max_steps: int | None = setting(None, help="optimizer steps per run, as well as --budget or instead of it "
                                                "(compare without --budget: no time limit)")
     tokens: float | None = setting(None, flag=None, help="training tokens per run (non-padding): --budget 5Mtok")
+    bytes: float | None = setting(None, flag=None, help="training bytes per run: UTF-8 bytes of the text trained on "
+                                                        "(non-padding tokens), whatever the tokenizer: --budget 5MB")
     flops: float | None = setting(None, flag=None,
                                   help="estimated training FLOPs per run (flops.py): --budget 2e15flop")
     curve_points: int = setting(3, help="evaluations between step 0 and the end, at regular intervals of the budget")
@@ -141,7 +150,8 @@ class BudgetConfig:
 
     def __post_init__(self):
         _check_types(self)
-        if self.seconds is None and self.max_steps is None and self.tokens is None and self.flops is None:
+        if self.seconds is None and self.max_steps is None and self.tokens is None and self.bytes is None \
+                and self.flops is None:
             raise UserError("give a --budget or --max-steps")
         if self.max_steps is not None and self.max_steps <= 0:
             raise UserError(f"--max-steps must be positive, got {self.max_steps}")
@@ -155,12 +165,13 @@ class BudgetConfig:
     @property
     def by_steps(self) -> bool:
         """Only a step limit: curve points and checkpoints at fixed steps, not at shares of time."""
-        return bool(self.max_steps) and not (self.seconds or self.tokens or self.flops)
+        return bool(self.max_steps) and not (self.seconds or self.tokens or self.bytes or self.flops)
 
     @property
     def kind(self) -> tuple[str, float]:
         """(kind, value) of the limit that defines the budget, as results.json records it."""
-        for kind, value in (("seconds", self.seconds), ("tokens", self.tokens), ("flops", self.flops)):
+        for kind, value in (("seconds", self.seconds), ("tokens", self.tokens), ("bytes", self.bytes),
+                            ("flops", self.flops)):
             if value:
                 return kind, value
         return "steps", float(self.max_steps)
@@ -175,6 +186,7 @@ class BudgetConfig:
             seconds=self.seconds * share if self.seconds else None,
             max_steps=max(1, int(self.max_steps * share + 1e-9)) if self.max_steps else None,
             tokens=self.tokens * share if self.tokens else None, flops=self.flops * share if self.flops else None,
+            bytes=self.bytes * share if self.bytes else None,
             curve_points=self.curve_points if curve else 0, curve_eval_bytes=self.curve_eval_bytes,
             eval_share=self.eval_share,
         )
@@ -193,8 +205,8 @@ class SearchConfig:
                          help="learning rates tried per arm on short slices, centred on the recipe's on a half-decade "
                               "grid, the same for every arm (0 or 1: off, and all of the budget goes to training)")
     share: float = setting(0.1, flag="--lr-search-share",
-                           help="each search slice's budget as a share of a run's; the slices of the arm that ran the "
-                                "most of them are set aside from every arm's budget, and every arm trains on the rest")
+                           help="each search slice's budget as a share of a run's; an arm's slices come out of its own "
+                                "runs' budget, and it trains on the rest")
     min_steps: int = setting(30, flag="--lr-search-min-steps",
                              help="a slice of fewer optimizer steps cannot tell rates apart: the recipe's rate is kept")
     tie: float = setting(0.02, flag="--lr-search-tie",
@@ -369,7 +381,7 @@ def _words(kind) -> str:
 
 def _flag(f) -> str | None:
     """The option that sets field ``f``. None for fields that are not settings (ArmConfig's:
-    arm_settings; the nested groups) or that another setting sets (tokens, flops: --budget)."""
+    arm_settings; the nested groups) or that another setting sets (tokens, bytes, flops: --budget)."""
     if "help" not in f.metadata:
         return None
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
@@ -390,7 +402,7 @@ class CompareConfig:
     arms: list[ArmConfig] = setting(
         factory=lambda: [arm_defaults(a) for a in default_arms()], show=lambda arms: ",".join(a.name for a in arms),
         help="arms, comma-separated, from the list below; an arm's own settings go in --config, under "
-             "arm_settings (below)",
+             "arm_settings (below); NAME#2 is a copy of an arm under another name, with other seeds (an A/A check)",
     )
     model: str = setting(DEFAULT_MODEL, help="pretrained model: hub id, local folder, .gguf file, or "
                                              f"{DEFAULT_MODEL} (offline, installed with roundtable)")
@@ -568,7 +580,7 @@ def compare_config(values: dict) -> CompareConfig:
             path = by_name[name].path
             (nested[path[0]] if len(path) == 2 else top)[path[-1]] = value
     budget = nested["budget"]
-    if "seconds" in budget:  # --budget: wall-clock seconds, tokens or FLOPs
+    if "seconds" in budget:  # --budget: wall-clock seconds, bytes, tokens or FLOPs
         kind, amount = parse_budget_spec(budget.pop("seconds"))
         budget.update({"seconds": None, kind: amount})
     elif "max_steps" in budget:
@@ -592,7 +604,7 @@ def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
     known = {f.name for f in fields(ArmConfig)}
     arms = []
     for n in names:
-        o = overrides.get(n, {})
+        o = {**overrides.get(split_name(n)[0], {}), **overrides.get(n, {})}  # a copy: its arm's settings, then its own
         bad = set(o) - known
         if bad:
             raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}")

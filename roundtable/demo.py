@@ -12,6 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+LM_FILE, SUMMARIZE_FILE = "python-reference.jsonl", "stdlib-docstrings.jsonl"
+
+
+def is_demo_data(path: str | Path) -> bool:
+    """Whether ``path`` is a file the demo wrote (by its name): text that a pretrained
+    model may have read in pretraining, which the verdict must say."""
+    return Path(path).name in (LM_FILE, SUMMARIZE_FILE)
+
 
 def reference_topics() -> list[str]:
     from pydoc_data.topics import topics
@@ -21,7 +29,7 @@ def reference_topics() -> list[str]:
 
 def write_lm_data(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "python-reference.jsonl"
+    path = folder / LM_FILE
     with open(path, "w", encoding="utf-8") as f:
         for text in reference_topics():
             f.write(json.dumps({"text": text}) + "\n")
@@ -81,7 +89,7 @@ def docstring_pairs() -> list[dict]:
 
 def write_summarize_data(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "stdlib-docstrings.jsonl"
+    path = folder / SUMMARIZE_FILE
     with open(path, "w", encoding="utf-8") as f:
         for row in docstring_pairs():
             f.write(json.dumps(row) + "\n")

@@ -42,6 +42,14 @@ class EvalSet:
     sequences: list[EvalSequence]
     doc_bytes: np.ndarray  # (n_docs,) UTF-8 bytes scored per document
     pad_id: int = 0
+    doc_group: np.ndarray | None = None
+    """(n_docs,) the validation document each scored unit belongs to, where units are
+    pieces of documents (the LM sample); None: each unit is a document of its own."""
+
+    @property
+    def groups(self) -> np.ndarray:
+        """The document of each unit: the bootstrap resamples documents, not their pieces."""
+        return np.arange(len(self.doc_bytes)) if self.doc_group is None else np.asarray(self.doc_group, np.int64)
 
     @property
     def n_bytes(self) -> int:
@@ -257,6 +265,8 @@ class ArmEvaluator:
     extra: object | None = None
     progress: bool = True
     last_full: Scores | None = None
+    first_full: Scores | None = None
+    """The first whole-text scores since it was last cleared: a run's step 0 where it scored it."""
     precision: str = "fp32"
 
     def evaluate(self, model, full: bool) -> dict:
@@ -269,6 +279,8 @@ class ArmEvaluator:
         if full or self.subset is None:
             s = run(self.full, "eval (all)")
             self.last_full = s
+            if self.first_full is None:
+                self.first_full = s
             out.update(s.metrics())
             out["scope"] = "full"
             # the subset is the leading documents, scored in the same windows within the

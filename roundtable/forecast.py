@@ -953,7 +953,7 @@ def fmt_budget(v: float, unit: str = "s") -> str:
 def _budget_parts(v: float, unit: str) -> tuple[str, str]:
     if unit != "s":  # 400k tokens, 3.2M tokens, 2e+15 flops
         for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-            if v >= div and unit in ("tokens", "steps"):
+            if v >= div and unit in ("tokens", "steps", "bytes"):
                 return f"{v / div:.3g}{prefix}", unit
         return f"{v:.3g}", unit
     for div, name, cut in ((86400, "d", 2 * 86400), (3600, "h", 2 * 3600), (60, "min", 120)):

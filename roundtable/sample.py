@@ -5,10 +5,13 @@ on two CPU cores that is about 550 bytes a second, so 30 kB cost a minute, and a
 user's validation split grows with their data (600 summarize pairs cost ten minutes).
 Scored in full, evaluation would take more of the wall clock than training. So, with a
 wall-clock budget, the text scored for the verdict is cut to what the slowest arm scores
-in ``--eval-share`` of the budget: the same bytes for every arm (the task's
-``eval_sample``: every LM document cut to its leading part, 4 kB at least; the leading
-summarize pairs, 30 at least, so the bootstrap has documents to resample). Each arm's cost is its measured seconds per token
-position times the positions a whole score runs (windows, overlaps and all). The speed
+in ``--eval-share`` of the budget: the same bytes for every arm and every
+curve point (the task's ``eval_sample``: a seeded random draw of units, LM documents or
+pieces of long ones read after their preceding text, 4 kB at least; summarize pairs, 30
+at least, so the bootstrap has units to resample). A random draw, not each document's
+leading part: the sample's score is an estimate of the whole text's, and the bootstrap's
+interval over the drawn units is that estimate's. Each arm's cost is its measured
+seconds per token position times the positions a whole score runs (windows, overlaps and all). The speed
 is measured once per machine and model shape and kept in the roundtable cache, so the
 same comparison run again cuts the same sample (and finds its step-0 score cached).
 """
@@ -49,6 +52,14 @@ class Sample:
     """Each arm's estimated cost of scoring one byte of the validation text."""
     slowest: str | None
     reason: str
+    seed: int | None = None
+    """Seed of the draw (--split-seed); None when all of it is scored."""
+    units: int | None = None
+    """Scoring units drawn: documents, or pieces of long ones (LM)."""
+    documents: int | None = None
+    """Validation documents the units come from."""
+    method: str = ""
+    """How the units were drawn."""
 
     @property
     def cut(self) -> bool:
@@ -119,3 +130,14 @@ def arm_cost(model, evaluator: ArmEvaluator, precision: str, device: str) -> flo
     """Seconds to score one byte of the arm's whole validation text."""
     pos = positions(evaluator.full, evaluator.window, evaluator.stride)
     return seconds_per_position(model, evaluator, precision, device) * pos / max(evaluator.full.n_bytes, 1)
+
+
+def draw(task, valid: list, share: float, budget_seconds: float | None, cost: dict[str, float], seed: int) -> Sample:
+    """The sample of ``valid`` for ``cost`` (``size``), drawn by the task with ``seed``,
+    with what it holds."""
+    s = size(share, budget_seconds, sum(task.scored_bytes(valid)), cost,
+             lambda cut: sum(task.scored_bytes(task.eval_sample(valid, cut, seed))))
+    if s.cut:
+        s.units, s.documents = task.sample_counts(task.eval_sample(valid, s.max_bytes, seed))
+        s.seed, s.method = seed, task.sample_method()
+    return s

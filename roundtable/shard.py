@@ -126,12 +126,12 @@ class Shard:
         mine = self.units()[self.k :: self.n]
         self.comp.log(f"shard {self.k}/{self.n}: {len(mine)} of {len(self.units())} runs")
         with STOP.installed():
-            if any(not self.run_file(unit).is_file() for unit in mine):
-                # every arm's search before any run: the budget they set aside is every arm's
-                # (Comparison.reserve); each shard starts with another arm, so they search side by side
-                order = list(arms.values())
-                for arm in order[self.k % len(order):] + order[: self.k % len(order)]:
-                    self.rate(arm)
+            todo = {unit[0] for unit in mine if not self.run_file(unit).is_file()}
+            # an arm's search sets aside its own budget only (Comparison.reserve): this shard searches
+            # the arms it runs; each shard starts with another arm, so they search side by side
+            order = [a for a in arms.values() if a.name in todo]
+            for arm in order[self.k % max(len(order), 1):] + order[: self.k % max(len(order), 1)]:
+                self.rate(arm)
             for unit in mine:
                 if self.run_file(unit).is_file():
                     continue  # done by an earlier try of this shard

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -79,8 +80,14 @@ def _path(digest: str) -> Path:
     return cache_root() / "start-points" / f"{digest}.json"
 
 
+def _scores_path(digest: str) -> Path:
+    return cache_root() / "start-points" / f"{digest}.npy"
+
+
 def load(digest: str | None) -> dict | None:
-    if digest is None:
+    """The point, or None; an entry without its per-document scores (the verdict's
+    comparison with the model as it is needs them) is scored again."""
+    if digest is None or not _scores_path(digest).is_file():
         return None
     try:
         point = read_json(_path(digest))
@@ -89,7 +96,26 @@ def load(digest: str | None) -> dict | None:
     return point if isinstance(point, dict) and point.get("step") == 0 else None
 
 
-def save(digest: str | None, point: dict) -> None:
-    """Written atomically: a half-written entry never exists under its name."""
-    if digest is not None:
-        write_json(_path(digest), {k: v for k, v in point.items() if k not in ("reused", "cached")})
+def load_scores(digest: str | None) -> np.ndarray | None:
+    """Per-document NLL (nats) of the step-0 point, or None."""
+    if digest is None:
+        return None
+    try:
+        return np.load(_scores_path(digest))
+    except (OSError, ValueError):
+        return None
+
+
+def save(digest: str | None, point: dict, doc_nll_nats: np.ndarray | None = None) -> None:
+    """Written atomically: a half-written entry never exists under its name. The scores
+    go first, so a point on disk always has them."""
+    if digest is None:
+        return
+    if doc_nll_nats is not None:
+        path = _scores_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(doc_nll_nats, np.float64))
+        os.replace(tmp, path)
+    write_json(_path(digest), {k: v for k, v in point.items() if k not in ("reused", "cached")})

@@ -71,6 +71,20 @@ def mean_difference_samples(
     return (t[:, 0] - t[:, 1]) / np.atleast_2d(per_doc_a).shape[1]
 
 
+def score_samples(
+    per_doc: Sequence[np.ndarray], doc_bytes: np.ndarray | None = None, n_boot: int = 2000, seed: int = 0
+) -> np.ndarray:
+    """(n_boot, len(per_doc)) bootstrap samples of each array's score, all on one document
+    draw (paired): with ``doc_bytes``, bits per byte (the arrays are per-document NLL in
+    nats, over the resampled bytes); without, the mean over the resampled documents.
+    A difference of two columns is the sample of ``bpb_difference_samples`` or
+    ``mean_difference_samples``; more columns let one draw serve several comparisons."""
+    if doc_bytes is None:
+        return resampled_totals(per_doc, n_boot, seed) / np.atleast_2d(per_doc[0]).shape[1]
+    t = resampled_totals([*per_doc, np.asarray(doc_bytes)[None]], n_boot, seed)
+    return t[:, :-1] / (LN2 * t[:, -1:])
+
+
 def interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)

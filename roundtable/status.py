@@ -95,7 +95,8 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
     budget = BudgetConfig(**{k: v for k, v in (cfg.get("budget") or {}).items() if k in known})
     searches = [*(results.get("lr_search") or {}).values(),
                 *filter(None, map(_read, sorted((out / "lr-search").glob("*.json"))))]  # shards write these
-    reserve = (cfg.get("lr_search") or {}).get("share", 0.0) * max(map(slices_run, searches), default=0)
+    share = (cfg.get("lr_search") or {}).get("share", 0.0)
+    reserve = {s.get("arm"): share * slices_run(s) for s in searches}  # each arm's own search, from its own budget
     listed = [*(results.get("runs") or []), *(results.get("ladder") or [])]  # ladder: the forecast's rungs
     ended = {_folder(r): r for r in listed if r.get("status") != "pending"}  # pending: a shard's, not merged
     ended.update({f.parent.name: r for f in (out / "runs").glob(f"*/{RUN_FILE}") if (r := _read(f)) is not None})
@@ -117,8 +118,9 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
             row.bits_per_byte = (r.get("final") or {}).get("valid_bits_per_byte")
             row.error = r.get("error")
         elif not complete:
-            # a run trains on its share of the budget less what the learning-rate search set aside
-            _running(row, out, budget.scaled(float(m["share"] or 1.0) * (1 - reserve), curve=True), now)
+            # a run trains on its share of the budget less what its arm's learning-rate search set aside
+            _running(row, out, budget.scaled(float(m["share"] or 1.0) * (1 - reserve.get(m["arm"], 0.0)), curve=True),
+                     now)
         runs.append(row)
     return Status(str(out), results.get("task") or cfg.get("task") or "?", complete, runs,
                   _searching(out, results, arms))
@@ -140,7 +142,8 @@ def _running(row: RunStatus, out: Path, budget: BudgetConfig, now: float) -> Non
     row.updated_seconds_ago = max(0.0, now - max(_newest_mtime(p) for p in folders))
     state, step = _checkpoint(out / "runs" / row.name / "checkpoints")
     row.step = max(step, _tensorboard_step(out / "tensorboard" / row.name))
-    spent = [(state.get("spent_seconds", 0.0), budget.seconds), (state.get("tokens", 0), budget.tokens)] if state else []
+    spent = [(state.get("spent_seconds", 0.0), budget.seconds), (state.get("tokens", 0), budget.tokens),
+             (state.get("spent_bytes", 0.0), budget.bytes)] if state else []
     shares = [done / whole for done, whole in [*spent, (row.step, budget.max_steps)] if whole]
     if (out / "runs" / row.name / "model").is_dir():  # trained and saved: scoring, then its entry
         shares.append(1.0)

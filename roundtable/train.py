@@ -210,8 +210,8 @@ class BudgetCallback(TrainerCallback):
                         disable=not self.progress or not dist.is_main())
 
     def _count(self, state) -> None:
-        """Tokens seen (every process's, as the Trainer gathers them) and their FLOPs, for
-        token and FLOP budgets."""
+        """Tokens seen (every process's, as the Trainer gathers them), their bytes and their
+        FLOPs, for token, byte and FLOP budgets."""
         seen = float(state.num_input_tokens_seen)
         self.clock.count(seen, seen * self.recorder.flops_tok)
 
@@ -264,7 +264,7 @@ class BudgetCallback(TrainerCallback):
         ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if ckpt.is_dir():
             write_json(ckpt / STATE_FILE, {
-                "spent_seconds": self.clock.elapsed(), "marks": self.marks,
+                "spent_seconds": self.clock.elapsed(), "spent_bytes": self.clock.bytes_seen, "marks": self.marks,
                 "curve": self.recorder.curve.points, "eval_seconds": self.recorder.curve.eval_seconds,
                 "trained_positions": trained, "padded_positions": padded, "curve_plan": self.plan,
                 "data_wait_seconds": self.data_wait.seconds,
@@ -440,7 +440,8 @@ def train_run(
         args.train_sampling_strategy = "group_by_length"
     resume_from = last_complete_checkpoint(run_dir / "checkpoints")
     state = read_json(resume_from / STATE_FILE) if resume_from else None
-    clock = BudgetClock(budget.seconds, budget.max_steps, tokens=budget.tokens, flops=budget.flops,
+    clock = BudgetClock(budget.seconds, budget.max_steps, tokens=budget.tokens, bytes=budget.bytes,
+                        bytes_per_token=data.bytes_per_token, flops=budget.flops,
                         spent_before=state["spent_seconds"] if state else 0.0)
     writer = SummaryWriter(str(tb_dir)) if dist.is_main() else _NoWriter()
     model.to(args.device)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from roundtable.budget import BudgetClock, lr_multiplier
-from roundtable.config import parse_budget
+from roundtable.config import BudgetConfig, parse_budget, parse_budget_spec
 from roundtable.errors import UserError
 
 
@@ -129,6 +129,8 @@ def test_parse_budget_rejects(text):
 @pytest.mark.parametrize("text,expected", [
     ("120s", ("seconds", 120.0)), ("10m", ("seconds", 600.0)), ("5Mtok", ("tokens", 5e6)),
     ("200ktok", ("tokens", 2e5)), ("2e15flop", ("flops", 2e15)), ("3Tflops", ("flops", 3e12)),
+    ("5MB", ("bytes", 5e6)), ("500kB", ("bytes", 5e5)), ("750B", ("bytes", 750.0)), ("1.5GB", ("bytes", 1.5e9)),
+    ("2e6B", ("bytes", 2e6)),
 ])
 def test_budget_in_seconds_tokens_or_flops(text, expected):
     from roundtable.config import parse_budget_spec
@@ -149,3 +151,49 @@ def test_token_budget_progress_and_stop_do_not_depend_on_the_clock():
     clock.count(2000, 3000.0)
     clock.count(4000, 6000.0)
     assert clock.progress(2) == pytest.approx(0.6) and not clock.should_stop(2, 0.0)
+
+
+def test_a_byte_budget_with_an_unknown_unit_is_one_line_naming_the_units(run_cli, tmp_path):
+    with pytest.raises(UserError, match=r"cannot parse --budget '5XB'.*B, kB, MB or GB") as e:
+        parse_budget_spec("5XB")
+    assert "\n" not in str(e.value)
+    data = tmp_path / "d.txt"
+    data.write_text("some text\n\nmore text\n")
+    code, _, err = run_cli(["compare", "--task", "lm", "--data", str(data), "--budget", "5XB"])
+    assert code == 2 and "B, kB, MB or GB" in err and len(err.strip().splitlines()) == 1
+
+
+def test_byte_budget_counts_the_text_each_token_holds():
+    """4 bytes a token (a subword arm): 1,000 bytes are 250 tokens; a byte-level arm's
+    1,000 bytes are 1,000 tokens. Same stopping rule as tokens: expected overshoot zero."""
+    sub = BudgetClock(seconds=None, max_steps=None, bytes=1000, bytes_per_token=4.0)
+    sub.start()
+    for step, seen in enumerate((80, 160, 240), start=1):
+        sub.count(seen, 0.0)
+        assert sub.bytes_seen == 4 * seen and sub.progress(step) == pytest.approx(4 * seen / 1000)
+    # 960 bytes done, the last step 320: the next would end 280 past the budget, now 40 short: stop
+    assert sub.should_stop(3, 0.0) and sub.meter(3) == (960.0, 1000, "B")
+    byte = BudgetClock(seconds=None, max_steps=None, bytes=1000, bytes_per_token=1.0)
+    byte.count(240, 0.0)
+    assert byte.progress(3) == pytest.approx(0.24) and not byte.should_stop(3, 0.0)
+    half = BudgetConfig(seconds=None, bytes=5e6).scaled(0.5)
+    assert half.kind == ("bytes", 2.5e6) and not half.by_steps
+
+
+def test_a_token_budget_warns_where_the_arms_read_unequal_text():
+    """Under a token budget each arm counts its own tokens: 40,000 bytes in 10,000 tokens
+    (4 bytes a token, a subword arm) against 10,000 in 10,000 (byte-level) is 4x the text;
+    1.4x is within the 1.5x the warning allows; a byte budget never warns."""
+    from roundtable.caveats import token_budget_warning
+
+    def run(arm, tokens, nbytes, status="ok"):
+        return {"arm": arm, "status": status, "train_tokens": tokens, "train_bytes": nbytes}
+
+    runs = [run("finetune", 10_000, 40_000), run("finetune", 10_000, 40_000), run("scratch-lstm", 10_000, 10_000),
+            run("scratch-lstm", 0, 0, "failed")]
+    (warning,) = token_budget_warning(runs, "tokens")
+    assert "finetune reads 4 bytes per token, scratch-lstm 1" in warning and "4.0x the text" in warning
+    assert "--budget 5MB" in warning
+    assert token_budget_warning(runs, "bytes") == [] and token_budget_warning(runs, "seconds") == []
+    assert token_budget_warning([run("finetune", 10_000, 14_000), run("scratch-lstm", 10_000, 10_000)], "tokens") == []
+    assert token_budget_warning([run("finetune", 10_000, 40_000)], "tokens") == []  # one arm: nothing to compare

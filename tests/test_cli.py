@@ -304,8 +304,9 @@ def test_compare_help_shows_every_setting_with_its_dataclass_default(run_cli):
             if is_dataclass(typing.get_type_hints(cls)[f.name]):
                 continue  # a nested group
             flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-            if flag is None:  # tokens, flops: --budget sets them
-                assert f.name in ("tokens", "flops") and "tok" in entries["--budget"] and "flop" in entries["--budget"]
+            if flag is None:  # tokens, bytes, flops: --budget sets them
+                assert f.name in ("tokens", "bytes", "flops") and all(
+                    unit in entries["--budget"] for unit in ("tok", "5MB", "flop"))
                 continue
             assert flag in entries, f"{cls.__name__}.{f.name}: no {flag} in compare --help"
             help_text = entries[flag]

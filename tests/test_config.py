@@ -22,7 +22,7 @@ from roundtable.config import (
 )
 from roundtable.errors import UserError
 
-SET_BY_BUDGET = {"tokens", "flops"}
+SET_BY_BUDGET = {"tokens", "bytes", "flops"}
 """BudgetConfig fields without a flag of their own: ``--budget 5Mtok`` or ``2e15flop`` sets them."""
 
 

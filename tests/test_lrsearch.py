@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 
 from roundtable.config import BudgetConfig, SearchConfig, arm_defaults
+from roundtable.data import Record
 from roundtable.errors import Diverged
-from roundtable.lrsearch import SliceTooShort, grid, most_steps, search_rate
+from roundtable.lrsearch import SliceTooShort, grid, most_steps, search_rate, tuning_split
 
 ARM = arm_defaults("scratch-lstm")  # recipe rate 0.01
 
@@ -86,6 +87,8 @@ def test_diverged_rates_are_not_chosen(tmp_path):
 def test_search_off(tmp_path):
     r = search_rate(ARM, BudgetConfig(seconds=60), SearchConfig(rates=0), None, tmp_path)
     assert r.chosen_rate == 0.01 and r.candidates == [] and r.reason == "search off"
+    r = search_rate(ARM, BudgetConfig(seconds=60), SearchConfig(rates=3), None, tmp_path, unavailable="no tuning text")
+    assert r.chosen_rate == 0.01 and r.candidates == [] and r.reason == "no tuning text: the recipe's rate is kept"
 
 
 def test_a_slice_known_too_short_is_not_run(tmp_path):
@@ -115,10 +118,10 @@ def test_most_steps_bounds_each_kind_of_budget():
     assert most_steps(BudgetConfig(seconds=12, max_steps=5), 1024, 1e9, 50.0) == 5  # the tighter limit
 
 
-def test_every_arm_trains_on_what_the_search_leaves_whether_its_own_search_ran_or_not(tmp_path):
-    """The search is paid for out of the budget, the same share for every arm: an arm
-    whose slices were too short to run must not train longer than one whose search ran
-    (that would favour the slow arm, usually the pretrained one on a CPU)."""
+def test_each_arm_pays_for_its_own_search_and_one_that_could_not_search_trains_on_all_of_it(tmp_path):
+    """Each arm's budget holds its own search and its own training: the arm whose three
+    slices ran trains on the 70% they leave; the arm whose slice was known too short to
+    run trains on all of its budget, not on what another arm's search left."""
     from roundtable.cli import compare_config
     from roundtable.compare import Comparison
     from roundtable.report.page import _search_section
@@ -142,10 +145,74 @@ def test_every_arm_trains_on_what_the_search_leaves_whether_its_own_search_ran_o
     results = comp.run()
     statuses = {arm: [c["status"] for c in s["candidates"]] for arm, s in comp.search.items()}
     assert statuses == {"scratch-lstm": ["ok", "ok", "ok"], "scratch-transformer": ["not run"]}
-    for run in results["runs"]:  # 3 slices of 10% set aside from both: 8,400 tokens each
+    # 3 slices of 10% of 12,000 tokens come out of the LSTM's budget: 8,400 left; none out of the transformer's
+    want = {"scratch-lstm": (0.3, 8400), "scratch-transformer": (0.0, 12_000)}
+    for run in results["runs"]:
+        reserve, tokens = want[run["arm"]]
         per_step = run["train_tokens"] / run["steps"]
-        assert run["search_reserve"] == 0.3  # as written, not 0.30000000000000004
-        assert run["train_budget"] == {"kind": "tokens", "value": pytest.approx(8400)}
-        assert abs(run["train_tokens"] - 8400) <= per_step / 2, run["arm"]
+        assert run["search_reserve"] == reserve  # as written, 0.3 and not 0.30000000000000004
+        assert run["train_budget"] == {"kind": "tokens", "value": pytest.approx(tokens)}
+        assert abs(run["train_tokens"] - tokens) <= per_step / 2, run["arm"]
+    # the tuning text: 16 of the 160 training paragraphs (10%, under the 20 kB curve subset), the slices on the rest
+    tuning = results["lr_search_tuning"]
+    assert tuning["documents"] == 16 and tuning["slice_train_documents"] == 144
+    assert tuning["bytes"] == sum(len(r.text.encode()) for r in comp.tuning()[1])
     text = " ".join(str(b) for b in _search_section(load_results(tmp_path / "out")))
-    assert "out of the 30% of its budget set aside for it" in text and "other 70% of the budget" in text
+    assert "30% of its budget, it trained on the other 70%" in text
+    assert "no slice ran: it trained on all of its budget" in text
+    assert "the same 16 training documents" in text and "tuning bits per byte" in text
+
+
+def test_the_tuning_text_is_whole_training_documents_drawn_at_random_and_held_out():
+    docs = [Record(text=f"document {i:03d} " + "x" * 86) for i in range(160)]  # 100 bytes each
+    train, tuning = tuning_split(docs, 20_000, seed=0)
+    assert len(tuning) == 16 and len(train) == 144  # 10% of the documents: the cap before 20 kB
+    assert {r.text for r in train}.isdisjoint(r.text for r in tuning) and len({r.text for r in train + tuning}) == 160
+    assert tuning_split(docs, 20_000, seed=0) == (train, tuning)  # the same for every arm and every resume
+    assert tuning_split(docs, 20_000, seed=1)[1] != tuning  # a random draw, not the leading documents
+    assert tuning != docs[:16] and tuning != docs[-16:]
+    assert len(tuning_split(docs, 450, seed=0)[1]) == 5  # until 450 bytes are held: 5 of 100 bytes
+    assert tuning_split(docs[:1], 20_000, seed=0) == (docs[:1], [])  # the only document stays to train on
+    assert len(tuning_split(docs[:5], 20_000, seed=0)[1]) == 1  # at least one
+
+
+def test_search_slices_score_the_same_tuning_bytes_for_every_arm_never_validation_or_their_training(
+        tmp_path, english_txt, tiny_pretrained):
+    """The tuning documents share no document with the validation text the verdict scores,
+    nor with what the slices train on; every arm's slices are scored on the same tuning
+    bytes, whatever its tokenizer (a byte-level LSTM and the tiny pretrained BPE model)."""
+    from roundtable.cli import compare_config
+    from roundtable.compare import Comparison
+    from tests.helpers import TINY_ARMS, TINY_CONTEXT_BYTES
+
+    seen = {}
+
+    class Watched(Comparison):
+        def _train_slice(self, prep, arm, budget, run_dir):
+            seen[arm.name] = (prep.evaluator.full.doc_bytes.tolist(), prep.data.text_bytes, prep.evaluator.window)
+            return super()._train_slice(prep, arm, budget, run_dir)  # 1 step < 30: known too short, not trained
+
+    cfg = compare_config({
+        "task": "lm", "data": str(english_txt), "arms": "finetune,scratch-lstm", "max_steps": 1,
+        "arm_settings": TINY_ARMS, "context_bytes": TINY_CONTEXT_BYTES, "model": str(tiny_pretrained),
+        "lr_search_min_steps": 30, "out": str(tmp_path / "out"), "device": "cpu",
+    })
+    comp = Watched(cfg, progress=False, log=lambda m: None)
+    comp.prepare()
+    slice_train, tuning = comp.tuning()
+    valid = {r.key for r in comp.corpus.valid}
+    assert len(comp.corpus.train) == 270 and len(tuning) == 27 and len(slice_train) == 243  # 10% of 270
+    assert valid.isdisjoint(r.key for r in tuning) and {r.key for r in slice_train}.isdisjoint(r.key for r in tuning)
+    tuning_bytes = [len(r.text.encode()) for r in tuning]
+    for arm in ("finetune", "scratch-lstm"):
+        result = comp.search_arm(next(a for a in cfg.arms if a.name == arm))
+        assert [c["status"] for c in result["candidates"]] == ["not run"]
+        doc_bytes, text_bytes, window = seen[arm]
+        prep = comp._prepared[(arm, 1.0)]
+        assert doc_bytes == tuning_bytes  # the same tuning bytes for both tokenizers
+        assert text_bytes == sum(len(r.text.encode()) for r in slice_train)  # the slices train without them
+        assert text_bytes == prep.data.text_bytes - sum(tuning_bytes)  # the runs train on every document
+        assert window == prep.evaluator.window  # the runs' window and evaluator
+        assert prep.evaluator.full.doc_bytes.tolist() == [len(r.text.encode()) for r in comp.corpus.valid]
+    assert comp.tuning_summary() == {"documents": 27, "bytes": sum(tuning_bytes), "slice_train_documents": 243,
+                                     "source": "training documents held out from the search's slices"}

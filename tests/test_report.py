@@ -290,3 +290,73 @@ def test_the_report_says_what_was_scored_and_how_step_0_was_had(tmp_path: Path):
             r["curve"][0].update(reused=True, cached=True)
     page = render(_write(tmp_path / "b", results)).read_text(encoding="utf-8")
     assert "finetune</td><td>cached on this machine</td>" in page
+
+
+# -- the verdict's claims and the scope of what is drawn ---------------------------------------
+def _verdict_kv(results: dict) -> dict[str, str]:
+    from roundtable.report.page import _verdict_rows
+    from roundtable.results import Results
+
+    return dict(_verdict_rows(Results.from_dict(results).verdict))
+
+
+def test_an_unseparated_verdict_shows_the_leader_and_no_winner():
+    results = _results()
+    results["verdict"].update(winner=None, leader="finetune", separated=False, ci95=[-0.1, 0.9], seeds=1,
+                              documents=8, interval_method="paired bootstrap, 2000 replicates: 8 validation "
+                                                           "documents resampled", crossing_fraction=None,
+                              crossing_ci95=None)
+    rows = _verdict_kv(results)
+    assert rows["leader"] == "finetune" and rows["winner"] == "none: the interval includes zero"
+    assert rows["seeds the interval covers"] == "1 (documents only: no run-to-run spread)"
+    assert rows["interval method"].endswith("8 validation documents resampled")
+    assert rows["crossing fraction"] == "none with a bounded 95% interval"
+
+
+def test_an_older_verdict_that_named_an_unseparated_winner_shows_it_as_the_leader():
+    results = _results()
+    results["verdict"].update(separated=False, ci95=[-0.1, 0.9])  # winner "finetune" as older files wrote it
+    rows = _verdict_kv(results)
+    assert rows["leader"] == "finetune" and rows["winner"] == "none: the interval includes zero"
+    assert rows["crossing fraction"] == "0.25"  # written before crossings carried an interval
+
+
+def test_a_crossing_shows_its_interval():
+    results = _results()
+    results["verdict"].update(crossing_fraction=0.25, crossing_ci95=[0.12, 0.5])
+    assert _verdict_kv(results)["crossing fraction"] == "0.25 (95% interval 0.12 to 0.5)"
+
+
+@pytest.mark.parametrize(("seeds", "scope"), [
+    ((0, 1), "over documents and 2 seeds"),
+    ((0,), "over documents only: one seed, no run-to-run spread"),
+])
+def test_the_verdict_plot_says_how_many_seeds_its_intervals_cover(seeds, scope):
+    from roundtable.report.figures import _verdict_caption
+    from roundtable.results import Results
+
+    results = _results()
+    results["runs"] = [r for r in results["runs"] if r["seed"] in seeds]
+    caption = _verdict_caption(Results.from_dict(results))
+    assert f"95% interval {scope}" in caption
+    assert ("documents and seeds" in caption) is False
+
+
+def test_the_pretrained_line_beside_a_subset_curve_is_on_the_subset():
+    # the whole-text baseline (1.05) is on other bytes than the subset curves: the line drawn
+    # beside them is finetune's step-0 score on the subset, where its own curve starts
+    from matplotlib.figure import Figure
+
+    from roundtable.report.curves import draw_curves
+    from roundtable.results import Results
+
+    results = _results()
+    results["runs"] = [r for r in results["runs"] if r["fraction"] == 1.0 and r["seed"] == 0]
+    start = next(r for r in results["runs"] if r["arm"] == "finetune")["curve"][0]["subset_bits_per_byte"]
+    assert start != pytest.approx(1.05)
+    ax = Figure().add_subplot()
+    assert draw_curves(ax, Results.from_dict(results), {a: "C0" for a in ARMS}, "seconds", False, None)
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "pretrained model as it is"]
+    assert line.get_ydata()[0] == pytest.approx(start)
+    finetune = next(ln for ln in ax.get_lines() if ln.get_label().startswith("finetune"))
+    assert finetune.get_ydata()[0] == pytest.approx(line.get_ydata()[0])  # the curve starts on the line

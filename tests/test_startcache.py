@@ -3,7 +3,6 @@ only where nothing it depends on changed."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -61,10 +60,16 @@ def test_a_second_comparison_on_the_same_data_reuses_the_step_0_score(tmp_path, 
     assert "cached" not in first and second["cached"] is True and second["reused"] is True
     for k in ("valid_bits_per_byte", "subset_bits_per_byte", "eval_bytes", "eval_tokens"):
         assert second[k] == first[k], k
-    assert len(os.listdir(tmp_path / "cache" / "start-points")) == 1
+    assert sorted(p.suffix for p in (tmp_path / "cache" / "start-points").iterdir()) == [".json", ".npy"]
+    # the step-0 per-document scores (the verdict's comparison with the model as it is) come with
+    # the cached point: the same as the first comparison scored, and summing to its bits per byte
+    a, b = (np.load(next((tmp_path / d / "runs").iterdir()) / "valid_scores.npz") for d in "ab")
+    np.testing.assert_array_equal(b["doc_nll_nats_start"], a["doc_nll_nats_start"])
+    assert a["doc_nll_nats_start"].sum() / np.log(2) / a["doc_bytes"].sum() == pytest.approx(
+        first["valid_bits_per_byte"], rel=1e-9)
     # other validation text: scored again, and kept beside the first
     other = tmp_path / "valid2.txt"
     other.write_text(valid.read_text(encoding="utf-8")[:-200], encoding="utf-8")
     third = roundtable.compare(out=tmp_path / "c", **{**kw, "valid": other}).runs[0].curve[0].raw
     assert "cached" not in third and third["valid_bits_per_byte"] != pytest.approx(first["valid_bits_per_byte"], abs=0)
-    assert len(os.listdir(tmp_path / "cache" / "start-points")) == 2
+    assert len(list((tmp_path / "cache" / "start-points").glob("*.json"))) == 2

@@ -110,3 +110,17 @@ def test_mean_difference_samples():
 def test_interval_percentiles():
     assert interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
     assert interval(np.arange(101.0), level=0.5) == pytest.approx((25.0, 75.0))
+
+
+def test_score_samples_share_one_document_draw_with_the_difference_samples():
+    # one seed each: a column difference is exactly the paired bootstrap's sample of the margin
+    from roundtable.stats import score_samples
+
+    nll_a = NLL_B * rng.uniform(0.8, 1.3, size=40)
+    cols = score_samples([nll_a, NLL_B], DOC_BYTES, n_boot=300, seed=4)
+    np.testing.assert_allclose(cols[:, 0] - cols[:, 1], bpb_difference_samples(nll_a, NLL_B, DOC_BYTES, 300, 4),
+                               rtol=1e-12, atol=1e-14)
+    idx = np.random.default_rng(4).integers(0, 40, size=(300, 40))
+    np.testing.assert_allclose(cols[:, 1], [NLL_B[i].sum() / (LN2 * DOC_BYTES[i].sum()) for i in idx], rtol=1e-12)
+    means = score_samples([nll_a, NLL_B], None, n_boot=300, seed=4)
+    np.testing.assert_allclose(means[:, 0] - means[:, 1], mean_difference_samples(nll_a, NLL_B, 300, 4), rtol=1e-12)

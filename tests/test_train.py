@@ -319,3 +319,36 @@ def test_every_process_meets_the_checkpoint_barrier_whether_or_not_the_folder_ex
     (done / STATE_FILE).write_text("{}")
     assert last_complete_checkpoint(tmp_path / "ckpt") == done and len(calls) == 2
     assert not partial.exists()  # an incomplete checkpoint is removed
+
+
+def test_a_byte_budget_gives_arms_with_different_tokenizers_the_same_text(tmp_path, lm_files, tiny_pretrained):
+    """--budget 8kB: the subword arm (the tiny pretrained model's BPE, more than one byte a
+    token) and the byte-level LSTM each stop within one of their steps of 8,000 bytes of
+    training text, so they read the same text though their token counts differ by their
+    bytes per token."""
+    from roundtable.cli import compare_config
+    from roundtable.compare import Comparison
+    from tests.helpers import TINY_ARMS, TINY_CONTEXT_BYTES
+
+    train, valid = lm_files
+    cfg = compare_config({
+        "task": "lm", "data": str(train), "valid": str(valid), "arms": "finetune,scratch-lstm", "budget": "8kB",
+        "arm_settings": TINY_ARMS, "context_bytes": TINY_CONTEXT_BYTES, "model": str(tiny_pretrained),
+        "lr_search": 0, "curve_points": 0, "out": str(tmp_path / "out"), "device": "cpu",
+    })
+    comp = Comparison(cfg, progress=False, log=lambda m: None)
+    comp.prepare()
+    results = comp.run()
+    assert results["budget"] == {"kind": "bytes", "value": 8000.0}
+    runs = {r["arm"]: r for r in results["runs"]}
+    for r in runs.values():
+        assert r["status"] == "ok" and r["train_budget"] == {"kind": "bytes", "value": 8000.0}
+        step_bytes = r["train_bytes"] / r["steps"]
+        assert abs(r["train_bytes"] - 8000) <= step_bytes / 2, r["arm"]  # the stopping rule: overshoot at most half
+    ft, lstm = runs["finetune"], runs["scratch-lstm"]
+    assert abs(ft["train_bytes"] - lstm["train_bytes"]) <= max(r["train_bytes"] / r["steps"] for r in runs.values())
+    bpt = {a: r["train_bytes"] / r["train_tokens"] for a, r in runs.items()}
+    assert bpt["scratch-lstm"] == pytest.approx(1.0, abs=0.02)  # one token a byte, less the task tokens' share
+    assert bpt["finetune"] > 1.2  # BPE merges: fewer tokens for the same bytes
+    assert ft["train_tokens"] < lstm["train_tokens"] / 1.2
+    assert not [w for w in results["verdict"]["warnings"] if "each arm counts its own" in w]

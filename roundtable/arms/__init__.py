@@ -3,12 +3,14 @@
 An arm is its recipe (defaults over ``ArmConfig``), its family, the words the verdict
 and the report use for it, and how it builds its tokenizer and model. Training,
 evaluation and saving are the same code for every arm (train.py, evaluate.py), so a new
-arm is one ``register_arm`` call (tests/test_arms.py adds a toy one). This module stays
+arm is one ``register_arm`` call (tests/test_arms.py adds a toy one). ``NAME#K`` is copy
+K of an arm, with its own seeds (``split_name``, ``run_seed``). This module stays
 light: the builders import torch and transformers only when they run.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -67,10 +69,33 @@ def arm_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+COPY_SEED_STRIDE = 1_000_000
+"""Copy k of an arm runs seed i as seed i + (k - 1) x this: other weights and data order
+than the original's for any --seeds below a million."""
+
+
+def split_name(name: str) -> tuple[str, int]:
+    """(registered arm, copy number) of an arm name. ``scratch-lstm#2`` is copy 2 of
+    scratch-lstm: the same arm (recipe, settings, learning-rate search) under another
+    name, with its own seeds (``run_seed``), for A/A checks; the plain name is copy 1."""
+    base, sep, k = name.partition("#")
+    if sep and not (re.fullmatch(r"[1-9][0-9]*", k) and int(k) >= 2):
+        raise UserError(f"arm {name!r}: a copy of an arm is NAME#K with K a whole number from 2, "
+                        f"e.g. {base or 'scratch-lstm'}#2")
+    return base, int(k) if sep else 1
+
+
+def run_seed(name: str, seed: int) -> int:
+    """The seed a run of arm ``name`` draws its weights and data order from: ``seed``
+    itself for an arm, another for each copy (two bit-identical runs would measure nothing)."""
+    return seed + (split_name(name)[1] - 1) * COPY_SEED_STRIDE
+
+
 def get_arm(name: str) -> ArmSpec:
-    if name not in _REGISTRY:
-        raise UserError(f"unknown arm {name!r}; choose from {', '.join(_REGISTRY)}")
-    return _REGISTRY[name]
+    base, _ = split_name(name)
+    if base not in _REGISTRY:
+        raise UserError(f"unknown arm {base!r}; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[base]
 
 
 def default_arms() -> tuple[str, ...]:
@@ -80,7 +105,8 @@ def default_arms() -> tuple[str, ...]:
 def starts_pretrained(name: str) -> bool:
     """Whether the arm starts from the pretrained weights as they are (False for arms
     no longer registered, as an old results.json may hold)."""
-    return name in _REGISTRY and _REGISTRY[name].family == "pretrained"
+    base = str(name).partition("#")[0]
+    return base in _REGISTRY and _REGISTRY[base].family == "pretrained"
 
 
 # -- the built-in arms: their builders ------------------------------------------------

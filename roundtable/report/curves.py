@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
+from roundtable.arms import starts_pretrained
 from roundtable.report.load import at_top, by_arm
 from roundtable.results import CurvePoint, Results, Run
 
@@ -99,6 +100,20 @@ def _focus(ax, groups: dict[str, list[Run]], base: float | None) -> None:
         ax.set_ylim(max(0.0, lo - pad), hi + pad)
 
 
+def _pretrained_line(results: Results, groups: dict[str, list[Run]], ykey: str | None) -> float | None:
+    """The pretrained model as it is, on the bytes the lines are drawn on: the curve
+    subset's step-0 score of the arms that start from it where the lines are subset
+    curves (the baseline in results.json is the whole text's, other bytes), the
+    baseline otherwise; None where no score on the lines' bytes exists."""
+    key = ykey or next((_line_key(r.curve) for rs in groups.values() for r in rs if r.curve), BPB)
+    if key != "subset_bits_per_byte":
+        return results.baselines.pretrained.get(key)
+    starts = [r.curve[0].subset_bits_per_byte for r in results.runs
+              if r.ok and starts_pretrained(r.arm) and r.curve and r.curve[0].step == 0]
+    starts = [v for v in starts if v is not None]
+    return float(np.mean(starts)) if starts else None
+
+
 def draw_curves(ax, results: Results, colors: dict[str, str], xkey: str, log: bool, ykey: str | None) -> bool:
     """Every arm's curve at the verdict's fraction on ``ax``, with the pretrained model as a
     line where it was scored; ykey None means bits per byte (subset line + full markers).
@@ -113,7 +128,7 @@ def draw_curves(ax, results: Results, colors: dict[str, str], xkey: str, log: bo
             full |= _draw_full_points(ax, runs, xkey, colors[arm], log)
     if not drawn:
         return False
-    base = results.baselines.pretrained.get(ykey or BPB)
+    base = _pretrained_line(results, groups, ykey)
     if base is not None:
         ax.axhline(base, color="#555555", lw=1, ls="--", label="pretrained model as it is")
     if ykey is None:

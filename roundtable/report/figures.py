@@ -58,16 +58,34 @@ def _curve_figure(results: Results, xkey: str, xlabel: str, log: bool, ykey: str
     return fig
 
 
+def _seeds(results: Results) -> dict[str, int]:
+    """Finished seeds of each arm at the verdict's fraction: what each arm's interval covers."""
+    return {arm: len(runs) for arm, runs in by_arm(at_top(results)).items()}
+
+
+def interval_scope(results: Results) -> str:
+    """What the verdict plot's intervals cover: documents, and seeds only where there are
+    several (one seed's interval holds no run-to-run spread)."""
+    counts = set(_seeds(results).values())
+    if counts <= {1}:
+        return "over documents only: one seed, no run-to-run spread"
+    if len(counts) == 1:
+        return f"over documents and {counts.pop()} seeds"
+    return "over documents and each arm's seeds (the number beside its name)"
+
+
 def _verdict_figure(results: Results):
-    """Each arm's final score with its 95% interval (documents and seeds), the pretrained
-    model as it is, the lead sentence, and the forecast at its target budget."""
+    """Each arm's final score with its 95% interval (documents, and seeds where there are
+    several), the pretrained model as it is, the lead sentence, and the forecast at its
+    target budget."""
     v = results.verdict
     if v is None or not v.means:
         return None
     colors = _colors(results)
     metric = v.metric or "valid_bits_per_byte"
-    fig, ax = _axes("Final score of each arm (95% interval over documents and seeds)", metric, "")
+    fig, ax = _axes(f"Final score of each arm (95% interval {interval_scope(results)})", metric, "")
     names = list(v.means)
+    seeds = _seeds(results)
     fc = results.forecast.arms if results.forecast else {}
     for i, arm in enumerate(names):
         y, m, ci = len(names) - 1 - i, v.means[arm], v.arm_ci95.get(arm)
@@ -78,7 +96,8 @@ def _verdict_figure(results: Results):
             lo, hi = a.ci95
             ax.errorbar([a.value], [y - 0.25], xerr=[[a.value - lo], [hi - a.value]], fmt="s", mfc="white",
                         color=colors.get(arm, GREY), capsize=3, ms=6)
-    ax.set_yticks(range(len(names)), list(reversed(names)))
+    ax.set_yticks(range(len(names)), [f"{a} ({seeds.get(a, 0)} seed{'' if seeds.get(a) == 1 else 's'})"
+                                      for a in reversed(names)])
     for base, style, color, label in ((results.baselines.pretrained.get(metric), "--", GREY, "pretrained as it is"),
                                       (results.baselines.lead.get(metric), ":", "#999999", "lead sentence")):
         if base is not None:
@@ -176,7 +195,7 @@ def _rouge_bars(results: Results):
 
 def _verdict_caption(results: Results) -> str:
     """Names only what the plot draws: a legend for a line that is not there misleads."""
-    parts = ["The verdict plot: each arm's final score (seed mean) with its 95% interval over documents and seeds"]
+    parts = [f"The verdict plot: each arm's final score (seed mean) with its 95% interval {interval_scope(results)}"]
     if results.baselines.pretrained:
         parts.append("dashed: the pretrained model before any training")
     if results.baselines.lead:

@@ -53,9 +53,25 @@ def _interval(ci: Interval | None) -> str:
 def _verdict_rows(v: Verdict) -> list[list[str]]:
     """The fixed rows always (with "-"), the others where the verdict has them."""
     yes_no = {True: "yes", False: "no", None: DASH}
-    rows = [["metric", v.metric or DASH], ["winner", v.winner or DASH], ["runner-up", v.runner_up or DASH],
-            ["margin", fmt(v.margin)], ["95% interval of the margin", _interval(v.ci95)],
-            ["separated", yes_no[v.separated]]]
+    leader = v.leader or v.winner  # files without a leader named the leader "winner"
+    winner = v.winner if v.separated else None  # named only where the interval excludes zero
+    none = "none: the interval includes zero" if v.separated is False else DASH
+    rows = [["metric", v.metric or DASH], ["leader", leader or DASH], ["winner", winner or none],
+            ["runner-up", v.runner_up or DASH], ["margin", fmt(v.margin)],
+            ["95% interval of the margin", _interval(v.ci95)], ["separated", yes_no[v.separated]]]
+    if v.interval_method:
+        rows.append(["interval method", v.interval_method])
+    if v.seeds is not None:
+        rows.append(["seeds the interval covers", f"{v.seeds}" + (" (documents only: no run-to-run spread)"
+                                                                   if v.seeds == 1 else "")])
+    if v.versus_pretrained is not None:
+        vp = v.versus_pretrained
+        rows.append(["against the model as it is", f"pretrained before training {fmt(vp.score)}; {vp.arm} minus it "
+                     f"{fmt(None if vp.margin is None else -vp.margin)}, 95% interval of the gain {_interval(vp.ci95)}; "
+                     f"a trained arm better beyond its interval: {yes_no[vp.improved]}"])
+    if v.pretrained_model is not None:
+        size = f", {_count(v.pretrained_model.params)} parameters" if v.pretrained_model.params else ""
+        rows.append(["pretrained model tested", v.pretrained_model.name + size])
     if v.fraction is not None:
         rows.append(["data fraction", fmt(v.fraction, "g")])
     if v.means:
@@ -63,7 +79,14 @@ def _verdict_rows(v: Verdict) -> list[list[str]]:
     if v.arm_ci95:
         rows.append(["each arm's 95% interval", ", ".join(f"{a} {_interval(ci)}" for a, ci in v.arm_ci95.items())])
     if v.runner_up is not None:  # two arms compared: where their order flips with data, if it does
-        rows.append(["crossing fraction", fmt(v.crossing_fraction, "g")])
+        if v.crossing_ci95 is not None:
+            lo, hi = v.crossing_ci95
+            crossing = f"{fmt(v.crossing_fraction, '.2g')} (95% interval {fmt(lo, '.2g')} to {fmt(hi, '.2g')})"
+        elif "crossing_ci95" in v.raw:  # a crossing is stated only with a bounded interval
+            crossing = "none with a bounded 95% interval"
+        else:
+            crossing = fmt(v.crossing_fraction, "g")
+        rows.append(["crossing fraction", crossing])
     if v.bpb is not None:
         means = ", ".join(f"{a} {fmt(m)}" for a, m in v.bpb.means.items())
         rows.append(["bpb", f"means {means}, margin {fmt(v.bpb.margin)}, ci95 {_interval(v.bpb.ci95)}"])
@@ -84,7 +107,11 @@ def _title_section(results: Results, problem: str | None, plots: list[Plot]) -> 
     blocks += [Block("figure", p.caption, plot=p) for p in plots if p.name == "verdict"]
     if results.budget.kind == "seconds":
         blocks.append(Block("p", "The budget is wall-clock time: the result depends on this machine and its load "
-                                 "(see Versions and machine); a budget in tokens or FLOPs does not."))
+                                 "(see Versions and machine); a budget in bytes (--budget 5MB) does not."))
+    elif results.budget.kind == "tokens":
+        blocks.append(Block("p", "The budget is in tokens, and each arm counts its own: an arm whose tokenizer puts "
+                                 "more bytes in a token read more text; a budget in bytes (--budget 5MB) gives every "
+                                 "arm the same text."))
     if v is not None:
         blocks.append(Block("kv", rows=_verdict_rows(v)))
     return blocks
@@ -214,18 +241,30 @@ def _search_section(results: Results) -> list[Block]:
     """Every arm's learning-rate search: the same grid, slice and evaluator for all."""
     if not results.lr_search:
         return []
-    rows = [["arm", "rate tried", "steps", "subset bits per byte", "status"]]
+    tuning = results.lr_search_tuning
+    rows = [["arm", "rate tried", "steps", "tuning bits per byte" if tuning else "subset bits per byte", "status"]]
     for arm, s in results.lr_search.items():
         rows += [[arm, fmt(c.learning_rate, ".3g"), fmt(c.steps, "d"), fmt(c.subset_bits_per_byte), c.status or DASH]
                  for c in s.candidates]
-    reserve = max((r.search_reserve for r in results.runs), default=0.0)
-    paid = (f"out of the {reserve:.0%} of its budget set aside for it" if reserve
-            else "not charged to the budget")  # comparisons before 0.2 searched outside the budget
-    notes = [f"{arm}: {fmt(s.chosen_rate, '.3g')} chosen ({s.reason}; {fmt(s.seconds, '.0f')} s, {paid})"
+    reserve = {r.arm: r.search_reserve for r in results.runs}
+
+    def paid(arm: str, s) -> str:
+        share = reserve.get(arm, 0.0)
+        if share:
+            return f"{share:.0%} of its budget, it trained on the other {1 - share:.0%}"
+        if any(c.status in ("ok", "diverged") for c in s.candidates):
+            return "not charged to the budget"  # comparisons before 0.2 searched outside the budget
+        return "no slice ran: it trained on all of its budget"
+
+    notes = [f"{arm}: {fmt(s.chosen_rate, '.3g')} chosen ({s.reason}; {fmt(s.seconds, '.0f')} s, {paid(arm, s)})"
              for arm, s in results.lr_search.items()]
-    if reserve:
-        notes.append(f"Every arm trained on the other {1 - reserve:.0%} of the budget, whether its own search ran "
-                     "or not, so every arm trained for the same budget (--lr-search 0 gives training all of it).")
+    if tuning and tuning.documents:
+        notes.append(f"Every arm's slices were scored on the same {tuning.documents} training documents "
+                     f"({fmt(tuning.bytes, ',d')} bytes), held out from the slices' training and never validation "
+                     "text: no rate was chosen on the bytes the verdict scores (the runs train on them too).")
+    if any(reserve.values()):
+        notes.append("Each arm's search came out of its own budget, so search and training together spent the same "
+                     "budget for every arm (--lr-search 0 gives training all of it).")
     blocks = [Block("h2", "Learning-rate search")] + [Block("p", n) for n in notes]
     return blocks + ([Block("table", rows=rows)] if len(rows) > 1 else [])
 

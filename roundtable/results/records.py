@@ -165,6 +165,14 @@ class EvalSample:
     seconds_per_byte: dict[str, float] = field(default_factory=dict)
     slowest: str | None = None
     reason: str = ""
+    seed: int | None = None
+    """Seed of the random draw; None when all of it was scored."""
+    units: int | None = None
+    """Scoring units drawn: documents, or pieces of long ones (LM)."""
+    documents: int | None = None
+    """Validation documents the units come from."""
+    method: str = ""
+    """How the units were drawn."""
     raw: dict = _raw()
 
 
@@ -202,13 +210,17 @@ class Run:
 
     arm: str = ""
     seed: int = 0
+    """The seed's index (0 .. --seeds - 1): runs of every arm with one index are paired."""
+    train_seed: int | None = None
+    """The seed its weights and data order were drawn from: the index for an arm, another
+    for a copy (NAME#2); None in files written before it was recorded."""
     fraction: float = 1.0
     status: str = "failed"
     """ok, diverged or failed; pending: a run of another shard, not done yet."""
     budget_share: float = 1.0
     """Below 1: a rung of the forecast's budget ladder."""
     search_reserve: float = 0.0
-    """The share of the budget set aside for the learning-rate search; the run trained on the rest."""
+    """The share of the budget its arm's own learning-rate search took; the run trained on the rest."""
     model: str = ""
     run_dir: str | None = None
     """The run's folder, relative to the comparison folder."""
@@ -268,23 +280,56 @@ class BpbClause:
 
 
 @dataclass(frozen=True)
+class VersusPretrained:
+    """lm: the trained arms against the pretrained model as it is (step 0), paired on the
+    same documents; a margin > 0 means the arm is better."""
+
+    score: float | None = None
+    arm: str = ""
+    margin: float | None = None
+    ci95: Interval | None = None
+    improved: bool | None = None
+    ci95_by_arm: dict[str, Interval] = field(default_factory=dict)
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class TestedModel:
+    name: str = ""
+    params: int | None = None
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
 class Verdict:
     metric: str = ""
     winner: str | None = None
+    """The leader, only where the 95% interval of the margin excludes zero."""
+    leader: str | None = None
+    """The best mean score, separated or not."""
     runner_up: str | None = None
     """None when fewer than two arms have a score."""
+    seeds: int | None = None
+    """Seeds the interval covers (1: documents only, no run-to-run spread)."""
+    documents: int | None = None
+    """Validation documents (ROUGE: examples) the bootstrap resampled."""
+    interval_method: str = ""
     margin: float | None = None
     ci95: Interval | None = None
     separated: bool | None = None
     fraction: float | None = None
     """The data fraction judged: the largest planned."""
     crossing_fraction: float | None = None
+    """Stated only with a bounded interval from the same bootstrap (crossing_ci95)."""
+    crossing_ci95: Interval | None = None
     means: dict[str, float | None] = field(default_factory=dict)
     arm_ci95: dict[str, Interval | None] = field(default_factory=dict)
     sentence: str = ""
     forecast_sentence: str | None = None
     warnings: tuple[str, ...] = ()
     bpb: BpbClause | None = None
+    versus_pretrained: VersusPretrained | None = None
+    pretrained_model: TestedModel | None = None
     raw: dict = _raw()
 
 
@@ -301,7 +346,7 @@ class Baselines:
 @dataclass(frozen=True)
 class Budget:
     kind: str = "seconds"
-    """seconds, steps, tokens or flops: what limits each run."""
+    """seconds, steps, tokens, bytes (of the user's text) or flops: what limits each run."""
     value: float | None = None
     raw: dict = _raw()
 
@@ -312,6 +357,20 @@ class Candidate:
     steps: int | None = None
     subset_bits_per_byte: float | None = None
     status: str = ""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Where every arm's learning-rate search scored its slices: training documents held
+    out from the slices' training, never the validation text the verdict scores."""
+
+    documents: int = 0
+    bytes: int = 0
+    """Scored bytes of the tuning documents."""
+    slice_train_documents: int = 0
+    """Training documents the slices trained on (the tuning ones left out)."""
+    source: str = ""
     raw: dict = _raw()
 
 
@@ -397,6 +456,8 @@ class Results:
     """None without --forecast-budget, or when no arm had enough rungs."""
     baselines: Baselines = field(default_factory=Baselines)
     lr_search: dict[str, Search] = field(default_factory=dict)
+    lr_search_tuning: Tuning | None = None
+    """None with the search off, or in files written before it was recorded (scored on validation text)."""
     eval_sample: EvalSample | None = None
     """None in files written before the sample was sized."""
     budget: Budget = field(default_factory=Budget)

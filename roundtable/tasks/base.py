@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 
 MIN_SAMPLE_RECORDS = 30
 """The fewest validation records a cut sample keeps: fewer leave the bootstrap little to resample."""
+SAMPLE_STREAM = 0x5A3
+"""Mixed with the split's seed for the sample's draw, so it is not the split's own stream."""
+
+
+def sample_order(n: int, seed: int) -> list[int]:
+    """A seeded random order of ``n`` units: the scored sample is a prefix of it, the
+    same on every process, shard and --resume."""
+    import numpy as np
+
+    return np.random.default_rng([seed, SAMPLE_STREAM]).permutation(n).tolist()
 
 
 @dataclass
@@ -82,17 +92,32 @@ class Task:
         """UTF-8 bytes each record adds to the scored text (the denominator of bits per byte)."""
         return [len(r.text.encode()) for r in records]
 
-    def eval_sample(self, records: list[Record], max_bytes: int) -> list[Record]:
+    def eval_sample(self, records: list[Record], max_bytes: int, seed: int = 0) -> list[Record]:
         """The validation text scored when all of it would cost too much (sample.py):
-        the leading records whose scored bytes fit in ``max_bytes``, at least
-        MIN_SAMPLE_RECORDS (the bootstrap resamples records)."""
+        records drawn uniformly at random without replacement (seeded), in the drawn
+        order, until the next would pass ``max_bytes``, at least MIN_SAMPLE_RECORDS (the
+        bootstrap resamples records). A per-record mean over a uniform draw estimates the
+        whole split's without bias; a ratio of sums (bits per byte) with a bias of order
+        1/records, far inside its interval. The leading records would not do: files are
+        often sorted (by date, by source), and the first records of a file are no sample."""
+        sizes = self.scored_bytes(records)
+        if sum(sizes) <= max_bytes:
+            return list(records)
         out, total = [], 0
-        for r, n in zip(records, self.scored_bytes(records)):
-            if len(out) >= MIN_SAMPLE_RECORDS and total + n > max_bytes:
+        for i in sample_order(len(records), seed):
+            if len(out) >= MIN_SAMPLE_RECORDS and total + sizes[i] > max_bytes:
                 break
-            out.append(r)
-            total += n
+            out.append(records[i])
+            total += sizes[i]
         return out
+
+    def sample_method(self) -> str:
+        """How ``eval_sample`` draws, as results.json records it."""
+        return "records drawn uniformly at random without replacement"
+
+    def sample_counts(self, sample: list[Record]) -> tuple[int, int]:
+        """(scoring units, validation documents they come from) of an ``eval_sample``."""
+        return len(sample), len(sample)
 
     def eval_window(self, arm: ArmConfig, full: EvalSet) -> tuple[int, int]:
         """(window, stride) of the sliding-window evaluation in the arm's tokens."""

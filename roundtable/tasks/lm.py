@@ -7,21 +7,52 @@ document bytes, so the evaluator divides by the same number for every arm.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from roundtable.data import Record
+from roundtable.data import Record, cut_bytes
 from roundtable.errors import DataError
-from roundtable.tasks.base import Task, TrainingData
+from roundtable.tasks.base import Task, TrainingData, sample_order
 
 MIN_SAMPLE_BYTES = 4096
 """The least text a cut LM sample keeps: about a thousand tokens of the default model."""
-MIN_CUT_BYTES = 512
-"""The shortest leading part a document is cut to; below it, fewer documents are kept."""
+MIN_PIECE_BYTES = 1024
+PIECE_CONTEXTS = 4
+"""A long document is sampled in pieces of PIECE_CONTEXTS contexts (at least
+MIN_PIECE_BYTES): each piece after the first is read after one context of the text
+before it, so a quarter more text is run than scored, and a sample of pieces has
+several times the units of one of whole long documents."""
 
 
+@dataclass(frozen=True)
+class Piece(Record):
+    """A unit of the scored sample: a whole document, or a piece of a long one read
+    after ``context`` (the document's text just before it, up to the comparison's
+    context in bytes; run through the model, not scored), so every byte of the piece is
+    predicted from the same kind of context as within the whole text."""
+
+    context: str = ""
+    document: int = -1
+    """Index of its document in the validation split."""
+
+
+def split_pieces(text: str, limit: int) -> list[str]:
+    """``text`` in consecutive pieces of at most ``limit`` UTF-8 bytes, each ending
+    before a whitespace where one is near; their concatenation is ``text``."""
+    pieces, rest = [], text
+    while len(rest.encode()) > limit:
+        head = cut_bytes(rest, limit) or rest[0]
+        pieces.append(head)
+        rest = rest[len(head):]
+    return [*pieces, rest]
+
+
+@dataclass
 class LMTask(Task):
+    context_bytes: int = 1024
+    """The comparison's --context-bytes: how much text a sampled piece is read after."""
+
     name = "lm"
     primary_metric = "valid_bits_per_byte"
     lower_is_better = True
@@ -29,15 +60,23 @@ class LMTask(Task):
     doc_key = "doc_nll_nats"
     unit = "bits per byte"
 
+    @classmethod
+    def from_config(cls, cfg) -> LMTask:
+        return cls(cfg.context_bytes)
+
     def _stream(self, tokenizer, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``[TASK_START] text [TASK_END]`` per record; a piece of a document is its
+        context (unscored) then its text, without [TASK_START]: it does not begin a document."""
         from roundtable.tokenization import encode_texts, task_token_ids
 
         start, end = task_token_ids(tokenizer)
+        contexts = encode_texts(tokenizer, [getattr(r, "context", "") for r in records])
         ids, scored, doc = [], [], []
-        for i, toks in enumerate(encode_texts(tokenizer, [r.text for r in records])):
-            ids += [start, *toks, end]
-            scored += [False] + [True] * len(toks) + [False]
-            doc += [-1] + [i] * len(toks) + [-1]
+        for i, (ctx, toks) in enumerate(zip(contexts, encode_texts(tokenizer, [r.text for r in records]))):
+            head = ctx if ctx else [start]
+            ids += [*head, *toks, end]
+            scored += [False] * len(head) + [True] * len(toks) + [False]
+            doc += [-1] * len(head) + [i] * len(toks) + [-1]
         return np.asarray(ids, np.int64), np.asarray(scored, bool), np.asarray(doc, np.int32)
 
     def train_data(self, tokenizer, records, arm, context_bytes) -> TrainingData:
@@ -68,41 +107,59 @@ class LMTask(Task):
             sequences=[EvalSequence(ids=ids, scored=scored, doc=doc)],
             doc_bytes=np.asarray([len(r.text.encode()) for r in records], np.int64),
             pad_id=tokenizer.pad_token_id,
+            # a piece's document; a whole document (the unsampled text) is its own
+            doc_group=np.asarray([r.document if isinstance(r, Piece) and r.document >= 0 else i
+                                  for i, r in enumerate(records)], np.int64),
         )
 
-    def eval_sample(self, records, max_bytes):
-        """Every document cut to its leading part, at one length for all that are longer
-        (the largest that fits in ``max_bytes``, at least MIN_SAMPLE_BYTES in all): each
-        document stays a unit of the bootstrap, and the sample spans all of them rather
-        than the first few, unless that length would be under MIN_CUT_BYTES."""
-        from roundtable.data import cut_bytes
+    @property
+    def piece_bytes(self) -> int:
+        return max(MIN_PIECE_BYTES, PIECE_CONTEXTS * self.context_bytes)
 
+    def pieces(self, records: list[Record]) -> list[Piece]:
+        """Every validation byte in exactly one unit: short documents whole, long ones in
+        pieces of at most ``piece_bytes``, each with the context its document gives it."""
+        out = []
+        for i, r in enumerate(records):
+            done = ""
+            for text in split_pieces(r.text, self.piece_bytes):
+                context = done.encode()[-self.context_bytes:].decode("utf-8", errors="ignore") if done else ""
+                out.append(Piece(text, r.summary, r.source, context, i))
+                done += text
+        return out
+
+    def eval_sample(self, records, max_bytes, seed=0):
+        """Units (``pieces``) drawn uniformly at random without replacement (seeded), in
+        the drawn order, until the next would pass ``max_bytes`` (MIN_SAMPLE_BYTES at
+        least), counting the context each is read after, as scoring runs it. Bits per
+        byte on the sample is a ratio of sums over the drawn units: all but the last
+        piece of a long document have the same size, and with equal sizes the ratio is
+        the mean of the units' own bits per byte, an unbiased estimate of the whole
+        text's; shorter units leave a bias of order 1/units, far inside the bootstrap's
+        interval over the units. A document's leading part would not do: titles and
+        openings are harder than the rest, so it overstates every arm's score."""
         max_bytes = max(max_bytes, MIN_SAMPLE_BYTES)
-        sizes = sorted(self.scored_bytes(records))
-        level, before = 0, 0
-        for i, n in enumerate(sizes):  # the largest level with sum(min(size, level)) <= max_bytes
-            level = (max_bytes - before) // (len(sizes) - i)
-            if level < n:
-                break
-            before += n
-        else:
+        if sum(self.scored_bytes(records)) <= max_bytes:
             return list(records)
-        if level >= MIN_CUT_BYTES:
-            return [replace(r, text=cut_bytes(r.text, level)) for r in records]
-        # too many documents to keep a useful part of each: the leading ones, each cut to
-        # MIN_CUT_BYTES (a handful of bytes after a document's start is not language modelling)
+        units = self.pieces(records)
         out, total = [], 0
-        for r in records:
-            n = min(len(r.text.encode()), MIN_CUT_BYTES)
+        for i in sample_order(len(units), seed):
+            n = len(units[i].text.encode()) + len(units[i].context.encode())
             if out and total + n > max_bytes:
                 break
-            out.append(replace(r, text=cut_bytes(r.text, MIN_CUT_BYTES)))
+            out.append(units[i])
             total += n
         return out
 
+    def sample_method(self):
+        return (f"documents, long ones in pieces of at most {self.piece_bytes} bytes each read after up to "
+                f"{self.context_bytes} bytes of the text before it, drawn uniformly at random without replacement")
+
+    def sample_counts(self, sample):
+        return len(sample), len({getattr(r, "document", id(r)) for r in sample})
+
     def samples(self, model, tokenizer, valid, bytes_per_token):
         """Three continuations of the first validation documents' openings."""
-        from roundtable.data import cut_bytes
         from roundtable.generate import lm_samples
 
         prompts = [cut_bytes(r.text, 80) for r in valid[:3]]
