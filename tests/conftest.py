@@ -29,6 +29,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["ROUNDTABLE_CACHE"] = tempfile.mkdtemp(prefix="roundtable-cache-")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/data/golden-*.json from this code's comparisons (make golden)")
+
+
 def pytest_configure(config):
     # The models here are tiny: one intra-op thread is as fast, and it does not slow to a
     # crawl (OpenMP spin-waiting) when the machine's cores are busy with other work.

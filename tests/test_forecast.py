@@ -144,6 +144,45 @@ def test_80_percent_interval_covers_the_truth_in_about_80_percent_of_experiments
     assert hit95 / 50 >= 0.84
 
 
+def _leaving_plateau(e: int):
+    """A curve of another family than the fitted law: flat near 8 bits per byte, then
+    falling, then bending toward a floor of 1 (a small model leaving its initial
+    plateau, as real LSTM ladders on CPU budgets do)."""
+    x0 = [40e3, 60e3, 90e3][e % 3]
+    return lambda x: 1.0 + 7.0 / (1 + (x / x0) ** 1.5)
+
+
+def _coverage(family, n: int = 30) -> tuple[float, float, int]:
+    """80% and 95% coverage at 4x over ``n`` ladders drawn from ``family``, as in the
+    test above, and how many were flagged as leaving their plateau."""
+    rng = np.random.default_rng(3)
+    hit80 = hit95 = flagged = 0
+    for e in range(n):
+        true = family(e)
+        fc = forecast_ladder(ladder(true, rng=rng, noise=0.01, doc_spread=0.3, n_docs=60), n_boot=200, seed=e)
+        nb, d = docs(rng, 60, 0.3)
+        truth = true(480e3) * (1 + 0.01 * rng.normal()) * (d * nb).sum() / nb.sum()
+        (lo80, hi80), (lo95, hi95) = fc.interval(480, 0.8), fc.interval(480, 0.95)
+        hit80, hit95, flagged = hit80 + (lo80 <= truth <= hi80), hit95 + (lo95 <= truth <= hi95), flagged + fc.plateau
+    return hit80 / n, hit95 / n, flagged
+
+
+def test_a_ladder_leaving_its_plateau_is_flagged():
+    """What the forecast claims of such curves: each is marked ``plateau`` (so no answer is
+    said to hold against it, and its sentence calls it pessimistic or optimistic)."""
+    assert _coverage(_leaving_plateau)[2] == 30
+
+
+@pytest.mark.xfail(strict=True, reason="issue 23: the saturating law misfits curves of other families; measured "
+                   "80%/95% coverage 0.07/0.30 on 30 ladders leaving their plateau")
+def test_intervals_cover_curves_of_another_family():
+    """The coverage goal on curves the law was not drawn from: the misfit that drives the
+    real backtest errors. Strict: once the forecast meets it, this fails until the
+    marker goes."""
+    c80, c95, _ = _coverage(_leaving_plateau)
+    assert 0.64 <= c80 <= 0.96 and c95 >= 0.84
+
+
 def test_seeds_are_drawn_and_their_spread_sets_the_run_noise():
     rng = np.random.default_rng(4)
     one = forecast_ladder(ladder(Law(1.0, 1.0, 0.5, 120e3), rng=rng, seeds=1), n_boot=200)

@@ -24,6 +24,8 @@ TRAIN_STEPS = 110
 TOLERANCE = 0.05
 """bits per byte roundtable may trail the bare loop by: two runs of one recipe differ by
 the order of their batches (about 0.02 here), not by more."""
+pytestmark = pytest.mark.slow  # four 200-step comparisons
+
 SIZES = {"small": 40, "large": 240}  # paragraphs of training text
 ARMS = {
     "scratch-lstm": {"lstm_embed": 32, "lstm_hidden": 32, "block_size": 64, "batch_size": 8},
@@ -61,7 +63,7 @@ def test_roundtable_is_not_worse_than_the_seed_recipe(tmp_path, paragraphs, name
     valid = write_paragraphs(tmp_path / "valid.txt", paragraphs[1200:1230])
     cfg = compare_config({
         "task": "lm", "data": str(train), "valid": str(valid), "arms": name, "max_steps": STEPS,
-        "curve_points": 0, "arm_settings": {name: ARMS[name]}, "out": str(tmp_path / "out"), "device": "cpu",
+        "curve_points": 0, "arm_settings": {name: ARMS[name]}, "out": str(tmp_path / "out"), "device": "cpu", "precision": "fp32",
         "lr_search_share": 0.15, "lr_search_min_steps": 30,
     })
     comp = Comparison(cfg, progress=False, log=lambda m: None)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from roundtable.status import read_status
 from tests.helpers import results_stub
 
 ARMS = ["scratch-lstm", "scratch-transformer"]
@@ -91,6 +92,9 @@ def test_sigterm_checkpoints_then_resume_completes(data, tmp_path):
     # the interrupted run left exactly one complete checkpoint to resume from
     ckpts = list((out / "runs").glob("*/checkpoints/checkpoint-*"))
     assert len(ckpts) == 1 and (ckpts[0] / "roundtable_state.json").is_file()
+    # status reads that checkpoint as training wrote it: its step and its last curve score
+    row = next(r for r in read_status(out).runs if r.name == ckpts[0].parent.parent.name)
+    assert row.step >= int(ckpts[0].name.split("-")[-1]) and row.bits_per_byte is not None
 
     done = subprocess.run(_cmd(data, out, "--resume"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

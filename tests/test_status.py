@@ -130,17 +130,36 @@ def test_wall_clock_budget_progress_and_learning_rate_search(tmp_path):
 
 
 def test_progress_is_over_the_training_budget_once_the_search_has_set_its_share_aside(tmp_path):
-    """Three 10% slices ran: every arm trains on 84 s of a 120 s budget, so 42 s is half."""
-    config = {"arms": [{"name": "scratch-lstm"}], "budget": {"seconds": 120.0}, "lr_search": {"share": 0.1}}
+    """The LSTM's three 10% slices ran: it trains on 84 s of a 120 s budget, so 42 s is half;
+    the fine-tune arm's slice was too short to run: it trains on all 120 s, 42 s is 35%."""
+    config = {"arms": [{"name": "scratch-lstm"}, {"name": "finetune"}], "budget": {"seconds": 120.0},
+              "lr_search": {"share": 0.1}}
     ran = [{"learning_rate": r, "steps": 40, "subset_bits_per_byte": 4.0, "status": "ok"} for r in (0.01, 0.003, 0.03)]
     search = {"arm": "scratch-lstm", "recipe_rate": 0.01, "chosen_rate": 0.01, "kept_recipe": True, "reason": "",
               "seconds": 36.0, "candidates": ran}
-    write_json(tmp_path / "results.json", results_stub(lr_search={"scratch-lstm": search}, config=config))
-    ckpt = tmp_path / "runs" / "scratch-lstm-seed0-frac1" / "checkpoints" / "checkpoint-40"
+    none = {**search, "arm": "finetune", "seconds": 0.0,
+            "candidates": [{"learning_rate": 5e-5, "steps": 2, "subset_bits_per_byte": None, "status": "not run"}]}
+    write_json(tmp_path / "results.json",
+               results_stub(lr_search={"scratch-lstm": search, "finetune": none}, config=config))
+    for arm in ("scratch-lstm", "finetune"):
+        ckpt = tmp_path / "runs" / f"{arm}-seed0-frac1" / "checkpoints" / "checkpoint-40"
+        ckpt.mkdir(parents=True)
+        (ckpt / STATE_FILE).write_text(json.dumps({"spent_seconds": 42.0, "curve": []}), encoding="utf-8")
+    runs = {r.arm: r for r in read_status(tmp_path).runs}
+    assert (runs["scratch-lstm"].status, runs["scratch-lstm"].progress) == ("running", pytest.approx(0.5))
+    assert (runs["finetune"].status, runs["finetune"].progress) == ("running", pytest.approx(0.35))
+
+
+def test_progress_under_a_byte_budget_is_the_bytes_trained_on(tmp_path):
+    """The checkpoint records the bytes of text trained on: 2,500 of a 10 kB budget is 25%."""
+    config = {"arms": [{"name": "scratch-lstm"}], "budget": {"seconds": None, "bytes": 10_000.0}}
+    write_json(tmp_path / "results.json", results_stub(config=config))
+    ckpt = tmp_path / "runs" / "scratch-lstm-seed0-frac1" / "checkpoints" / "checkpoint-20"
     ckpt.mkdir(parents=True)
-    (ckpt / STATE_FILE).write_text(json.dumps({"spent_seconds": 42.0, "curve": []}), encoding="utf-8")
+    (ckpt / STATE_FILE).write_text(json.dumps({"spent_seconds": 99.0, "spent_bytes": 2500.0, "curve": []}),
+                                   encoding="utf-8")
     (run,) = read_status(tmp_path).runs
-    assert (run.status, run.progress) == ("running", pytest.approx(0.5))
+    assert (run.status, run.progress) == ("running", pytest.approx(0.25))
 
 
 def test_a_shard_midway_from_its_run_files(tmp_path, lm_files, tiny_config):
@@ -153,6 +172,9 @@ def test_a_shard_midway_from_its_run_files(tmp_path, lm_files, tiny_config):
                                  no_progress=True, log=None, shard="0/2")
     assert not partial.complete and [r.status for r in partial.runs] == ["ok", "pending", "ok", "pending"]
     assert not (out / "results.json").exists() and (out / COMPARISON).is_file()
+    # the names status reads are those a shard's finished runs were written under
+    assert sorted(p.parent.name for p in (out / "runs").glob(f"*/{RUN_FILE}")) == [
+        "scratch-lstm-seed0-frac1", "scratch-lstm-seed1-frac1"]
     (out / "tensorboard" / "scratch-transformer-seed0-frac1").mkdir(parents=True)  # shard 1 has just started
     status = read_status(out)
     assert status.task == "lm" and not status.complete
@@ -166,9 +188,3 @@ def test_a_shard_midway_from_its_run_files(tmp_path, lm_files, tiny_config):
 def test_no_comparison_is_one_line_and_exit_2(tmp_path, run_cli):
     rc, out, err = run_cli(["status", tmp_path])
     assert rc == 2 and err.strip() == f"roundtable: error: no results.json in {tmp_path}: no comparison has started there"
-
-
-def test_file_names_are_the_ones_training_and_shards_write():
-    from roundtable import shard, train
-
-    assert (STATE_FILE, RUN_FILE, COMPARISON) == (train.STATE_FILE, shard.RUN_FILE, shard.COMPARISON)
