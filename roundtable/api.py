@@ -41,13 +41,14 @@ def compare(
     flags do; ``no_progress`` hides progress bars; ``log`` receives the lines the command
     line writes to stderr (None: silent). With ``shard="K/N"`` it runs that shard's runs
     and returns what is merged so far (runs of other shards not yet done are pending)."""
-    from roundtable import dist
     from roundtable.cli import _render_report, _settings, compare_config
-    from roundtable.compare import Comparison
 
     settings = _settings(SimpleNamespace(config=config, task=task, data=data, **settings))
     settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # as flags give them
-    cfg = compare_config(settings)
+    cfg = compare_config(settings)  # a bad setting is refused before torch is imported
+    from roundtable import dist
+    from roundtable.compare import Comparison
+
     say = log if log is not None and dist.is_main() else (lambda m: None)
     with _library_output(progress=not no_progress):
         comp = Comparison(cfg, progress=not no_progress, log=say)

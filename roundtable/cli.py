@@ -14,7 +14,16 @@ from pathlib import Path
 
 from roundtable import __version__
 from roundtable.arms import DEFAULT_MODEL, arm_names
-from roundtable.config import ArmConfig, arm_defaults, choices_of, compare_config, format_default, settings
+from roundtable.config import (
+    ALIASES,
+    SECTIONS,
+    ArmConfig,
+    arm_defaults,
+    choices_of,
+    compare_config,
+    format_default,
+    settings,
+)
 from roundtable.errors import Interrupted, UserError
 
 DEMO_DEFAULTS = {"task": "lm", "curve_eval_bytes": 12_000, "out": "roundtable-demo", "overwrite": True}
@@ -31,15 +40,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
-    """One option per setting of config.py, in groups by dataclass, with its help text
-    and default from the dataclass field. ``default=None`` everywhere: a flag not given
-    leaves a config file's value alone, and the dataclass default applies."""
-    groups: dict = {}
-    for st in settings():
-        if demo and st.name not in DEMO_SETTINGS:
-            continue
-        if st.group not in groups:
-            groups[st.group] = p.add_argument_group(f"{st.group.__name__} settings", st.group.__doc__)
+    """One option per setting of config.py, in groups by what the user is deciding
+    (SECTIONS), with its help text and default from the dataclass field. ``default=None``
+    everywhere: a flag not given leaves a config file's value alone, and the dataclass
+    default applies."""
+    shown = [st for st in settings() if not demo or st.name in DEMO_SETTINGS]
+    groups = {key: p.add_argument_group(title, text) for key, (title, text) in SECTIONS.items()
+              if any(st.section == key for st in shown)}
+    for st in shown:
         help_text = f"{st.help} {st.default_text(DEMO_DEFAULTS.get(st.name, MISSING) if demo else MISSING)}"
         kwargs: dict = {"dest": st.name, "default": None, "help": help_text.replace("%", "%%")}
         if st.kind is bool:
@@ -48,11 +56,15 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
             kwargs["choices"] = choices_of(st.choices)
             if st.const is not None:
                 kwargs.update(nargs="?", const=st.const)
-        groups[st.group].add_argument(st.flag, **kwargs)
+        groups[st.section].add_argument(st.flag, **kwargs)
+    for old, name in ALIASES.items():  # old spellings still work, unlisted
+        if not demo:
+            groups["summarize"].add_argument("--" + old.replace("_", "-"), dest=name, default=None,
+                                             help=argparse.SUPPRESS)
     if not demo:
-        p.add_argument("--config", help="YAML or JSON file of these settings, dashes or underscores, and "
-                                        "arm_settings (flags override it)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        groups["arms"].add_argument("--config", help="YAML or JSON file of these settings (names with dashes or "
+                                                     "underscores) and of arm_settings; flags override it")
+    groups["output"].add_argument("--no-progress", action="store_true", help="plain lines instead of progress bars")
 
 
 def _arm_settings_epilog() -> str:
@@ -61,9 +73,9 @@ def _arm_settings_epilog() -> str:
     from roundtable.arms import get_arm
 
     recipes = [arm_defaults(name) for name in arm_names()]
-    lines = ["arms (the arm table, roundtable/arms/__init__.py):"]
+    lines = ["arms (--arms):"]
     lines += [f"  {name} ({get_arm(name).family}): {get_arm(name).label}" for name in arm_names()]
-    lines += ["", "arm settings (ArmConfig, per arm): only in a --config file, under arm_settings, e.g.",
+    lines += ["", "each arm's own settings: only in a --config file, under arm_settings, e.g.",
              "  arm_settings: {scratch-lstm: {lstm_hidden: 256}, finetune: {learning_rate: 1e-4}}",
              "each with its default, and in brackets the arms whose recipe differs:"]
     for f in fields(ArmConfig):
@@ -79,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _compare_args(sub.add_parser("compare", help="run every arm on your data and compare",
+                                 usage="%(prog)s --task {lm,summarize} --data PATH [--arms A,B] [--budget 120s] "
+                                       "[--out DIR] [options]",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_arm_settings_epilog()))
-    _compare_args(sub.add_parser("demo", help="the built-in demo (no download)"), demo=True)
+    _compare_args(sub.add_parser("demo", help="the built-in demo (no download)",
+                                 usage="%(prog)s [--task {lm,summarize}] [--budget 120s] [--out DIR] [options]"),
+                  demo=True)
     r = sub.add_parser("report", help="re-render the report of a comparison folder")
     r.add_argument("dir")
     g = sub.add_parser("generate", help="continue a prompt with a trained arm (greedy, like the report's samples)")
@@ -140,26 +156,58 @@ def _quiet_libraries(progress: bool = True) -> None:
         huggingface_hub.utils.disable_progress_bars()
 
 
+def read_data(cfg):
+    """The comparison's data, read and checked (data.py) before torch and transformers are
+    imported: a mistake in the files is reported in a fraction of a second, not after
+    seconds of imports."""
+    from roundtable.data import load_corpus
+    from roundtable.tasks import get_task
+
+    task = get_task(cfg)
+    return load_corpus(cfg.data, task.record_fields(cfg.data), task.name)
+
+
 def cmd_compare(args, settings: dict | None = None) -> int:
+    settings = settings if settings is not None else _settings(args)
+    cfg = compare_config(settings)
+    corpus = read_data(cfg)
+    _quiet_libraries(progress=_show_progress(args))
+    from roundtable import dist
     from roundtable.compare import Comparison
     from roundtable.results import RESULTS, Results
     from roundtable.summary import print_summary
 
-    settings = settings if settings is not None else _settings(args)
-    cfg = compare_config(settings)
-    from roundtable import dist
-
     log = _say if dist.is_main() else (lambda m: None)
     comp = Comparison(cfg, progress=_show_progress(args), log=log)
+    comp.corpus = corpus
     comp.prepare()
-    if cfg.shard:
-        return _run_shard(comp, cfg, settings)
-    results = Results.from_dict(comp.run())
+    try:
+        if cfg.shard:
+            return _run_shard(comp, cfg, settings)
+        results = Results.from_dict(comp.run())
+    except (Interrupted, KeyboardInterrupt):
+        if dist.is_main():
+            _mark_stopped(Path(cfg.out))
+        raise
     if dist.is_main():
         print_summary(results)
         _render_report(Path(cfg.out))
         print(f"\nresults: {Path(cfg.out) / RESULTS}")
     return 0
+
+
+def _mark_stopped(out: Path) -> None:
+    """Leave stopped.json in --out, so that ``roundtable status`` shows the comparison's
+    unfinished runs as stopped at their checkpoints, not as running."""
+    from datetime import datetime, timezone
+
+    from roundtable.results import write_json
+    from roundtable.status import STOPPED
+    from roundtable.stopping import STOP
+
+    if out.is_dir():
+        write_json(out / STOPPED, {"signal": STOP.signal_name or "SIGINT",
+                                   "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
 def _run_shard(comp, cfg, settings: dict) -> int:
@@ -247,7 +295,9 @@ def cmd_prepare(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command != "status":  # status reads JSON only: no library to quiet, and quick
+        if args.command in ("report", "generate") and not Path(args.dir).is_dir():
+            raise UserError(f"no such folder: {args.dir}")
+        if args.command not in ("status", "compare", "demo"):  # compare quiets them once its input is checked
             _quiet_libraries(progress=_show_progress(args))
         return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate,
                 "status": cmd_status, "prepare": cmd_prepare}[args.command](args)

@@ -133,7 +133,8 @@ class Comparison:
         check_report_to(self.cfg.report_to)  # a tracker that is not installed stops before any model loads
         if self.cfg.forecast_budget:
             forecast_target(self.cfg.forecast_budget, self.cfg.budget)  # a bad value fails before any run
-        self.corpus = self._load_corpus()
+        if self.corpus is None:  # the command line reads it before the heavy imports
+            self.corpus = self._load_corpus()
         for fraction in self.cfg.fractions:
             train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
             self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
@@ -248,8 +249,13 @@ class Comparison:
                     f"--out {self.out} was started by an earlier roundtable, whose learning-rate search ran outside "
                     "the budget, so its runs trained on more of it; cannot --resume (pass --overwrite to start again)"
                 )
-            raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it")
-        raise UserError(f"--out {self.out} holds a comparison already; pass --resume, --overwrite or another --out")
+            raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it (pass --overwrite "
+                            "to replace it, or another --out)")
+        if same:
+            raise UserError(f"--out {self.out} holds this comparison already; pass --resume to continue it, "
+                            "--overwrite to start again, or another --out")
+        raise UserError(f"--out {self.out} holds a different comparison; pass --overwrite to replace it, or "
+                        "another --out")
 
     def config_key(self) -> dict:
         d = self.cfg.to_dict()

@@ -25,6 +25,7 @@ dependency. The walk is some sixty lines and keeps every flag as it was.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -34,7 +35,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from roundtable.arms import DEFAULT_MODEL, default_arms, get_arm, split_name
+from roundtable.arms import DEFAULT_MODEL, arm_names, default_arms, get_arm, split_name
 from roundtable.errors import UserError
 
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
@@ -52,9 +53,22 @@ def choices_of(choices) -> tuple | None:
     return choices() if callable(choices) else choices
 
 
+SECTIONS = {
+    "data": ("your data", "where the text comes from and how it is split"),
+    "summarize": ("summarize only (--task summarize)", "records of a document and its summary"),
+    "arms": ("arms", "what is compared, and what every arm shares"),
+    "budget": ("budget", "the same for every run (arm x seed x fraction), the learning-rate search included"),
+    "evidence": ("evidence", "how much is measured: seeds, the curve, the text scored, the forecast"),
+    "output": ("output", "where results go and what is kept"),
+    "machine": ("machine and scale-out", "where the runs run; the same precision for every arm"),
+}
+"""The command line's help groups, in order: by what the user is deciding (key: title, description)."""
+
+
 def setting(default: Any = MISSING, *, help: str, factory: Any = MISSING, **cli) -> Any:
     """A dataclass field that is a setting, with its one help text. ``cli`` may hold ``flag``
     (default: ``--`` and the field's name with dashes; None: set by another setting),
+    ``section`` (its help group in SECTIONS; default: its dataclass's ``SECTION``),
     ``choices``, ``const`` (the value of the flag given alone), ``unset`` (what a None
     default means, for the help) and ``show`` (how the help prints the default)."""
     metadata = {"help": help, **cli}
@@ -81,17 +95,19 @@ def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
     return "seconds", parse_budget(text)
 
 
+BUDGET_UNITS = ("use seconds (90s, 10m, 1.5h), training bytes (B, kB, MB or GB: 5MB), tokens (5Mtok) or FLOPs "
+                "(2e15flop)")
+
+
 def parse_budget(text: str | float | int) -> float:
-    """Wall-clock budget per arm in seconds: ``90``, ``90s``, ``10m``, ``1.5h``."""
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
-        if not m:
-            raise UserError(f"cannot parse --budget {text!r}: use seconds (90s, 10m, 1.5h), training bytes (B, kB, MB "
-                            "or GB: 5MB), tokens (5Mtok) or FLOPs (2e15flop)")
-        unit = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, None: 1}[m.group(2)]
-        seconds = float(m.group(1)) * unit
+    """Wall-clock budget per arm in seconds: ``90s``, ``10m``, ``1.5h``. A bare number is
+    refused: ``10`` could as well mean ten minutes, ten megabytes or ten thousand tokens."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*", str(text))
+    if not m:
+        raise UserError(f"cannot parse --budget {text!r}: {BUDGET_UNITS}")
+    if m.group(2) is None:
+        raise UserError(f"--budget {text!r} has no unit: {BUDGET_UNITS}")
+    seconds = float(m.group(1)) * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
     if seconds <= 0:
         raise UserError(f"--budget must be positive, got {text!r}")
     return seconds
@@ -101,6 +117,7 @@ def parse_budget(text: str | float | int) -> float:
 class DataConfig:
     """Where the text comes from and how it is split."""
 
+    SECTION = "data"
     path: str = setting(help="training data: a .txt/.md file, a folder of text files, or .jsonl/.json/.csv records",
                         flag="--data")
     valid: str | None = setting(None, help="validation data, in the same formats",
@@ -108,8 +125,8 @@ class DataConfig:
     valid_fraction: float = setting(0.1, help="share of documents held out for validation when --valid is not given")
     split_seed: int = setting(0, help="seed of the document-level split and of the nested --fractions")
     text_field: str = setting("text", help="record field holding the text")
-    document_field: str = setting("document", help="summarize: record field holding the document")
-    summary_field: str = setting("summary", help="summarize: record field holding the summary")
+    document_field: str = setting("document", section="summarize", help="record field holding the document")
+    summary_field: str = setting("summary", section="summarize", help="record field holding the summary")
     encoding_errors: str = setting("strict", choices=("strict", "replace"),
                                    help="undecodable bytes: strict (stop with an error) or replace")
     skip_bad_records: bool = setting(False, help="skip (and count) unusable records instead of stopping with an error")
@@ -125,12 +142,13 @@ class BudgetConfig:
     """The same budget for every run (arm x seed x fraction): its arm's own learning-rate
     search's share (Comparison.reserve), then training. Evaluation time is not charged to it."""
 
+    SECTION = "budget"
+
     seconds: float | None = setting(
         120.0, flag="--budget", show=lambda s: f"{s:g}s",
-        help="budget per run, the learning-rate search's slices included: wall clock (90s, 10m, 1.5h), training "
-             "bytes of your text (5MB, 500kB; decimal), tokens (5Mtok) or FLOPs (2e15flop); bytes, tokens and FLOPs "
-             "do not depend on the machine, so another machine reproduces them, and bytes give every arm the same "
-             "text whatever its tokenizer (each arm counts its own tokens)",
+        help="per run, with a unit: wall clock (90s, 10m, 1.5h), training bytes of your text (5MB, 500kB), tokens "
+             "(5Mtok) or FLOPs (2e15flop); bytes, tokens and FLOPs reproduce on another machine, and bytes give "
+             "every arm the same text whatever its tokenizer",
     )
     max_steps: int | None = setting(None, help="optimizer steps per run, as well as --budget or instead of it "
                                                "(compare without --budget: no time limit)")
@@ -138,12 +156,12 @@ class BudgetConfig:
     bytes: float | None = setting(None, flag=None, help="training bytes per run: UTF-8 bytes of the text trained on "
                                                         "(non-padding tokens), whatever the tokenizer: --budget 5MB")
     flops: float | None = setting(None, flag=None,
-                                  help="estimated training FLOPs per run (flops.py): --budget 2e15flop")
-    curve_points: int = setting(3, help="evaluations between step 0 and the end, at regular intervals of the budget")
-    curve_eval_bytes: int = setting(20_000,
+                                  help="estimated training FLOPs per run: --budget 2e15flop")
+    curve_points: int = setting(3, section="evidence", help="evaluations between step 0 and the end, at regular intervals of the budget")
+    curve_eval_bytes: int = setting(20_000, section="evidence",
                                     help="validation bytes scored at intermediate curve points (0: all of them)")
     eval_share: float = setting(
-        0.1, help="with a wall-clock budget, the most of it one whole-text score of the slowest arm may take: the "
+        0.1, section="evidence", help="with a wall-clock budget, the most of it one whole-text score of the slowest arm may take: the "
                   "validation text scored for the verdict is cut to fit, the same bytes for every arm, from scoring "
                   "speeds measured at start-up (0: score all of it)",
     )
@@ -201,6 +219,8 @@ class SearchConfig:
     """How much tuning every arm gets: the same for all (lrsearch.py), and paid for out of
     the same budget as its training."""
 
+    SECTION = "budget"
+
     rates: int = setting(3, flag="--lr-search",
                          help="learning rates tried per arm on short slices, centred on the recipe's on a half-decade "
                               "grid, the same for every arm (0 or 1: off, and all of the budget goes to training)")
@@ -210,10 +230,9 @@ class SearchConfig:
     min_steps: int = setting(30, flag="--lr-search-min-steps",
                              help="a slice of fewer optimizer steps cannot tell rates apart: the recipe's rate is kept")
     tie: float = setting(0.02, flag="--lr-search-tie",
-                         help="rates whose slice score is within this share of the best one count as tied, and the "
-                              "largest of them is chosen where the arm's schedule decays: a short slice favours "
-                              "small rates over what a whole run would prefer (short-horizon bias, Wu et al. 2018); "
-                              "at a constant rate the recipe's rate if it is tied, the best score otherwise")
+                         help="rates whose slice score is within this share of the best count as tied: the largest "
+                              "tied rate is chosen where the schedule decays (a short slice favours small rates), "
+                              "else the recipe's rate if tied")
 
     def __post_init__(self):
         _check_types(self)
@@ -396,70 +415,72 @@ def arm_defaults(name: str, **overrides) -> ArmConfig:
 class CompareConfig:
     """One comparison: a task, its data, the arms, the budget, where results go."""
 
-    task: str = setting(choices=_task_names, help="lm (language modelling), summarize, or a task registered in tasks/")
+    task: str = setting(choices=_task_names, section="data", help="lm (language modelling), summarize, or another "
+                                                                  "registered task")
     data: DataConfig
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     arms: list[ArmConfig] = setting(
-        factory=lambda: [arm_defaults(a) for a in default_arms()], show=lambda arms: ",".join(a.name for a in arms),
-        help="arms, comma-separated, from the list below; an arm's own settings go in --config, under "
-             "arm_settings (below); NAME#2 is a copy of an arm under another name, with other seeds (an A/A check)",
+        factory=lambda: [arm_defaults(a) for a in default_arms()], section="arms", show=lambda arms: ",".join(a.name for a in arms),
+        help="comma-separated, from the list below; NAME#2 is a copy of an arm with other seeds (an A/A check)",
     )
-    model: str = setting(DEFAULT_MODEL, help="pretrained model: hub id, local folder, .gguf file, or "
+    model: str = setting(DEFAULT_MODEL, section="arms", help="pretrained model: hub id, local folder, .gguf file, or "
                                              f"{DEFAULT_MODEL} (offline, installed with roundtable)")
     context_bytes: int = setting(
-        1024, help="context of every arm in UTF-8 bytes (lm): each arm's block in its own tokens is this divided by "
+        1024, section="arms", help="context of every arm in UTF-8 bytes (lm): each arm's block in its own tokens is this divided by "
                    "its bytes per token on the training split, for training and the evaluation window alike, so no "
                    "arm is credited with more context than another",
     )
     allow_lossy_tokenizer: bool = setting(
-        False, help="accept a tokenizer that does not give the validation text back exactly (normalising, <unk>, "
+        False, section="arms", help="accept a tokenizer that does not give the validation text back exactly (normalising, <unk>, "
                     "prefix space); bits per byte then score other text, and the report says so",
     )
     lr_search: SearchConfig = field(default_factory=SearchConfig)
     precision: str = setting(
-        "auto", choices=("auto", "fp32", "bf16"),
+        "auto", section="machine", choices=("auto", "fp32", "bf16"),
         help="auto: bf16 autocast (fp32 master weights) where a start-up probe finds bf16 matmul clearly faster "
              "(CUDA with bf16; CPUs with AMX or AVX512-BF16), else fp32; the same for every arm, in training and "
              "evaluation",
     )
     forecast_budget: str | None = setting(
-        None, const="10x", unset="off",
+        None, const="10x", unset="off", section="evidence",
         help="forecast each arm's score at this training budget: 2h, 600s or 4x (the flag alone: 10x); each arm also "
              "runs at 1/4 and 1/2 of the budget, each with its own schedule",
     )
     report_to: list[str] = setting(
-        factory=lambda: ["tensorboard"],
+        factory=lambda: ["tensorboard"], section="output",
         help="experiment trackers the runs log to, comma-separated: tensorboard, mlflow, wandb, trackio (each but "
              "tensorboard an extra: pip install 'roundtable[mlflow]')",
     )
-    revision: str | None = setting(None, unset="the hub's default branch",
+    revision: str | None = setting(None, unset="the hub's default branch", section="arms",
                                    help="hub ids: the branch, tag or commit of --model, recorded in results.json")
     shard: str | None = setting(
-        None, unset="all runs",
+        None, unset="all runs", section="machine",
         help="K/N: run only the K-th of N disjoint slices of the runs into the same --out (0 <= K < N; e.g. "
              "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)",
     )
-    seeds: int = setting(1, help="runs per arm, with different seeds")
-    fractions: list[float] = setting(factory=lambda: [1.0],
+    seeds: int = setting(1, section="evidence", help="runs per arm, with different seeds")
+    fractions: list[float] = setting(factory=lambda: [1.0], section="data",
                                      help="nested training-data fractions, comma-separated, e.g. 0.1,0.3,1.0")
-    out: str = setting("roundtable-out", help="output folder")
-    device: str = setting("auto", choices=("auto", "cpu", "cuda", "mps"),
+    out: str = setting("roundtable-out", section="output", help="output folder")
+    device: str = setting("auto", section="machine", choices=("auto", "cpu", "cuda", "mps"),
                           help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    trust_remote_code: bool = setting(False, help="allow a hub model's own code to run")
+    trust_remote_code: bool = setting(False, section="arms", help="allow a hub model's own code to run")
     max_document_tokens: int = setting(
-        768, help="summarize: documents are cut to this many byte-level tokens (UTF-8 bytes), the same bytes for "
-                  "every arm",
+        768, flag="--max-document-bytes", section="summarize",
+        help="documents are cut to this many UTF-8 bytes, the same bytes for every arm",
     )
-    max_summary_tokens: int = setting(128, help="summarize: summaries are cut to this many bytes")
+    """In bytes: the field keeps its name, results.json's and resumed comparisons' key."""
+    max_summary_tokens: int = setting(128, flag="--max-summary-bytes", section="summarize",
+                                      help="summaries are cut to this many UTF-8 bytes")
     rouge_examples: int = setting(
-        24, help="summarize: validation examples summarized and scored with ROUGE at each curve point"
+        24, section="summarize", help="validation examples summarized and scored with ROUGE at each curve point"
     )
-    num_beams: int = setting(1, help="summarize: beam search width (1: greedy decoding)")
-    eval_batch_size: int = setting(8, help="evaluation windows scored per forward pass")
-    resume: bool = setting(False, help="continue the comparison in --out")
-    overwrite: bool = setting(False, help="replace the comparison in --out")
+    num_beams: int = setting(1, section="summarize", help="beam search width (1: greedy decoding)")
+    eval_batch_size: int = setting(8, section="machine", help="evaluation windows scored per forward pass")
+    resume: bool = setting(False, section="output", help="continue the comparison in --out")
+    overwrite: bool = setting(False, section="output", help="replace the comparison in --out")
     keep_models: str = setting(
-        "best", choices=("all", "best", "none"),
+        "best", section="output", choices=("all", "best", "none"),
         help="final models kept on disk: all, best (per arm: what generate and the report need) or none; a run's "
              "resume checkpoint is deleted when the run finishes",
     )
@@ -478,7 +499,7 @@ class CompareConfig:
                 raise UserError(f"--fractions must lie in (0, 1], got {f}")
         self.fractions = sorted(set(self.fractions))
         if self.max_document_tokens < 1 or self.max_summary_tokens < 1:
-            raise UserError("--max-document-tokens and --max-summary-tokens must be positive")
+            raise UserError("--max-document-bytes and --max-summary-bytes must be positive")
         if self.context_bytes < 2:
             raise UserError(f"--context-bytes must be at least 2, got {self.context_bytes}")
         if self.rouge_examples < 1 or self.num_beams < 1:
@@ -504,6 +525,8 @@ class Setting:
     help: str
     group: type
     """The dataclass the field belongs to."""
+    section: str = "data"
+    """Its help group: a key of SECTIONS."""
     choices: tuple | None = None
     const: Any = None
     unset: str | None = None
@@ -551,7 +574,8 @@ def settings() -> tuple[Setting, ...]:
             meta = g.metadata
             found.append(Setting(
                 name=flag.lstrip("-").replace("-", "_"), flag=flag, path=path, kind=_hints(group)[g.name],
-                default=default, help=meta["help"], group=group, choices=meta.get("choices"),
+                default=default, help=meta["help"], group=group, section=meta.get("section", getattr(group, "SECTION", "")),
+                choices=meta.get("choices"),
                 const=meta.get("const"), unset=meta.get("unset"), show=meta.get("show"),
             ))
     names = [s.name for s in found]
@@ -559,12 +583,17 @@ def settings() -> tuple[Setting, ...]:
     return tuple(found)
 
 
+ALIASES = {"max_document_tokens": "max_document_bytes", "max_summary_tokens": "max_summary_bytes"}
+"""Old names of settings, still read (config files, keyword arguments, sharded comparisons'
+comparison.json): these two always counted bytes."""
+
+
 def compare_config(values: dict) -> CompareConfig:
     """A CompareConfig from settings by name (``settings()``), wherever they come from:
     the flags given, a config file, the Python API's keyword arguments, comparison.json.
     None means not given. Besides the settings, ``arm_settings`` (config files): per arm,
     ArmConfig fields that replace the arm's recipe (``arm_defaults``)."""
-    s = {k: v for k, v in values.items() if v is not None}
+    s = {ALIASES.get(k, k): v for k, v in values.items() if v is not None}
     if not s.get("task"):
         raise UserError("give --task lm or --task summarize")
     if not s.get("data"):
@@ -572,7 +601,7 @@ def compare_config(values: dict) -> CompareConfig:
     by_name = {x.name: x for x in settings()}
     unknown = sorted(set(s) - set(by_name) - {"arm_settings"})
     if unknown:
-        raise UserError(f"unknown setting(s): {', '.join(unknown)}")
+        raise UserError(f"unknown setting(s): {', '.join(unknown)}{did_you_mean(unknown, [*by_name, 'arm_settings'])}")
     top: dict = {}
     nested: dict[str, dict] = {f.name: {} for f in fields(CompareConfig) if is_dataclass(_hints(CompareConfig)[f.name])}
     for name, value in s.items():
@@ -596,18 +625,33 @@ def compare_config(values: dict) -> CompareConfig:
     return CompareConfig(arms=parse_arms(",".join(names), arm_settings), **top)
 
 
+def did_you_mean(wrong: list[str], known: list[str]) -> str:
+    """"; did you mean X?" for the first misspelt name that is close to a known one, else ""."""
+    for name in wrong:
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
 def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
     overrides = overrides or {}
     names = [a.strip() for a in text.split(",") if a.strip()]
-    for n in names:
-        get_arm(n)
+    for n in [*names, *overrides]:
+        try:
+            get_arm(n)
+        except UserError as e:  # a misspelt arm, in --arms or under arm_settings
+            where, base = "" if n in names else "arm_settings: ", n.partition("#")[0]
+            hint = did_you_mean([base], list(arm_names())) if base not in arm_names() else ""
+            raise UserError(f"{where}{e}{hint}") from None
     known = {f.name for f in fields(ArmConfig)}
     arms = []
     for n in names:
         o = {**overrides.get(split_name(n)[0], {}), **overrides.get(n, {})}  # a copy: its arm's settings, then its own
         bad = set(o) - known
         if bad:
-            raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}")
+            raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}"
+                            f"{did_you_mean(sorted(bad), sorted(known - {'name'}))}")
         arms.append(arm_defaults(n, **o))
     return arms
 

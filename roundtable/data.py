@@ -162,16 +162,28 @@ class _Reader:
             raise DataError(message + " (pass --skip-bad-records to skip such records)", where=where)
         self.skipped.append(f"{where}: {message}")
 
+    def _records(self, items: list[tuple[object, str]]) -> list[Record]:
+        """The records of one file, from (parsed object, file:line). A field that no
+        record of the file holds is a wrong field name, not bad records: the error names
+        the flag that picks the field, since skipping every record would leave nothing."""
+        for name, flag in self.fields:
+            objects = [obj for obj, _ in items if isinstance(obj, dict)]
+            if objects and not any(name in obj for obj in objects):
+                where = next(w for obj, w in items if isinstance(obj, dict))
+                have = ", ".join(sorted({str(k) for obj in objects for k in obj})[:8]) or "none"
+                raise DataError(f"no record has a field {name!r} (fields found: {have}); choose one with {flag} NAME",
+                                where=where)
+        return [r for obj, where in items if (r := self._record(obj, where))]
+
     def _record(self, obj, where: str) -> Record | None:
         if not isinstance(obj, dict):
             self._bad(where, f"record is a {type(obj).__name__}, not an object")
             return None
         values = []
-        for name, flag in self.fields:
+        for name, _ in self.fields:
             if name not in obj:
                 have = ", ".join(sorted(map(str, obj))[:8]) or "none"
-                hint = f"; choose one with {flag} NAME" if obj else ""
-                self._bad(where, f"missing field {name!r} (fields found: {have}{hint})")
+                self._bad(where, f"missing field {name!r} (fields found: {have})")
                 return None
             v = obj[name]
             if not isinstance(v, str):
@@ -184,18 +196,15 @@ class _Reader:
         return Record(text=values[0], summary=values[1] if len(values) > 1 else None, source=where)
 
     def _jsonl(self, p: Path, text: str) -> list[Record]:
-        out = []
+        items = []
         for i, line in enumerate(text.split("\n"), start=1):  # not splitlines: JSON strings may hold U+2028
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                items.append((json.loads(line), f"{p}:{i}"))
             except json.JSONDecodeError as e:
                 raise DataError(f"malformed JSON line: {e.msg} (column {e.colno})", where=f"{p}:{i}") from None
-            r = self._record(obj, f"{p}:{i}")
-            if r:
-                out.append(r)
-        return out
+        return self._records(items)
 
     def _json(self, p: Path, text: str) -> list[Record]:
         try:
@@ -209,19 +218,15 @@ class _Reader:
             obj = lists[0]
         if not isinstance(obj, list):
             raise DataError(f"expected a list of records: {p}")
-        out = []
-        for i, item in enumerate(obj):
-            r = self._record(item, f"{p}:record {i + 1}")
-            if r:
-                out.append(r)
-        return out
+        return self._records([(item, f"{p}:record {i + 1}") for i, item in enumerate(obj)])
 
     def _csv(self, p: Path, text: str) -> list[Record]:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = reader.fieldnames or []
-        for name, _ in self.fields:
+        for name, flag in self.fields:
             if name not in columns:
-                raise DataError(f"no column {name!r} (columns: {', '.join(columns) or 'none'})", where=f"{p}:1")
+                raise DataError(f"no column {name!r} (columns: {', '.join(columns) or 'none'}); choose one with "
+                                f"{flag} NAME", where=f"{p}:1")
         out = []
         try:
             for row in reader:

@@ -8,7 +8,9 @@ arms, in the order they run; the forecast's rungs once listed or started). A run
 has not ended but has a folder under ``runs/`` or ``tensorboard/`` is running: the
 budget spent and the latest curve point come from its newest complete checkpoint
 (``roundtable_state.json``), the latest step from its TensorBoard log. Any other planned
-run is pending. Nothing here imports torch: it answers in a fraction of a second.
+run is pending. A comparison stopped by Ctrl-C or SIGTERM leaves ``stopped.json`` (cli.py):
+a run with a folder that has not changed since then is stopped, at its checkpoint, not
+running. Nothing here imports torch: it answers in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ TRAINER_STATE = "trainer_state.json"
 _NAME = re.compile(r"(?P<arm>.+)-seed(?P<seed>\d+)-frac(?P<fraction>[0-9.e+-]+?)(?:-budget(?P<share>[0-9.e+-]+))?")
 """A run's folder name (results.run_name), and a forecast rung's share of the budget."""
 ENDED = {"ok": "done", "diverged": "diverged", "failed": "failed"}
-STATES = ("done", "running", "pending", "diverged", "failed")
+STATES = ("done", "running", "stopped", "pending", "diverged", "failed")
+STOPPED = "stopped.json"
+"""Written in --out when a comparison is stopped (Ctrl-C, SIGTERM): what stopped it, when."""
+RESUME_HINT = "continue with the same command and --resume"
 
 
 @dataclass
@@ -40,7 +45,7 @@ class RunStatus:
     seed: int
     fraction: float
     status: str
-    """done, running, pending, diverged or failed."""
+    """done, running, stopped, pending, diverged or failed."""
     step: int | None = None
     progress: float | None = None
     """Share of the budget spent (0..1): for a running run, as of its newest checkpoint
@@ -51,6 +56,8 @@ class RunStatus:
     updated_seconds_ago: float | None = None
     """Running: since its folder last changed (a run that stopped without an entry stops changing)."""
     error: str | None = None
+    note: str | None = None
+    """Stopped: where it stopped and how to continue."""
 
 
 @dataclass
@@ -61,6 +68,8 @@ class Status:
     runs: list[RunStatus]
     searching: str | None = None
     """The arm whose learning-rate search is under way, if one is."""
+    stopped: str | None = None
+    """What stopped the comparison (e.g. SIGTERM), while nothing has run since."""
 
     def counts(self) -> dict[str, int]:
         return {s: sum(r.status == s for r in self.runs) for s in STATES}
@@ -75,10 +84,12 @@ class Status:
         for r in self.runs:
             rows.append([
                 r.name, r.status, fmt(r.progress, ".0%"), fmt(r.step, "d"), fmt(r.bits_per_byte, ".3f"),
-                fmt(r.updated_seconds_ago, ".0f") + ("s ago" if r.updated_seconds_ago is not None else ""), r.error or "",
+                fmt(r.updated_seconds_ago, ".0f") + ("s ago" if r.updated_seconds_ago is not None else ""), r.error or r.note or "",
             ])
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
         head = f"{self.dir}: {self.task}, {len(self.runs)} runs: {counts}" + ("" if self.complete else " (not complete)")
+        if self.stopped:
+            head += f"\nstopped by {self.stopped}: {RESUME_HINT}"
         if self.searching:
             head += f"\nlearning-rate search under way: {self.searching}"
         return head + "\n\n" + format_table(rows)
@@ -106,6 +117,7 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
     names = [*plan, *map(_folder, listed), *ended, *started]
     now = time.time() if now is None else now
     complete = bool(results.get("complete"))
+    stop = None if complete else _stop_time(out)
     runs = []
     for name in dict.fromkeys(n for n in names if _NAME.fullmatch(n)):  # in order, each once, never hiding a run
         m = _NAME.fullmatch(name)
@@ -120,10 +132,20 @@ def read_status(out: str | Path, now: float | None = None) -> Status:
         elif not complete:
             # a run trains on its share of the budget less what its arm's learning-rate search set aside
             _running(row, out, budget.scaled(float(m["share"] or 1.0) * (1 - reserve.get(m["arm"], 0.0)), curve=True),
-                     now)
+                     now, stop)
         runs.append(row)
+    running = any(r.status == "running" for r in runs)
+    stopped_by = None if stop is None or running else (_read(out / STOPPED) or {}).get("signal") or "a stop request"
     return Status(str(out), results.get("task") or cfg.get("task") or "?", complete, runs,
-                  _searching(out, results, arms))
+                  None if stopped_by else _searching(out, results, arms), stopped_by)
+
+
+def _stop_time(out: Path) -> float | None:
+    """When the comparison was last stopped (stopped.json's time), if it was."""
+    try:
+        return (out / STOPPED).stat().st_mtime
+    except OSError:
+        return None
 
 
 def _folder(r: dict) -> str:
@@ -133,15 +155,20 @@ def _folder(r: dict) -> str:
     return run_name(r["arm"], r["seed"], r["fraction"], r.get("budget_share") or 1.0)
 
 
-def _running(row: RunStatus, out: Path, budget: BudgetConfig, now: float) -> None:
-    """A run with a folder but no entry: its progress from checkpoint and TensorBoard."""
+def _running(row: RunStatus, out: Path, budget: BudgetConfig, now: float, stop: float | None = None) -> None:
+    """A run with a folder but no entry: its progress from checkpoint and TensorBoard;
+    stopped, from its checkpoint alone (where --resume continues), when nothing in its
+    folders changed after the comparison was stopped at ``stop``."""
     folders = [p for p in (out / "runs" / row.name, out / "tensorboard" / row.name) if p.is_dir()]
     if not folders:
         return
-    row.status = "running"
-    row.updated_seconds_ago = max(0.0, now - max(_newest_mtime(p) for p in folders))
+    changed = max(_newest_mtime(p) for p in folders)
+    row.status = "stopped" if stop is not None and changed <= stop + 1.0 else "running"
+    row.updated_seconds_ago = max(0.0, now - changed)
     state, step = _checkpoint(out / "runs" / row.name / "checkpoints")
-    row.step = max(step, _tensorboard_step(out / "tensorboard" / row.name))
+    row.step = step if row.status == "stopped" else max(step, _tensorboard_step(out / "tensorboard" / row.name))
+    if row.status == "stopped":
+        row.note = f"stopped at {'step ' + str(step) if state else 'its start'}; {RESUME_HINT}"
     spent = [(state.get("spent_seconds", 0.0), budget.seconds), (state.get("tokens", 0), budget.tokens),
              (state.get("spent_bytes", 0.0), budget.bytes)] if state else []
     shares = [done / whole for done, whole in [*spent, (row.step, budget.max_steps)] if whole]

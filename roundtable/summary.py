@@ -34,7 +34,24 @@ def summary_rows(results: Results) -> list[list[str]]:
         ]
         row += [fmt(r.final.get(k)) for k in extra]
         rows.append(row)
-    return rows
+    return _metric_first(rows, results)
+
+
+FIRST_AFTER = 3
+"""Columns that say which run a row is (arm, seed, frac): the verdict's metric follows them."""
+
+
+def _metric_first(rows: list[list[str]], results: Results) -> list[list[str]]:
+    """The verdict's metric (the task's primary one) as the first column after the run's
+    name, so that a wide table (summarize's ROUGE) shows the score the verdict is on
+    without scrolling."""
+    metric = (results.verdict.metric if results.verdict is not None and results.verdict.metric
+              else results.facts.primary_metric)
+    title = {"valid_bits_per_byte": "bpb final"}.get(metric, LABELS.get(metric, metric))
+    if title not in rows[0]:
+        return rows
+    i = rows[0].index(title)
+    return [[*r[:FIRST_AFTER], r[i], *r[FIRST_AFTER:i], *r[i + 1:]] for r in rows]
 
 
 def format_table(rows: list[list[str]]) -> str:

@@ -114,7 +114,7 @@ def test_both_limits_stop_at_the_first():
 
 @pytest.mark.parametrize(
     "text,seconds",
-    [("90", 90.0), ("90s", 90.0), (" 90 sec ", 90.0), ("10m", 600.0), ("2min", 120.0), ("1.5h", 5400.0), (45, 45.0)],
+    [("90s", 90.0), (" 90 sec ", 90.0), ("10m", 600.0), ("2min", 120.0), ("1.5h", 5400.0)],
 )
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == seconds
@@ -124,6 +124,13 @@ def test_parse_budget(text, seconds):
 def test_parse_budget_rejects(text):
     with pytest.raises(UserError, match="--budget"):
         parse_budget(text)
+
+
+@pytest.mark.parametrize("text", ["10", " 90 ", 45, 1.5])
+def test_a_budget_without_a_unit_is_refused_with_the_units(text):
+    """10 could be seconds, minutes, megabytes or thousands of tokens: no guess is made."""
+    with pytest.raises(UserError, match=r"has no unit: use seconds \(90s, 10m, 1.5h\), training bytes .*tokens .*FLOPs"):
+        parse_budget_spec(text)
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -72,7 +72,10 @@ def case_out_different(tmp, files, resume: bool):
     out.mkdir()
     (out / "results.json").write_text(json.dumps(results_stub(config_key={"task": "lm", "seeds": 7})))
     argv = compare_argv(files, out) + (["--resume"] if resume else [])
-    return argv, ["holds a different comparison" if resume else "holds a comparison already"]
+    if resume:
+        return argv, ["holds a different comparison; cannot --resume it (pass --overwrite to replace it, or another "
+                      "--out)"]
+    return argv, ["holds a different comparison; pass --overwrite to replace it, or another --out"]
 
 
 CASES = {
@@ -96,11 +99,11 @@ CASES = {
     ),
     "missing field": lambda t, f: (
         compare_argv(f, t / "out", data=jsonl(t / "f.jsonl", {"text": "ok"}, {"body": "no text field"})),
-        [f"{t / 'f.jsonl'}:2: missing field 'text'", "fields found: body; choose one with --text-field NAME"],
+        [f"{t / 'f.jsonl'}:2: missing field 'text' (fields found: body) (pass --skip-bad-records to skip such records)"],
     ),
     "missing --text-field": lambda t, f: (
         compare_argv(f, t / "out", data=jsonl(t / "g.jsonl", {"text": "ok"}), text_field="content"),
-        [f"{t / 'g.jsonl'}:1: missing field 'content'"],
+        [f"{t / 'g.jsonl'}:1: no record has a field 'content' (fields found: text); choose one with --text-field NAME"],
     ),
     "non-string field": lambda t, f: (
         compare_argv(f, t / "out", data=jsonl(t / "n.jsonl", {"text": 42})),
@@ -108,7 +111,11 @@ CASES = {
     ),
     "csv without the column": lambda t, f: (
         compare_argv(f, t / "out", data=write(t / "c.csv", "body,id\nhello,1\n")),
-        [f"{t / 'c.csv'}:1: no column 'text'", "columns: body, id"],
+        [f"{t / 'c.csv'}:1: no column 'text' (columns: body, id); choose one with --text-field NAME"],
+    ),
+    "summarize csv without the document column": lambda t, f: (
+        compare_argv(f, t / "out", task="summarize", data=write(t / "s.csv", "article,summary\nlong text,short\n")),
+        [f"{t / 's.csv'}:1: no column 'document' (columns: article, summary); choose one with --document-field NAME"],
     ),
     "same file as train and valid": lambda t, f: (
         compare_argv(f, t / "out", valid=f["train"]), ["--data and --valid are the same file"]
@@ -118,7 +125,19 @@ CASES = {
         ["--data and --valid are the same file"],
     ),
     "unparsable --budget": lambda t, f: (compare_argv(f, t / "out", budget="soon"), ["cannot parse --budget 'soon'"]),
+    "--budget without a unit": lambda t, f: (
+        compare_argv(f, t / "out", budget="10"), ["--budget '10' has no unit: use seconds (90s, 10m, 1.5h)"]
+    ),
     "unknown arm": lambda t, f: (compare_argv(f, t / "out", arms="scratch-lstm,gpt5"), ["unknown arm 'gpt5'"]),
+    "misspelt arm": lambda t, f: (compare_argv(f, t / "out", arms="scratch-lstn"), ["did you mean scratch-lstm?"]),
+    "misspelt arm setting": lambda t, f: (
+        compare_argv(f, t / "out", config=write_yaml(t / "c.yaml", {"arm_settings": {"scratch-lstm": {"lstm_hiden": 3}}})),
+        ["unknown setting(s) for arm scratch-lstm: lstm_hiden; did you mean lstm_hidden?"],
+    ),
+    "misspelt arm under arm_settings": lambda t, f: (
+        compare_argv(f, t / "out", config=write_yaml(t / "c.yaml", {"arm_settings": {"scratch-lsmt": {"dropout": 0.1}}})),
+        ["arm_settings: unknown arm 'scratch-lsmt'", "did you mean scratch-lstm?"],
+    ),
     "data too small for one block": lambda t, f: (
         compare_argv(f, t / "out", data=write(t / "tiny.txt", "Hi.\n\nYo.\n")),
         ["too small for one training block of arm scratch-lstm", "< block size "],
@@ -178,6 +197,32 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, files, run_cli, offlin
     rc, out, err = run_cli(argv)
     check_one_error_line(rc, err, expected)
     assert len(err.strip().splitlines()) == 1, err  # the error line is all there is on stderr
+
+
+def test_input_errors_are_found_before_torch_or_transformers_is_imported(tmp_path, files):
+    """Flags, settings and data files are checked first: an error costs no seconds of imports."""
+    csv_file = write(tmp_path / "tickets.csv", "body,id\nmy printer is on fire,1\n")
+    bad = {
+        "argparse": ["compare", "--task", "translate"],
+        "missing data": compare_argv(files, tmp_path / "out", data=tmp_path / "nope.txt"),
+        "csv column": compare_argv(files, tmp_path / "out", data=csv_file),
+        "budget unit": compare_argv(files, tmp_path / "out", budget="10"),
+        "arm setting": compare_argv(files, tmp_path / "out",
+                                    config=write_yaml(tmp_path / "c.yaml", {"arm_settings": {"scratch-lstm": {"lstm_hiden": 3}}})),
+        "report folder": ["report", str(tmp_path / "no-such-run")],
+    }
+    code = (
+        "import sys, json\n"
+        "from roundtable.cli import main\n"
+        "try:\n    rc = main(json.loads(sys.argv[1]))\nexcept SystemExit as e:\n    rc = e.code\n"
+        "print(json.dumps([rc, sorted({'torch', 'transformers'} & set(sys.modules))]))\n"
+    )
+    for name, argv in bad.items():
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps([str(a) for a in argv])], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        rc, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert rc == 2 and heavy == [], (name, proc.stdout, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("roundtable: error: "), (name, proc.stderr)
 
 
 def roundtable_script() -> str:
@@ -321,10 +366,55 @@ def test_compare_help_shows_every_setting_with_its_dataclass_default(run_cli):
                 assert help_text.endswith(f"(default {shown(default)})"), help_text
             checked += 1
     assert checked == len(settings()) and checked > 35
-    assert "(default 768)" in entries["--max-document-tokens"] and "(default 0.02)" in entries["--lr-search-tie"]
+    assert "(default 768)" in entries["--max-document-bytes"] and "(default 0.02)" in entries["--lr-search-tie"]
     # the per-arm settings: where they are set, and each arm's recipe where it differs
     assert "arm_settings" in out and "lstm_hidden 128" in out and "scratch-lstm 0.01" in out
     assert all(f"  {f.name} " in out for f in fields(ArmConfig) if f.name != "name")
+
+
+def help_groups(text: str) -> dict[str, list[str]]:
+    """The options of each titled group of an argparse --help."""
+    groups: dict[str, list[str]] = {}
+    title = None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            title = line[:-1]
+            groups[title] = []
+        elif title and (m := re.match(r"  (--[\w-]+)", line)):
+            groups[title].append(m.group(1))
+    return groups
+
+
+def test_compare_help_groups_flags_by_what_the_user_decides_without_code_names(run_cli):
+    rc, out, _ = run_cli(["compare", "--help"])
+    assert rc == 0
+    groups = help_groups(out)
+    assert list(groups)[:8] == ["options", "your data", "summarize only (--task summarize)", "arms", "budget",
+                                "evidence", "output", "machine and scale-out"]
+    assert groups["summarize only (--task summarize)"] == [
+        "--document-field", "--summary-field", "--max-document-bytes", "--max-summary-bytes", "--rouge-examples",
+        "--num-beams"]
+    assert {"--data", "--valid", "--text-field", "--skip-bad-records"} <= set(groups["your data"])
+    assert {"--budget", "--max-steps", "--lr-search"} <= set(groups["budget"])
+    assert {"--seeds", "--forecast-budget", "--curve-points"} <= set(groups["evidence"])
+    assert {"--shard", "--device"} <= set(groups["machine and scale-out"])
+    # no module, class or function names: the reader has not read the code
+    code = re.compile(r"\w+\.py\b|\b\w*Config\b|Comparison|arm_defaults|lrsearch|roundtable/|tasks/|[a-z]+\.[a-z]+\(")
+    assert not code.findall(out), code.findall(out)
+    assert "--max-document-tokens" not in out and len(out.splitlines()) < 210
+
+
+def test_the_old_byte_limit_names_still_set_the_same_setting(tmp_path):
+    from roundtable.cli import _settings, build_parser
+
+    base = ["compare", "--task", "summarize", "--data", "d.jsonl"]
+    new = compare_config(_settings(build_parser().parse_args([*base, "--max-document-bytes", "300",
+                                                              "--max-summary-bytes", "40"])))
+    old = compare_config(_settings(build_parser().parse_args([*base, "--max-document-tokens", "300",
+                                                              "--max-summary-tokens", "40"])))
+    by_file = compare_config(_settings(build_parser().parse_args(
+        [*base, "--config", str(write_yaml(tmp_path / "c.yaml", {"max_document_tokens": 300, "max-summary-bytes": 40}))])))
+    assert new == old == by_file and (new.max_document_tokens, new.max_summary_tokens) == (300, 40)
 
 
 def test_demo_help_shows_the_demo_defaults(run_cli):

@@ -136,3 +136,34 @@ def test_budget_in_tokens_or_flops_reads_what_python_writes():
     assert parse_budget_spec("5Mtok") == ("tokens", 5e6) and parse_budget_spec("200ktok") == ("tokens", 2e5)
     assert parse_budget_spec("1e+06tok") == ("tokens", 1e6)  # f"{1e6:g}tok", as a script formats it
     assert parse_budget_spec("2e15flop") == ("flops", 2e15) and parse_budget_spec("90s") == ("seconds", 90.0)
+
+
+@pytest.mark.parametrize("values,start,end", [
+    ({"max_step": 3}, "unknown setting(s): max_step", "; did you mean max_steps?"),
+    ({"arm_settings": {"scratch-lstm": {"lstm_hiden": 64}}}, "unknown setting(s) for arm scratch-lstm: lstm_hiden",
+     "; did you mean lstm_hidden?"),
+    ({"arms": "scratch-lstm,fintune"}, "unknown arm 'fintune'; choose from ", "; did you mean finetune?"),
+    ({"arm_settings": {"finetune-lroa": {"lora_r": 8}}}, "arm_settings: unknown arm 'finetune-lroa'",
+     "; did you mean finetune-lora?"),
+    ({"arms": "scratch-lstm#x"}, "arm 'scratch-lstm#x': a copy of an arm is NAME#K", "e.g. scratch-lstm#2"),
+    ({"sedes_of_everything": 1}, "unknown setting(s): sedes_of_everything", "sedes_of_everything"),  # nothing close
+])
+def test_a_misspelt_name_gets_the_closest_known_one(values, start, end):
+    with pytest.raises(UserError) as e:
+        compare_config({"task": "lm", "data": "d.txt", **values})
+    assert str(e.value).startswith(start) and str(e.value).endswith(end), str(e.value)
+
+
+def test_arm_settings_for_an_arm_not_compared_this_time_are_allowed():
+    """One config file for several comparisons: settings of a registered arm left out of --arms are no error."""
+    cfg = compare_config({"task": "lm", "data": "d.txt", "arms": "scratch-lstm",
+                          "arm_settings": {"finetune": {"learning_rate": 1e-4}, "scratch-lstm": {"lstm_hidden": 64}}})
+    assert [a.name for a in cfg.arms] == ["scratch-lstm"] and cfg.arms[0].lstm_hidden == 64
+
+
+def test_every_setting_has_a_help_section_and_summarize_settings_share_one():
+    from roundtable.config import SECTIONS
+
+    assert all(s.section in SECTIONS for s in settings()), [(s.name, s.section) for s in settings()]
+    assert {s.name for s in settings() if s.section == "summarize"} == {
+        "document_field", "summary_field", "max_document_bytes", "max_summary_bytes", "rouge_examples", "num_beams"}

@@ -122,6 +122,44 @@ def test_skip_bad_records_counts_them(tmp_path):
     assert [e.split(": ", 1)[0] for e in c.skipped_examples] == [f"{p}:2", f"{p}:3", f"{p}:4"]
 
 
+def test_a_field_no_record_holds_names_the_field_flag_not_skipping(tmp_path):
+    """Skipping every record would leave nothing: the fix is the flag that picks the field,
+    with or without --skip-bad-records."""
+    p = tmp_path / "r.jsonl"
+    p.write_text("\n".join(json.dumps({"body": f"doc {i}", "id": i}) for i in range(3)) + "\n", encoding="utf-8")
+    for skip in (False, True):
+        with pytest.raises(DataError) as e:
+            corpus(p, skip_bad_records=skip)
+        assert str(e.value) == f"{p}:1: no record has a field 'text' (fields found: body, id); choose one with " \
+                               "--text-field NAME"
+    j = tmp_path / "r.json"
+    j.write_text(json.dumps([{"article": "a", "summary": "s"}] * 2), encoding="utf-8")
+    with pytest.raises(DataError, match=rf"{re.escape(str(j))}:record 1: no record has a field 'document' .*"
+                                        "choose one with --document-field NAME$"):
+        corpus(j, task="summarize")
+
+
+def test_a_record_without_a_field_others_hold_suggests_skipping_it(tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_text(json.dumps({"text": "good"}) + "\n" + json.dumps({"body": "odd one"}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        corpus(p)
+    assert str(e.value) == f"{p}:2: missing field 'text' (fields found: body) (pass --skip-bad-records to skip " \
+                           "such records)"
+
+
+@pytest.mark.parametrize("task,header,flag", [
+    ("lm", "body,id", "--text-field"), ("summarize", "article,summary", "--document-field"),
+    ("summarize", "document,abstract", "--summary-field"),
+])
+def test_a_missing_csv_column_names_the_flag_that_picks_it(tmp_path, task, header, flag):
+    p = tmp_path / "t.csv"
+    p.write_text(header + "\nsome text,more text\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"t.csv:1: no column .* \(columns: {header.replace(',', ', ')}\); "
+                                        rf"choose one with {flag} NAME$"):
+        corpus(p, task=task)
+
+
 def test_encoding_errors_replace_reads_the_file(tmp_path):
     p = tmp_path / "bad.txt"
     p.write_bytes(b"caf\xe9 au lait\n\nsecond\n")

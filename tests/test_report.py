@@ -173,8 +173,9 @@ def test_an_older_file_renders_what_it_has_and_dashes_for_the_rest(tmp_path: Pat
             {"arm": "b", "seed": 0, "fraction": 1.0, "status": "failed", "error": "out of memory"}]
     page = render(_write(tmp_path, {"task": "lm", "runs": runs})).read_text(encoding="utf-8")
     assert "Could not read" not in page and "No verdict yet" in page
-    assert "<td>a</td><td>0</td><td>1</td><td>ok</td><td>-</td>" in page  # steps were not recorded
-    assert "<td>8.000</td><td>6.500</td>" in page and "out of memory" in page
+    # the verdict's score first; steps were not recorded
+    assert "<td>a</td><td>0</td><td>1</td><td>6.500</td><td>ok</td><td>-</td>" in page
+    assert "<td>8.000</td><td>-</td>" in page and "out of memory" in page  # bpb at step 0, no perplexity
     assert "<h2>Configuration</h2>" in page and (tmp_path / "report.md").is_file()
 
 
@@ -360,3 +361,51 @@ def test_the_pretrained_line_beside_a_subset_curve_is_on_the_subset():
     assert line.get_ydata()[0] == pytest.approx(start)
     finetune = next(ln for ln in ax.get_lines() if ln.get_label().startswith("finetune"))
     assert finetune.get_ydata()[0] == pytest.approx(line.get_ydata()[0])  # the curve starts on the line
+
+
+def test_each_arm_lists_its_own_settings_not_every_arms_fields():
+    """The exact configuration shows an arm's recipe in brief and where it differs from
+    the default arm settings: the LSTM's hidden size set in arm_settings, not LoRA's rank."""
+    from dataclasses import asdict
+
+    from roundtable.config import arm_defaults
+    from roundtable.report.page import ALWAYS_SHOWN, _own_arm_settings
+
+    arms = [asdict(arm_defaults("finetune")), asdict(arm_defaults("scratch-lstm", lstm_hidden=64))]
+    config = {"task": "lm", "seeds": 1, "arms": arms}
+    own = _own_arm_settings(config)
+    assert own["seeds"] == 1 and arms[0]["lora_r"] == 16  # the rest as it was; the input untouched
+    assert set(own["arms"][0]) == set(ALWAYS_SHOWN)  # the fine-tune recipe is the defaults
+    assert own["arms"][1] == {"name": "scratch-lstm", "learning_rate": 0.01, "weight_decay": 0.0, "batch_size": 8,
+                              "block_size": None, "schedule": "constant", "warmup_fraction": 0.0, "tokenizer": "byte",
+                              "lstm_hidden": 64}
+    assert len(json.dumps(own)) < len(json.dumps(config)) / 2  # 6 to 9 of 24 fields per arm
+
+
+def test_the_page_shows_each_arms_own_settings(tmp_path: Path):
+    from dataclasses import asdict
+
+    from roundtable.config import arm_defaults
+
+    results = _results("lm")
+    results["config"]["arms"] = [asdict(arm_defaults(a)) for a in ARMS]
+    md = (render(_write(tmp_path, results)).parent / "report.md").read_text(encoding="utf-8")
+    exact = md[md.index("Exact configuration"):]
+    assert '"lstm_hidden"' not in exact and '"lora_r"' not in exact and '"schedule": "constant"' in exact
+    assert exact.count('"name"') == len(ARMS) and "results.json holds every setting of every arm" in exact
+
+
+@pytest.mark.parametrize("task,metric,first", [("summarize", "rougeL", "ROUGE-L"), ("lm", "valid_bits_per_byte",
+                                                                                     "bpb final")])
+def test_the_verdicts_metric_is_the_first_score_in_the_runs_table(task, metric, first, tmp_path: Path):
+    from roundtable.results import Results
+    from roundtable.summary import summary_rows
+
+    results = _results(task)
+    results["verdict"]["metric"] = metric
+    rows = summary_rows(Results.from_dict(results))
+    assert rows[0][:4] == ["arm", "seed", "frac", first] and rows[0].count(first) == 1
+    run = results["runs"][0]
+    assert rows[1][3] == f"{run['final'][metric]:.3f}" and rows[1][4] == "ok"  # the value moved with its title
+    page = render(_write(tmp_path, results)).read_text(encoding="utf-8")
+    assert page.index(f"<th>{first}</th>") < page.index("<th>status</th>")

@@ -93,8 +93,14 @@ def test_sigterm_checkpoints_then_resume_completes(data, tmp_path):
     ckpts = list((out / "runs").glob("*/checkpoints/checkpoint-*"))
     assert len(ckpts) == 1 and (ckpts[0] / "roundtable_state.json").is_file()
     # status reads that checkpoint as training wrote it: its step and its last curve score
-    row = next(r for r in read_status(out).runs if r.name == ckpts[0].parent.parent.name)
+    status = read_status(out)
+    row = next(r for r in status.runs if r.name == ckpts[0].parent.parent.name)
     assert row.step >= int(ckpts[0].name.split("-")[-1]) and row.bits_per_byte is not None
+    # stopped, not running: at its checkpoint, with the way to continue named
+    assert (out / "stopped.json").is_file() and status.stopped == "SIGTERM"
+    assert row.status == "stopped" and row.step == int(ckpts[0].name.split("-")[-1]), row
+    assert row.note == f"stopped at step {row.step}; continue with the same command and --resume"
+    assert not any(r.status == "running" for r in status.runs) and "--resume" in status.table()
 
     done = subprocess.run(_cmd(data, out, "--resume"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -5,8 +5,10 @@ a run not started, a diverged run)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import time
 
 import pytest
 
@@ -79,7 +81,8 @@ def test_midway_done_running_pending_diverged(midway, run_cli):
     rc, out, err = run_cli(["status", midway, "--json"])
     assert rc == 0 and not err
     s = json.loads(out)
-    assert s["counts"] == {"done": 1, "running": 1, "pending": 1, "diverged": 1, "failed": 0}
+    assert s["counts"] == {"done": 1, "running": 1, "stopped": 0, "pending": 1, "diverged": 1, "failed": 0}
+    assert s["stopped"] is None
     assert s["complete"] is False
     rows = {r["name"]: r for r in s["runs"]}
     assert list(rows) == ["scratch-lstm-seed0-frac0.5", "scratch-transformer-seed0-frac0.5",
@@ -94,7 +97,7 @@ def test_midway_done_running_pending_diverged(midway, run_cli):
     assert rows["scratch-transformer-seed0-frac1"] == {
         "name": "scratch-transformer-seed0-frac1", "arm": "scratch-transformer", "seed": 0, "fraction": 1.0,
         "status": "pending", "step": None, "progress": None, "bits_per_byte": None, "updated_seconds_ago": None,
-        "error": None}
+        "error": None, "note": None}
     rc, table, _ = run_cli(["status", midway])
     assert "4 runs: 1 done, 1 running, 1 pending, 1 diverged (not complete)" in table
     assert re.search(r"scratch-lstm-seed0-frac1\s+running\s+75%\s+3\s+5\.250\s+\d+s ago", table), table
@@ -188,3 +191,44 @@ def test_a_shard_midway_from_its_run_files(tmp_path, lm_files, tiny_config):
 def test_no_comparison_is_one_line_and_exit_2(tmp_path, run_cli):
     rc, out, err = run_cli(["status", tmp_path])
     assert rc == 2 and err.strip() == f"roundtable: error: no results.json in {tmp_path}: no comparison has started there"
+
+
+def _set_mtime(folder, t: float) -> None:
+    for p in [folder, *folder.rglob("*")]:
+        os.utime(p, (t, t))
+
+
+def test_a_comparison_stopped_by_sigterm_shows_stopped_at_its_checkpoint_and_resume(tmp_path, run_cli):
+    """What a SIGTERM leaves (tests/test_resume.py makes it for real): results.json not
+    complete, the stopped run's one checkpoint, its TensorBoard log, and stopped.json
+    written last. The run is stopped at its checkpoint (30 s of a 120 s budget: 25%), not
+    "running 100%"; once a resumed session writes to its folder, it is running again."""
+    from roundtable.status import STOPPED
+
+    config = {"arms": [{"name": "scratch-lstm"}], "seeds": 2, "budget": {"seconds": 120.0}}
+    write_json(tmp_path / "results.json", results_stub(config=config, runs=[finished_run("scratch-lstm", seed=0)]))
+    run = tmp_path / "runs" / "scratch-lstm-seed1-frac1"
+    ckpt = run / "checkpoints" / "checkpoint-40"
+    ckpt.mkdir(parents=True)
+    curve = [{"step": 0, "valid_bits_per_byte": 8.0}, {"step": 40, "subset_bits_per_byte": 4.5}]
+    (ckpt / STATE_FILE).write_text(json.dumps({"spent_seconds": 30.0, "curve": curve}), encoding="utf-8")
+    (tmp_path / "tensorboard" / "scratch-lstm-seed1-frac1").mkdir(parents=True)
+    t = time.time() - 600
+    _set_mtime(run, t)
+    _set_mtime(tmp_path / "tensorboard", t)
+    write_json(tmp_path / STOPPED, {"signal": "SIGTERM", "time": "2025-01-01T00:00:00+00:00"})
+    os.utime(tmp_path / STOPPED, (t + 0.5, t + 0.5))
+
+    status = read_status(tmp_path)
+    row = status.runs[1]
+    assert (row.name, row.status, row.progress, row.step, row.bits_per_byte) == (
+        "scratch-lstm-seed1-frac1", "stopped", pytest.approx(0.25), 40, 4.5)
+    assert row.note == "stopped at step 40; continue with the same command and --resume"
+    assert status.stopped == "SIGTERM" and status.counts()["stopped"] == 1 and status.counts()["running"] == 0
+    rc, out, _ = run_cli(["status", tmp_path])
+    assert rc == 0 and "stopped by SIGTERM: continue with the same command and --resume" in out
+    assert re.search(r"scratch-lstm-seed1-frac1\s+stopped\s+25%\s+40\s+4\.500\s+\d+s ago\s+stopped at step 40", out)
+
+    _set_mtime(run, t + 60)  # a resumed session trains it again
+    status = read_status(tmp_path)
+    assert status.runs[1].status == "running" and status.stopped is None and status.runs[1].note is None

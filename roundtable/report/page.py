@@ -7,11 +7,12 @@ say different things. A value that was not measured prints as "-".
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from statistics import fmean
 
 from roundtable.arms import starts_pretrained
+from roundtable.config import ArmConfig
 from roundtable.report.figures import Plot
 from roundtable.report.load import at_top, by_arm, top_fraction
 from roundtable.report.samples import N_SAMPLES, clip, lm_rows, summarize_rows
@@ -127,7 +128,7 @@ def _summary_section(results: Results) -> list[Block]:
     if base is not None:  # the reference: what the model knew before training
         header = rows[0]
         row = [DASH] * len(header)
-        row[0], row[3] = "pretrained, as it is", "reference"
+        row[0], row[header.index("status")] = "pretrained, as it is", "reference"
         for col in ("bpb step 0", "bpb final"):
             row[header.index(col)] = fmt(base)
         rows.append(row)
@@ -297,14 +298,30 @@ def _kv_rows(d: dict) -> list[list[str]]:
     return [[str(k), _kv_value(v)] for k, v in d.items()]
 
 
+ALWAYS_SHOWN = ("name", "learning_rate", "batch_size", "schedule", "block_size", "tokenizer")
+"""Every arm's recipe in brief, shown whatever its value."""
+ARM_SETTINGS_NOTE = ("Each arm lists its recipe and the settings where it differs from the default arm settings "
+                     "(roundtable compare --help lists them); results.json holds every setting of every arm.")
+
+
+def _own_arm_settings(config: dict) -> dict:
+    """The configuration with each arm reduced to its own settings: its recipe in brief and
+    what differs from the default arm settings (an LSTM's layers, LoRA's rank), not every
+    arm's fields under every arm."""
+    defaults = {f.name: f.default for f in fields(ArmConfig) if f.default is not MISSING}
+    arms = [{k: v for k, v in arm.items() if k in ALWAYS_SHOWN or k not in defaults or v != defaults[k]}
+            if isinstance(arm, dict) else arm for arm in config.get("arms") or []]
+    return {**config, "arms": arms} if "arms" in config else config
+
+
 def _config_section(results: Results) -> list[Block]:
     blocks = [Block("h2", "Configuration")]
     if results.pretrained_model:
         blocks += [Block("h3", "Pretrained model"), Block("kv", rows=_kv_rows(results.pretrained_model))]
     if results.data:
         blocks += [Block("h3", "Data"), Block("kv", rows=_kv_rows(results.data))]
-    text = json.dumps(results.config, indent=2, default=str) if results.config else DASH
-    blocks += [Block("h3", "Exact configuration"), Block("pre", text)]
+    text = json.dumps(_own_arm_settings(results.config), indent=2, default=str) if results.config else DASH
+    blocks += [Block("h3", "Exact configuration"), Block("p", ARM_SETTINGS_NOTE), Block("pre", text)]
     env = _kv_rows(results.environment) or [["environment", DASH]]
     return blocks + [Block("h3", "Versions and machine"), Block("kv", rows=env)]
 
