@@ -132,9 +132,10 @@ def test_no_catch_up_forecast_from_a_straight_line(tmp_path):
     (0.5, "(finetune lower by 0.500, 95% CI 0.500 to 0.500)"),
     (-0.25, "(finetune higher by 0.250, 95% CI 0.250 to 0.250)"),
 ])
-def test_summarize_shows_bits_per_byte_beside_rouge(tmp_path, bpb_gap, clause):
+def test_summarize_shows_bits_per_byte_beside_rouge(tmp_path, monkeypatch, bpb_gap, clause):
     # every document: finetune ROUGE-L 0.35, scratch 0.25; finetune 1 bit per byte, scratch 1 + bpb_gap.
-    # Constant per document, so every bootstrap sample is the exact difference
+    # Constant per document and no run-to-run floor, so every bootstrap sample is the exact difference
+    _floors(monkeypatch)
     doc_bytes = np.arange(100, 140)
     runs = []
     for arm, rouge, bpb in (("finetune", 0.35, 1.0), ("scratch-lstm", 0.25, 1.0 + bpb_gap)):
