@@ -1,10 +1,11 @@
-"""Regenerate the README's demo figures from a demo run, so what a new user sees is what
-the README says.
+"""Regenerate the demo's figures in docs/benchmarks.md from a demo run.
+
+What a new user sees there is then what a demo run wrote, with the version that wrote it.
 
     make demo && .venv/bin/python -m bench.demo_figures roundtable-demo
 
 rewrites the lines between ``<!-- demo-figures:start -->`` and ``<!-- demo-figures:end -->``
-in README.md from ``roundtable-demo/results.json`` (``--print`` only prints them).
+in docs/benchmarks.md from ``roundtable-demo/results.json`` (``--print`` only prints them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from roundtable.results import RESULTS
 
 START, END = "<!-- demo-figures:start -->", "<!-- demo-figures:end -->"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def cpu_name() -> str:
@@ -31,7 +33,10 @@ def cpu_name() -> str:
 def figures(results: dict) -> str:
     """Markdown lines: one per run, the verdict, the baseline and the wall clock."""
     budget = results.get("budget") or {}
-    lines = [f"Measured by `make demo` on {cpu_name()} ({results['environment'].get('threads')} threads); "
+    env = results["environment"]
+    # the version in the block itself, so figures kept after a release never read as current
+    lines = [f"Measured by `make demo` (roundtable {env.get('roundtable', '?')}) on {cpu_name()} "
+             f"({env.get('threads')} threads); "
              f"budget {budget.get('value', '?')} {budget.get('kind', '')} per run.", ""]
     lines += ["| arm | steps | epochs | bits per byte, step 0 -> final | context | learning rate |",
               "|---|---|---|---|---|---|"]
@@ -64,18 +69,17 @@ def figures(results: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("demo", nargs="?", default="roundtable-demo")
-    p.add_argument("--readme", default="README.md")
+    p.add_argument("--page", "--readme", default=str(PAGE), help="the file holding the block")
     p.add_argument("--print", action="store_true", help="print the figures, change nothing")
     args = p.parse_args()
     text = figures(json.loads((Path(args.demo) / RESULTS).read_text(encoding="utf-8")))
     if args.print:
         print(text)
         return
-    readme = Path(args.readme)
-    page = readme.read_text(encoding="utf-8")
-    head, rest = page.split(START, 1)
+    page = Path(args.page)
+    head, rest = page.read_text(encoding="utf-8").split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+    page.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -169,9 +169,12 @@ def test_results_and_models_are_readable_like_other_files(comparison, runs):
 
 
 def test_readme_demo_figures_come_from_results(comparison):
-    from bench.demo_figures import figures
+    from bench.demo_figures import END, PAGE, START, figures
 
+    page = PAGE.read_text(encoding="utf-8")
+    assert page.count(START) == 1 and page.index(START) < page.index(END), PAGE
     text = figures(comparison["results"])
+    assert f"(roundtable {comparison['results']['environment']['roundtable']})" in text
     for r in comparison["results"]["runs"]:
         first, last = r["curve"][0]["valid_bits_per_byte"], r["final"]["valid_bits_per_byte"]
         assert f"| {r['arm']} | {MAX_STEPS} |" in text and f"{first:.3f} -> {last:.3f}" in text
