@@ -12,7 +12,11 @@
     share of training time spent waiting for batches (goal <= 0.01);
 (d) MFU of the fine-tune arm against the peak of the precision it used (goal >= 0.70);
 (e) LoRA step time against full fine-tuning (goal: LoRA >= 1.3x faster per step);
-(f) tokenization throughput and peak memory for 10 MB and 100 MB of text.
+(f) tokenization throughput and peak memory for 10 MB and 100 MB of text;
+(g) ``calibration`` (bench/calibration.py), only when named in ``--only``: the verdict's
+    error rates (A/A, A/B, coverage) over many small comparisons, about 30 minutes. Its
+    budgets are optimizer steps, so it needs no quiet machine, unlike (a)-(f), and its
+    figures are for the documentation, not for each speed check.
 
 Each figure is printed as one JSON line: name, value, unit, and goal where one applies.
 ``python -m bench --quick`` uses fewer steps, 30 s demo budgets (fixed costs weigh more
@@ -37,7 +41,8 @@ import torch
 from roundtable.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
 from roundtable.results import RESULTS
 
-PARTS = ("demo", "unseen", "training", "tokenize")
+PARTS = ("demo", "unseen", "training", "tokenize", "calibration")
+DEFAULT_PARTS = PARTS[:4]
 
 
 def emit(name: str, value: float, unit: str, goal: str | None = None, **extra) -> None:
@@ -274,7 +279,10 @@ def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps, 30 s demo budgets, only the 10 MB corpus")
-    p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts to run: {', '.join(PARTS)}")
+    p.add_argument("--only", default=",".join(DEFAULT_PARTS),
+                   help=f"comma-separated parts to run: {', '.join(PARTS)} (default all but calibration)")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="calibration: keep each comparison's folder under DIR, to judge its runs again")
     args = p.parse_args()
     parts = {x.strip() for x in args.only.split(",") if x.strip()}
     if parts - set(PARTS):
@@ -295,6 +303,11 @@ def main() -> None:
             bench_training(steps, Path(d))
         if "tokenize" in parts:
             bench_tokenization([10] if args.quick else [10, 100], Path(d))
+        if "calibration" in parts:
+            from bench.calibration import bench_calibration
+
+            keep = Path(args.keep) if args.keep else None  # the comparisons' folders, to judge again
+            bench_calibration(args.quick, keep or Path(d), lambda row: emit(**row), keep=keep is not None)
 
 
 if __name__ == "__main__":
