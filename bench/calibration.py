@@ -39,7 +39,7 @@ count is judged on as many comparisons):
 No learning-rate search: at these step counts its slices would be under
 ``--lr-search-min-steps`` and keep the recipe's rate anyway, and off it costs nothing.
 
-    .venv/bin/python -m bench --only calibration           # about 25 minutes on 2 cores
+    .venv/bin/python -m bench --only calibration           # about 45 minutes on one core
     .venv/bin/python -m bench --only calibration --keep DIR  # the same, its comparisons kept in DIR
     .venv/bin/python -m bench.calibration DIR              # judge a kept run again (after a rule change)
     .venv/bin/python -m bench --only calibration --quick   # a few minutes: that it works
@@ -63,8 +63,8 @@ ARM_SETTINGS = {"lstm_embed": 32, "lstm_hidden": 64, "batch_size": 8}
 CONTEXT_BYTES = 64
 OFF = 0.1
 """The small planted difference: the A/B arm's learning rate is the recipe's times this
-(about 0.4 bits per byte at these steps, a run-to-run sd of about 0.2: its power shows
-what one seed can and cannot separate)."""
+(about 1 bit per byte at 400 steps, a few times the run-to-run sd of one seed: its power
+shows what one seed can and cannot separate)."""
 FAR = 0.01
 """The clear planted difference: a rate a hundred times too small learns next to nothing
 in the same steps (several bits per byte behind: the goal's case)."""
@@ -86,7 +86,10 @@ class Size:
     truth_seeds: int
 
 
-FULL = Size(comparisons=40, steps=150, truth_splits=12, truth_seeds=8)
+FULL = Size(comparisons=40, steps=400, truth_splits=10, truth_seeds=6)
+"""400 steps: past the plateau the seed's LSTM sits on for its first ~150 steps here, where
+whether a run has left it yet makes final scores bimodal (one-seed A/A margins of up to
+1.4 bits per byte), as a user's minutes-long budget is (the demo's LSTM: ~500 steps)."""
 QUICK = Size(comparisons=4, steps=40, truth_splits=2, truth_seeds=3)
 
 
