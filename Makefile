@@ -40,12 +40,16 @@ test: lint
 test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# ruff; the stages' layering (import-linter, pyproject.toml: every import, those inside functions too);
+# the types of the stages others build on (mypy, pyproject.toml)
 lint: install
 	$(BIN)/ruff check roundtable tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # rewrite tests/data/golden-*.json from this code's comparisons: commit the diff with the change that made it
 golden: install
-	$(BIN)/python -m pytest -q tests/test_compare.py -k match_the_golden_file --update-golden
+	$(BIN)/python -m pytest -q tests/comparison/test_compare.py -k match_the_golden_file --update-golden
 
 bench: install
 	$(BIN)/python -m bench

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from roundtable.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
+from roundtable.evaluate.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
 from roundtable.results import RESULTS
 
 PARTS = ("demo", "unseen", "training", "tokenize", "calibration")
@@ -81,7 +81,7 @@ def wall_of(commands: list[list[str]], names: list[str], budget: str, cache: Pat
     import os
 
     from roundtable.arms.pretrained import file_sha256, offline_default_path
-    from roundtable.tokencache import cache_root
+    from roundtable.data.tokencache import cache_root
 
     # the default model is converted from GGUF once per machine (make install): say whether it was
     models = cache_root() / "models"
@@ -155,8 +155,8 @@ def bare_loop(model, data, arm, steps: int, precision: str) -> float:
 
 def through_roundtable(model, tok, data, evaluator, arm, steps: int, tmp: Path, precision: str):
     """train_run under a --max-steps budget (evaluation is not timed): its TrainOutcome."""
-    from roundtable.config import BudgetConfig
-    from roundtable.train import train_run
+    from roundtable.config.settings import BudgetConfig
+    from roundtable.train.trainer import train_run
 
     return train_run(model, tok, data, evaluator, arm, BudgetConfig(seconds=None, max_steps=steps, curve_points=0),
                      tmp / f"{arm.name}-{precision}", tmp / "tb" / arm.name, seed=0, device="cpu", progress=False,
@@ -164,11 +164,12 @@ def through_roundtable(model, tok, data, evaluator, arm, steps: int, tmp: Path, 
 
 
 def arm_setup(name: str, texts: list[str], valid: list[str], factory):
-    from roundtable.config import CompareConfig, arm_defaults
-    from roundtable.data import Record
-    from roundtable.evaluate import ArmEvaluator
+    from roundtable.arms import arm_defaults
+    from roundtable.config.settings import CompareConfig
+    from roundtable.data.corpus import Record
+    from roundtable.data.tokenization import block_for, bytes_per_token
+    from roundtable.evaluate.scorer import ArmEvaluator
     from roundtable.tasks import LMTask
-    from roundtable.tokenization import block_for, bytes_per_token
 
     arm = arm_defaults(name)
     train = [Record(text=t) for t in texts]
@@ -184,8 +185,8 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
 def bench_training(steps: dict[str, int], tmp: Path) -> None:
     from roundtable.arms import DEFAULT_MODEL
     from roundtable.arms.factory import ArmFactory
-    from roundtable.demo import reference_topics
-    from roundtable.flops import flops_per_token
+    from roundtable.data.demo import reference_topics
+    from roundtable.train.flops import flops_per_token
 
     texts = reference_topics()
     valid = [texts[-1][:2000]]
@@ -226,7 +227,7 @@ _TOKENIZE = r"""
 import json, sys, time
 from pathlib import Path
 from transformers import AutoTokenizer
-from roundtable.tokencache import lm_blocks
+from roundtable.data.tokencache import lm_blocks
 tok = AutoTokenizer.from_pretrained(sys.argv[2])
 texts = Path(sys.argv[1]).read_text(encoding="utf-8").split("\n\n")
 t0 = time.perf_counter()
@@ -244,10 +245,9 @@ print(json.dumps({"first": first, "second": second, "tokens": blocks.stream_toke
 def bench_tokenization(sizes_mb: list[int], tmp: Path) -> None:
     """Tokenize a corpus of the given size (the Python reference, repeated with a
     counter so no two documents are equal) in a fresh process, twice."""
-    from roundtable.arms import DEFAULT_MODEL
+    from roundtable.arms import DEFAULT_MODEL, arm_defaults
     from roundtable.arms.factory import ArmFactory
-    from roundtable.config import arm_defaults
-    from roundtable.demo import reference_topics
+    from roundtable.data.demo import reference_topics
 
     # the fine-tune arm's tokenizer, saved as plain files: the child process measures
     # tokenization, not the loading of the GGUF model file

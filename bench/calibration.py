@@ -33,7 +33,7 @@ count is judged on as many comparisons):
 - spread: per arm, the run-to-run standard deviation of the final bits per byte over
   seeds (pooled within comparisons: the split's own variation left out), absolute and
   relative to the score, and the spread of one-seed A/A margins: what a one-seed
-  interval cannot see. The verdict's floor (roundtable/seed_spread.json) is the larger
+  interval cannot see. The verdict's floor (roundtable/decide/seed_spread.json) is the larger
   data set's relative sd at the recipe's rate.
 
 No learning-rate search: at these step counts its slices would be under
@@ -96,7 +96,7 @@ QUICK = Size(comparisons=4, steps=40, truth_splits=2, truth_seeds=3)
 # -- the data --------------------------------------------------------------------------------
 def prose_texts() -> list[str]:
     """Paragraphs (40 bytes or more, whitespace kept) of the Python reference's topics, each once."""
-    from roundtable.demo import reference_topics
+    from roundtable.data.demo import reference_topics
 
     seen: set[str] = set()
     out = []
@@ -305,18 +305,18 @@ def settings(data: Path, out: Path, split: int, arms: dict[str, dict], seeds: in
 def run_comparison(s: dict):
     """The comparison run as ``roundtable compare`` runs it, without its report: (Comparison, results)."""
     from roundtable.api import _library_output
-    from roundtable.cli import compare_config
-    from roundtable.compare import Comparison
+    from roundtable.comparison.runner import Comparison
+    from roundtable.comparison.settings import compare_config
 
     with _library_output(progress=False):
-        comp = Comparison(compare_config(s), progress=False, log=lambda m: None)
+        comp = Comparison(compare_config(s), progress=False)
         comp.prepare()
         return comp, comp.run()
 
 
 def verdict_on(comp, runs: list[dict], pair: tuple[str, str], k: int) -> dict:
     """The package's verdict on the first k seeds of two of the comparison's arms."""
-    from roundtable.verdict import Setting, verdict
+    from roundtable.decide.verdict import Setting, verdict
 
     sub = [r for r in runs if r["arm"] in pair and r["seed"] < k]
     return verdict(sub, comp.task, comp.out, Setting(max_steps=comp.cfg.budget.max_steps))
@@ -356,7 +356,8 @@ def bench_calibration(quick: bool, tmp: Path, emit_row: Callable[[dict], None], 
     can then be judged again under another verdict rule without training again)."""
     import torch
 
-    from roundtable.config import CompareConfig, arm_defaults
+    from roundtable.arms import arm_defaults
+    from roundtable.config.settings import CompareConfig
 
     size = QUICK if quick else FULL
     default_seeds = CompareConfig.__dataclass_fields__["seeds"].default
@@ -441,9 +442,9 @@ def judge_kept(folder: Path, emit_row: Callable[[dict], None]) -> None:
     """The A/A, A/B and coverage figures again from the comparisons a full run kept under
     ``folder`` (``--keep``), judged by the verdict as the package has it now: a change of
     the verdict's rule (spread.py's floor) measured on the same runs, without training."""
-    from roundtable.config import CompareConfig
+    from roundtable.config.settings import CompareConfig
+    from roundtable.decide.verdict import Setting, verdict
     from roundtable.tasks import LMTask
-    from roundtable.verdict import Setting, verdict
 
     task = LMTask()
     default_seeds = CompareConfig.__dataclass_fields__["seeds"].default

@@ -53,7 +53,7 @@ def emit(name: str, value, unit: str, goal: str | None = None, **extra) -> None:
 
 
 def docstring_texts() -> list[str]:
-    from roundtable.demo import docstring_pairs
+    from roundtable.data.demo import docstring_pairs
 
     return [f"{p['summary']}\n\n{p['document']}" for p in docstring_pairs()]
 
@@ -116,8 +116,8 @@ def compare(train: Path, valid: Path, arms: str, budget: str, out: Path, extra: 
 
 def forecast_at(results: dict, folder: Path, kind: str, value: float, k: float) -> dict | None:
     """The forecast block a comparison with this ladder gives for ``--forecast-budget Kx``."""
-    from roundtable.config import BudgetConfig
-    from roundtable.ladder import build
+    from roundtable.config.settings import BudgetConfig
+    from roundtable.forecast.ladder import build
     from roundtable.tasks import task_class
 
     budget = BudgetConfig(**{"seconds": None, kind: value})
@@ -162,7 +162,7 @@ def main() -> None:
     p.add_argument("--out", default="bench-forecast", help="folder for the data and every comparison (kept)")
     p.add_argument("--extra", default="", help="more flags for every compare, e.g. '--seeds 2'")
     args = p.parse_args()
-    from roundtable.config import parse_budget_spec
+    from roundtable.config.settings import parse_budget_spec
 
     targets = [float(t) for t in args.targets.split(",")]
     kind, base = parse_budget_spec(args.budget)

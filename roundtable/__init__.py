@@ -9,35 +9,13 @@ From Python (nothing heavy is imported until it is called)::
     results = roundtable.compare(task="lm", data="train.txt", arms=["finetune", "scratch-lstm"],
                                  budget="120s", out="runs/x")
     print(results.verdict.sentence)
+    print(roundtable.table(results))                 # the table ``roundtable compare`` prints
     results = roundtable.load_results("runs/x")      # a folder's results, finished or not
-
-``roundtable.compare`` is always that function, also after the module of the same name
-(``roundtable/compare.py``, the ``Comparison`` class) has been imported; reach that
-module with ``from roundtable.compare import Comparison``.
 """
 
-import sys
-import types
-
+from roundtable.api import compare, table
+from roundtable.core.tokens import TASK_END, TASK_START
+from roundtable.core.version import __version__
 from roundtable.results import load_results  # light: json and dataclasses only
 
-__all__ = ["compare", "load_results", "__version__", "TASK_START", "TASK_END"]
-__version__ = "0.2.0"
-
-TASK_START = "[TASK_START]"
-TASK_END = "[TASK_END]"
-
-
-class _Package(types.ModuleType):
-    @property
-    def compare(self):
-        from roundtable import api
-
-        return api.compare
-
-    @compare.setter
-    def compare(self, module):
-        """Importing roundtable.compare binds the submodule here: the function stays."""
-
-
-sys.modules[__name__].__class__ = _Package
+__all__ = ["compare", "load_results", "table", "__version__", "TASK_START", "TASK_END"]

@@ -4,7 +4,7 @@
 arguments (dashes as underscores, lists as lists), runs the comparison exactly as
 ``roundtable compare`` does (the same settings parser, the same ``Comparison``, the same
 report) and returns its results as typed records (roundtable.results). Bad input raises
-``roundtable.errors.UserError`` with the line the command line would print.
+``roundtable.core.errors.UserError`` with the line the command line would print.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 from roundtable.results import Results
 
@@ -41,26 +40,28 @@ def compare(
     flags do; ``no_progress`` hides progress bars; ``log`` receives the lines the command
     line writes to stderr (None: silent). With ``shard="K/N"`` it runs that shard's runs
     and returns what is merged so far (runs of other shards not yet done are pending)."""
-    from roundtable.cli import _render_report, _settings, compare_config
+    from roundtable.comparison.settings import compare_config, read_settings
 
-    settings = _settings(SimpleNamespace(config=config, task=task, data=data, **settings))
-    settings = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in settings.items()}  # as flags give them
+    given = {"task": task, "data": data, **settings}
+    given = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}  # as flags give them
+    settings = read_settings(os.fspath(config) if config is not None else None, given)
     cfg = compare_config(settings)  # a bad setting is refused before torch is imported
-    from roundtable import dist
-    from roundtable.compare import Comparison
+    from roundtable.comparison.runner import Comparison
+    from roundtable.core import dist
+    from roundtable.core.logging import lines_to
+    from roundtable.report import render
 
-    say = log if log is not None and dist.is_main() else (lambda m: None)
-    with _library_output(progress=not no_progress):
-        comp = Comparison(cfg, progress=not no_progress, log=say)
+    with _library_output(progress=not no_progress), lines_to(log if dist.is_main() else None):
+        comp = Comparison(cfg, progress=not no_progress)
         comp.prepare()
         if cfg.shard:  # this shard's runs; the results merged so far (complete once every shard is done)
-            from roundtable.shard import Shard
+            from roundtable.comparison.shards import Shard
 
             raw, merged = Shard(comp, cfg.shard, settings).run()
         else:
             raw, merged = comp.run(), True
         if merged and dist.is_main():
-            _render_report(Path(cfg.out))
+            render(Path(cfg.out))
     return Results.from_dict(raw)
 
 
@@ -71,12 +72,12 @@ def _library_output(progress: bool):
     import huggingface_hub
     import transformers
 
-    from roundtable.cli import _quiet_libraries
+    from roundtable.core.logging import quiet_libraries
 
     verbosity = transformers.logging.get_verbosity()
     bars = transformers.utils.logging.is_progress_bar_enabled(), not huggingface_hub.utils.are_progress_bars_disabled()
     with warnings.catch_warnings():
-        _quiet_libraries(progress)
+        quiet_libraries(progress)
         try:
             yield
         finally:
@@ -85,3 +86,10 @@ def _library_output(progress: bool):
                 transformers.utils.logging.enable_progress_bar()
             if bars[1]:
                 huggingface_hub.utils.enable_progress_bars()
+
+
+def table(results: Results) -> str:
+    """The table ``roundtable compare`` prints at the end, of any results."""
+    from roundtable.report.table import format_table, summary_rows
+
+    return format_table(summary_rows(results))

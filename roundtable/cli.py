@@ -6,25 +6,16 @@ Errors in the user's input print one line and exit with code 2 (no traceback).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from roundtable import __version__
-from roundtable.arms import DEFAULT_MODEL, arm_names
-from roundtable.config import (
-    ALIASES,
-    SECTIONS,
-    ArmConfig,
-    arm_defaults,
-    choices_of,
-    compare_config,
-    format_default,
-    settings,
-)
-from roundtable.errors import Interrupted, UserError
+from roundtable.arms import DEFAULT_MODEL, arm_defaults, arm_names, default_arms
+from roundtable.comparison.settings import compare_config, read_settings
+from roundtable.config.settings import ALIASES, SECTIONS, ArmConfig, choices_of, format_default, settings
+from roundtable.core.errors import Interrupted, UserError
+from roundtable.core.logging import lines_to, quiet_libraries
+from roundtable.core.version import __version__
 
 DEMO_DEFAULTS = {"task": "lm", "curve_eval_bytes": 12_000, "out": "roundtable-demo", "overwrite": True}
 """Where ``roundtable demo`` differs from ``compare``'s defaults (config.py)."""
@@ -44,16 +35,20 @@ def _compare_args(p: argparse.ArgumentParser, demo: bool = False) -> None:
     (SECTIONS), with its help text and default from the dataclass field. ``default=None``
     everywhere: a flag not given leaves a config file's value alone, and the dataclass
     default applies."""
+    from roundtable.tasks import task_names
+
     shown = [st for st in settings() if not demo or st.name in DEMO_SETTINGS]
+    tables = {"task": task_names(), "arms": None}  # the registered tasks; the arm table's default arms
+    defaults = {"arms": list(default_arms()), **(DEMO_DEFAULTS if demo else {})}
     groups = {key: p.add_argument_group(title, text) for key, (title, text) in SECTIONS.items()
               if any(st.section == key for st in shown)}
     for st in shown:
-        help_text = f"{st.help} {st.default_text(DEMO_DEFAULTS.get(st.name, MISSING) if demo else MISSING)}"
+        help_text = f"{st.help} {st.default_text(defaults.get(st.name, MISSING))}"
         kwargs: dict = {"dest": st.name, "default": None, "help": help_text.replace("%", "%%")}
         if st.kind is bool:
             kwargs["action"] = "store_true"
         else:
-            kwargs["choices"] = choices_of(st.choices)
+            kwargs["choices"] = tables[st.name] if st.name in tables else choices_of(st.choices)
             if st.const is not None:
                 kwargs.update(nargs="?", const=st.const)
         groups[st.section].add_argument(st.flag, **kwargs)
@@ -119,13 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> dict:
     """Config file values, overridden by the flags that were given."""
-    from roundtable.config import load_config_file
-
-    s = load_config_file(args.config) if getattr(args, "config", None) else {}
-    for k, v in vars(args).items():
-        if v is not None and k not in ("command", "config", "no_progress"):
-            s[k] = v
-    return s
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "no_progress")}
+    return read_settings(getattr(args, "config", None), given)
 
 
 def _show_progress(args) -> bool:
@@ -140,27 +130,11 @@ def _say(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def _quiet_libraries(progress: bool = True) -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    if not progress:  # read by tqdm when it is first imported (by transformers, below)
-        os.environ["TQDM_DISABLE"] = "1"  # bars libraries draw with tqdm directly (GGUF dequantization)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    if not progress:
-        import huggingface_hub
-
-        transformers.utils.logging.disable_progress_bar()
-        huggingface_hub.utils.disable_progress_bars()
-
-
 def read_data(cfg):
     """The comparison's data, read and checked (data.py) before torch and transformers are
     imported: a mistake in the files is reported in a fraction of a second, not after
     seconds of imports."""
-    from roundtable.data import load_corpus
+    from roundtable.data.corpus import load_corpus
     from roundtable.tasks import get_task
 
     task = get_task(cfg)
@@ -171,27 +145,28 @@ def cmd_compare(args, settings: dict | None = None) -> int:
     settings = settings if settings is not None else _settings(args)
     cfg = compare_config(settings)
     corpus = read_data(cfg)
-    _quiet_libraries(progress=_show_progress(args))
-    from roundtable import dist
-    from roundtable.compare import Comparison
+    quiet_libraries(progress=_show_progress(args))
+    from roundtable.comparison.runner import Comparison
+    from roundtable.core import dist
+    from roundtable.report import render
+    from roundtable.report.table import print_summary
     from roundtable.results import RESULTS, Results
-    from roundtable.summary import print_summary
 
-    log = _say if dist.is_main() else (lambda m: None)
-    comp = Comparison(cfg, progress=_show_progress(args), log=log)
-    comp.corpus = corpus
-    comp.prepare()
-    try:
-        if cfg.shard:
-            return _run_shard(comp, cfg, settings)
-        results = Results.from_dict(comp.run())
-    except (Interrupted, KeyboardInterrupt):
-        if dist.is_main():
-            _mark_stopped(Path(cfg.out))
-        raise
+    with lines_to(_say if dist.is_main() else None):
+        comp = Comparison(cfg, progress=_show_progress(args))
+        comp.corpus = corpus
+        comp.prepare()
+        try:
+            if cfg.shard:
+                return _run_shard(comp, cfg, settings)
+            results = Results.from_dict(comp.run())
+        except (Interrupted, KeyboardInterrupt):
+            if dist.is_main():
+                _mark_stopped(Path(cfg.out))
+            raise
     if dist.is_main():
         print_summary(results)
-        _render_report(Path(cfg.out))
+        render(Path(cfg.out))
         print(f"\nresults: {Path(cfg.out) / RESULTS}")
     return 0
 
@@ -201,9 +176,9 @@ def _mark_stopped(out: Path) -> None:
     unfinished runs as stopped at their checkpoints, not as running."""
     from datetime import datetime, timezone
 
+    from roundtable.core.stopping import STOP
+    from roundtable.report.status import STOPPED
     from roundtable.results import write_json
-    from roundtable.status import STOPPED
-    from roundtable.stopping import STOP
 
     if out.is_dir():
         write_json(out / STOPPED, {"signal": STOP.signal_name or "SIGINT",
@@ -211,29 +186,24 @@ def _mark_stopped(out: Path) -> None:
 
 
 def _run_shard(comp, cfg, settings: dict) -> int:
-    from roundtable import dist
+    from roundtable.comparison.shards import Shard
+    from roundtable.core import dist
+    from roundtable.report import render
+    from roundtable.report.table import print_summary
     from roundtable.results import RESULTS, Results
-    from roundtable.shard import Shard
-    from roundtable.summary import print_summary
 
     raw, merged = Shard(comp, cfg.shard, settings).run()
     results = Results.from_dict(raw)
     if dist.is_main():
         print_summary(results)
         if merged:
-            _render_report(Path(cfg.out))
+            render(Path(cfg.out))
             print(f"\nresults: {Path(cfg.out) / RESULTS}")
         else:
             pending = sum(r.status == "pending" for r in results.runs + results.ladder)
             print(f"\nshard {cfg.shard} done; {pending} runs of other shards still pending "
                   f"(roundtable status {cfg.out}; roundtable report {cfg.out} merges what is there)")
     return 0
-
-
-def _render_report(out: Path) -> None:
-    from roundtable.report import render
-
-    render(out)
 
 
 def cmd_demo(args) -> int:
@@ -253,12 +223,12 @@ def cmd_report(args) -> int:
 
     out = Path(args.dir)
     if (out / COMPARISON).is_file():  # a sharded comparison: merge what is there first
-        from roundtable.compare import Comparison
+        from roundtable.comparison.runner import Comparison
+        from roundtable.comparison.shards import Shard
         from roundtable.results import read_json
-        from roundtable.shard import Shard
 
         settings = {**read_json(out / COMPARISON)["settings"], "out": str(out)}
-        comp = Comparison(compare_config(settings), progress=False, log=lambda m: None)
+        comp = Comparison(compare_config(settings), progress=False)
         comp.load_data()
         Shard(comp, settings["shard"], settings).merge(write=True)
     if not (out / RESULTS).is_file():
@@ -269,14 +239,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from roundtable.status import print_status
+    from roundtable.report.status import print_status
 
     print_status(Path(args.dir), as_json=args.json)
     return 0
 
 
 def cmd_generate(args) -> int:
-    from roundtable.generate import generate
+    from roundtable.comparison.generate import generate
 
     print(generate(Path(args.dir), args.arm, args.prompt, args.max_new_bytes, args.sample, args.temperature, args.seed))
     return 0
@@ -298,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("report", "generate") and not Path(args.dir).is_dir():
             raise UserError(f"no such folder: {args.dir}")
         if args.command not in ("status", "compare", "demo"):  # compare quiets them once its input is checked
-            _quiet_libraries(progress=_show_progress(args))
+            quiet_libraries(progress=_show_progress(args))
         return {"compare": cmd_compare, "demo": cmd_demo, "report": cmd_report, "generate": cmd_generate,
                 "status": cmd_status, "prepare": cmd_prepare}[args.command](args)
     except UserError as e:

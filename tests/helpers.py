@@ -51,7 +51,7 @@ def write_yaml(path: Path, data: dict) -> Path:
 
 def load_task_corpus(data, task: str = "lm"):
     """The corpus ``data`` (a DataConfig) gives for the named task's record fields."""
-    from roundtable.data import load_corpus
+    from roundtable.data.corpus import load_corpus
     from roundtable.tasks import task_class
 
     return load_corpus(data, task_class(task).record_fields(data), task)

@@ -17,7 +17,7 @@ import pytest
 
 import roundtable
 import roundtable.api
-from roundtable.errors import UserError
+from roundtable.core.errors import UserError
 from roundtable.results import CurvePoint, Results, Run, Verdict, load_results
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -43,7 +43,7 @@ def readme_run(tmp_path_factory, tiny_pretrained, tiny_config):
     printed = io.StringIO()
     namespace: dict = {}
     mp = pytest.MonkeyPatch()
-    mp.setattr(roundtable.api, "compare", lambda **kw: real(**kw, **tiny))
+    mp.setattr(roundtable, "compare", lambda **kw: real(**kw, **tiny))
     try:
         os.chdir(cwd)
         with contextlib.redirect_stdout(printed):
@@ -76,7 +76,7 @@ def test_readme_example_runs_and_returns_typed_results(readme_run):
     assert load_results(out) == results
     printed = readme_run["stdout"]
     assert results.verdict.sentence in printed and "finetune-seed0-frac1 ok 2 steps" in printed
-    assert results.table() in printed
+    assert roundtable.table(results) in printed
 
 
 def test_keyword_arguments_are_the_flags_and_bad_ones_are_user_errors(lm_files, tmp_path):
@@ -91,16 +91,13 @@ def test_keyword_arguments_are_the_flags_and_bad_ones_are_user_errors(lm_files, 
         load_results(tmp_path)
 
 
-def test_import_is_light_and_compare_stays_the_function():
+def test_import_is_light_and_compare_is_the_api_function():
     code = "import sys, roundtable; print([m for m in ('torch', 'transformers') if m in sys.modules])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "[]", proc.stderr[-2000:]
-    # the module of the same name is imported by now (the API itself uses it): the function stays
-    import roundtable.compare
-    from roundtable.compare import Comparison
+    import roundtable.comparison.runner
 
-    assert roundtable.compare is roundtable.api.compare
-    assert sys.modules["roundtable.compare"].Comparison is Comparison
+    assert roundtable.compare is roundtable.api.compare and callable(roundtable.compare)
 
 
 def test_version_flag_prints_the_package_version(run_cli):

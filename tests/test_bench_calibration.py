@@ -129,8 +129,7 @@ def test_pools_are_seeded_and_hold_the_bytes_asked():
 def test_every_copy_the_full_bench_runs_has_its_own_valid_seeds():
     """Copies 1..4C (A/A and the two A/B) and the truth's after them: no two runs share a seed, and
     every seed fits numpy's 32-bit seeding (transformers' set_seed)."""
-    from roundtable.arms import run_seed
-    from roundtable.config import parse_arms
+    from roundtable.arms import parse_arms, run_seed
 
     copies = [copy_name(k) for k in range(1, ARMS_PER_COMPARISON * FULL.comparisons + 2 * FULL.truth_splits + 1)]
     assert copies[:2] == [ARM, f"{ARM}#2"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from roundtable.cli import compare_config
-from roundtable.config import ArmConfig, BudgetConfig, CompareConfig, DataConfig, SearchConfig, settings
-from roundtable.errors import UserError
+from roundtable.comparison.settings import compare_config
+from roundtable.config.settings import ArmConfig, BudgetConfig, CompareConfig, DataConfig, SearchConfig, settings
+from roundtable.core.errors import UserError
 from tests.helpers import results_stub, write_paragraphs, write_yaml
 
 ERROR = "roundtable: error: "
@@ -362,6 +362,10 @@ def test_compare_help_shows_every_setting_with_its_dataclass_default(run_cli):
                 assert re.search(r"\(default [^)]+\)$", help_text), help_text
             elif flag == "--budget":
                 assert help_text.endswith(f"(default {default:g}s)"), help_text
+            elif flag == "--arms":  # the settings know no arm: the arm table's default arms
+                from roundtable.arms import default_arms
+
+                assert default == [] and help_text.endswith(f"(default {','.join(default_arms())})"), help_text
             else:
                 assert help_text.endswith(f"(default {shown(default)})"), help_text
             checked += 1

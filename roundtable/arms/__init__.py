@@ -3,7 +3,7 @@
 An arm is its recipe (defaults over ``ArmConfig``), its family, the words the verdict
 and the report use for it, and how it builds its tokenizer and model. Training,
 evaluation and saving are the same code for every arm (train.py, evaluate.py), so a new
-arm is one ``register_arm`` call (tests/test_arms.py adds a toy one). ``NAME#K`` is copy
+arm is one ``register_arm`` call (tests/arms/test_arms.py adds a toy one). ``NAME#K`` is copy
 K of an arm, with its own seeds (``split_name``, ``run_seed``). This module stays
 light: the builders import torch and transformers only when they run.
 """
@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
-from roundtable.errors import UserError
+from roundtable.config.settings import DEFAULT_MODEL, ArmConfig, did_you_mean
+from roundtable.core.errors import UserError
 
 if TYPE_CHECKING:
     from roundtable.arms.factory import ArmFactory
-    from roundtable.config import ArmConfig
 
-DEFAULT_MODEL = "smollm2-135m"
-"""The offline default pretrained model (arms/pretrained.py says where it comes from)."""
+__all__ = ["DEFAULT_MODEL", "ArmSpec", "arm_configs", "arm_defaults", "arm_names", "default_arms", "get_arm",
+           "parse_arms", "register_arm", "run_seed", "split_name", "starts_pretrained", "unregister_arm",
+           "uses_pretrained"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,49 @@ def default_arms() -> tuple[str, ...]:
     return tuple(name for name, spec in _REGISTRY.items() if spec.default)
 
 
+def arm_defaults(name: str, **overrides) -> ArmConfig:
+    """The arm's recipe from its row in the arm table, with ``overrides``; an unknown arm
+    is one line naming the registered ones."""
+    return ArmConfig(name=name, **{**get_arm(name).defaults, **overrides})
+
+
+def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
+    """ArmConfigs of comma-separated arm names, each its recipe with ``overrides`` (per
+    arm name: ArmConfig fields, a config file's ``arm_settings``)."""
+    return arm_configs([a.strip() for a in text.split(",") if a.strip()], overrides)
+
+
+def arm_configs(names: list[str] | None, overrides: dict | None = None) -> list[ArmConfig]:
+    """ArmConfigs of ``names`` (None: the default arms), each its recipe with its
+    ``overrides``; a misspelt arm or setting is one line with a "did you mean"."""
+    overrides = overrides or {}
+    names = list(default_arms()) if names is None else names
+    if not names:
+        raise UserError("--arms is empty")
+    for n in [*names, *overrides]:
+        try:
+            get_arm(n)
+        except UserError as e:  # a misspelt arm, in --arms or under arm_settings
+            where, base = "" if n in names else "arm_settings: ", n.partition("#")[0]
+            hint = did_you_mean([base], list(arm_names())) if base not in arm_names() else ""
+            raise UserError(f"{where}{e}{hint}") from None
+    known = {f.name for f in fields(ArmConfig)}
+    arms = []
+    for n in names:
+        o = {**overrides.get(split_name(n)[0], {}), **overrides.get(n, {})}  # a copy: its arm's settings, then its own
+        bad = set(o) - known
+        if bad:
+            raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}"
+                            f"{did_you_mean(sorted(bad), sorted(known - {'name'}))}")
+        arms.append(arm_defaults(n, **o))
+    return arms
+
+
+def uses_pretrained(name: str) -> bool:
+    """Arms that need the pretrained model: its tokenizer, and its weights or architecture."""
+    return get_arm(name).uses_pretrained
+
+
 def starts_pretrained(name: str) -> bool:
     """Whether the arm starts from the pretrained weights as they are (False for arms
     no longer registered, as an old results.json may hold)."""
@@ -116,7 +160,7 @@ def _pretrained_tokenizer(factory, arm, texts):
 
 def _own_tokenizer(factory, arm, texts):
     """Byte-level, or BPE trained on the training split's texts."""
-    from roundtable.tokenization import byte_tokenizer, train_bpe
+    from roundtable.data.tokenization import byte_tokenizer, train_bpe
 
     return train_bpe(texts, arm.bpe_vocab_size) if arm.tokenizer == "bpe" else byte_tokenizer()
 
@@ -129,7 +173,7 @@ def _lstm(factory, arm, tokenizer, seed):
 
 def _transformer(factory, arm, tokenizer, seed):
     from roundtable.arms.transformer import build_transformer
-    from roundtable.tokenization import task_token_ids
+    from roundtable.data.tokenization import task_token_ids
 
     start, end = task_token_ids(tokenizer)
     return build_transformer(len(tokenizer), arm.n_layer, arm.n_embd, arm.n_head, arm.block_size, arm.dropout,

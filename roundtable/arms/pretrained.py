@@ -21,7 +21,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.initialization import no_init_weights
 
 from roundtable.arms import DEFAULT_MODEL
-from roundtable.errors import UserError
+from roundtable.core.errors import UserError
 from roundtable.results import publish_dir
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -44,7 +44,7 @@ class ModelSource:
     @property
     def kwargs(self) -> dict:
         """Safe loading: no remote code unless asked for, and never pickled weights."""
-        kw = {"trust_remote_code": self.trust_remote_code}
+        kw: dict[str, object] = {"trust_remote_code": self.trust_remote_code}
         if self.gguf_file:
             kw["gguf_file"] = self.gguf_file
         if self.revision:
@@ -77,7 +77,7 @@ def offline_default_path() -> Path:
     files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
     if not files:
         raise UserError(f"package {_DIST} holds no .gguf file; reinstall it")
-    return Path(dist.locate_file(files[0]))
+    return Path(str(dist.locate_file(files[0])))
 
 
 def resolve(spec: str, trust_remote_code: bool = False, revision: str | None = None) -> ModelSource:
@@ -158,8 +158,8 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB chunks. Remembered in the roundtable cache by
     (path, size, modification time), so a 98 MB model file is read once per machine,
     not once per comparison."""
+    from roundtable.data.tokencache import cache_root
     from roundtable.results import read_json, write_json
-    from roundtable.tokencache import cache_root
 
     index_path = cache_root() / "models" / "sha256.json"
     st = path.stat()
@@ -193,7 +193,7 @@ def _from_pretrained(src: ModelSource):
     return m
 
 
-def _fresh(config, state: dict):
+def _fresh(config, state: dict | None):
     """A new model of ``config`` holding ``state``: a copy no other run shares, free of
     the GGUF loader's marks (transformers refuses to save a model it loaded from GGUF)."""
     with _Quiet(), no_init_weights():  # no random draws for weights about to be overwritten (seconds at 135M)
@@ -212,7 +212,7 @@ def converted(src: ModelSource) -> ModelSource:
     The folder is written under a temporary name and renamed: it exists only complete."""
     if not src.gguf_file:
         return src
-    from roundtable.tokencache import cache_root
+    from roundtable.data.tokencache import cache_root
 
     folder = cache_root() / "models" / file_sha256(Path(src.location) / src.gguf_file)
     if not (folder / "config.json").is_file():

@@ -16,8 +16,8 @@ from roundtable.report.html import to_html
 from roundtable.report.load import load
 from roundtable.report.markdown import to_markdown
 from roundtable.report.page import build_blocks
+from roundtable.report.table import DASH
 from roundtable.results import REPORT_HTML, REPORT_MD
-from roundtable.summary import DASH
 
 __all__ = ["render"]
 

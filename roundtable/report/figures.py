@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from roundtable.report.curves import draw_curves
 from roundtable.report.load import arms, at_top, by_arm, top_fraction
+from roundtable.report.table import DASH, fmt
 from roundtable.results import Results
-from roundtable.summary import DASH, fmt
 
 PLOTS = "plots"
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]

@@ -12,12 +12,12 @@ from pathlib import Path
 from statistics import fmean
 
 from roundtable.arms import starts_pretrained
-from roundtable.config import ArmConfig
+from roundtable.config.settings import ArmConfig
 from roundtable.report.figures import Plot
 from roundtable.report.load import at_top, by_arm, top_fraction
 from roundtable.report.samples import N_SAMPLES, clip, lm_rows, summarize_rows
+from roundtable.report.table import DASH, fmt, summary_rows
 from roundtable.results import Interval, Results, Run, Verdict
-from roundtable.summary import DASH, fmt, summary_rows
 
 
 @dataclass

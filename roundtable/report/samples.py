@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from roundtable.report.load import by_arm
+from roundtable.report.table import DASH
 from roundtable.results import Results, Run
-from roundtable.summary import DASH
 
 N_SAMPLES = 3
 CELL_CHARS = 600

@@ -13,7 +13,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from roundtable.results.io import dir_bytes, group_readable, publish_dir, read_json, write_json
+from roundtable.core.files import dir_bytes, group_readable, publish_dir, read_json, write_json
 from roundtable.results.records import (
     COMPARISON,
     GENERATIONS,

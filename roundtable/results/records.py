@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
-from roundtable.errors import UserError
+from roundtable.core.errors import UserError
 
 RESULTS = "results.json"
 """The file a comparison folder's results are in: the one name every module uses."""
@@ -440,6 +440,33 @@ class Forecast:
     raw: dict = _raw()
 
 
+# -- the task's facts ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the comparison's task declares, as results.json carries it: reading a file needs
+    no task registry."""
+
+    primary_metric: str = "valid_bits_per_byte"
+    """The key in a run's ``final`` scores that decides the verdict."""
+    lower_is_better: bool = True
+    unit: str = "bits per byte"
+    """The primary metric as a sentence names it."""
+    extra_metrics: tuple[str, ...] = ()
+    """Scores besides bits per byte in a run's ``final``, each in [0, 1], higher better (ROUGE)."""
+    raw: dict = _raw()
+
+
+KNOWN_TASK_FACTS = {
+    "lm": {"primary_metric": "valid_bits_per_byte", "lower_is_better": True, "unit": "bits per byte",
+           "extra_metrics": []},
+    "summarize": {"primary_metric": "rougeL", "lower_is_better": False, "unit": "ROUGE-L",
+                  "extra_metrics": ["rouge1", "rouge2", "rougeL"]},
+}
+"""The built-in tasks' facts, as plain data, for files written before results.json carried
+``task_facts``; any other task without them reads as language modelling (bits per byte).
+tests/results/test_results.py checks these against the tasks' own declarations."""
+
+
 # -- the comparison -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Results:
@@ -467,6 +494,9 @@ class Results:
     data: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    task_facts: TaskFacts | None = None
+    """None in files written before the task's facts were recorded: ``facts`` then reads
+    the built-in table."""
     raw: dict = _raw()
 
     @classmethod
@@ -475,13 +505,13 @@ class Results:
         return _build(cls, d, "")
 
     @property
-    def facts(self):
-        """What the task declares (tasks/): its primary metric, whether lower is better, its
-        extra scores. A task not registered in this process (an old file, another
-        program's task) reads as language modelling: bits per byte."""
-        from roundtable.tasks import LMTask, task_class, task_names
-
-        return task_class(self.task) if self.task in task_names() else LMTask
+    def facts(self) -> TaskFacts:
+        """What the task declares: its primary metric, whether lower is better, its unit
+        and extra scores, as the file carries them (``task_facts``); a file without them,
+        from the built-in tasks' table, and for another task, language modelling."""
+        if self.task_facts is not None:
+            return self.task_facts
+        return _build(TaskFacts, KNOWN_TASK_FACTS.get(self.task, KNOWN_TASK_FACTS["lm"]), "task_facts")
 
     @property
     def has_rouge(self) -> bool:
@@ -490,12 +520,6 @@ class Results:
 
     def runs_of(self, arm: str) -> tuple[Run, ...]:
         return tuple(r for r in self.runs if r.arm == arm)
-
-    def table(self) -> str:
-        """The table ``roundtable compare`` prints at the end."""
-        from roundtable.summary import format_table, summary_rows
-
-        return format_table(summary_rows(self))
 
 
 def load_results(path: str | Path) -> Results:

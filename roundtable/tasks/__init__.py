@@ -4,13 +4,13 @@ Everything outside ``tasks/`` reads what a task declares (its metric, whether lo
 better, its curve and per-document keys, its unit) from the task object and never
 compares a task's name. A new task is a subclass of ``Task`` registered here or with
 ``register_task``: the command line, data loading, training, evaluation, the verdict
-and the report then take it as they take the built-in two (tests/test_tasks.py adds a
+and the report then take it as they take the built-in two (tests/tasks/test_tasks.py adds a
 toy one).
 """
 
 from __future__ import annotations
 
-from roundtable.errors import UserError
+from roundtable.core.errors import UserError
 from roundtable.tasks.base import Task, TrainingData
 from roundtable.tasks.lm import LMTask
 from roundtable.tasks.summarize import SummarizeTask

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from roundtable.config import ArmConfig, CompareConfig, DataConfig
-    from roundtable.data import Record
-    from roundtable.evaluate import EvalSet
+    from roundtable.config.settings import ArmConfig, CompareConfig, DataConfig
+    from roundtable.data.corpus import Record
+    from roundtable.evaluate.scorer import EvalSet
 
 
 MIN_SAMPLE_RECORDS = 30
@@ -63,6 +63,13 @@ class Task:
     (ROUGE): columns of the tables, and what the forecast fits as 1 - score."""
 
     @classmethod
+    def facts(cls) -> dict:
+        """What results.json carries of the task (``task_facts``), so that reading a file
+        needs no task registry."""
+        return {"primary_metric": cls.primary_metric, "lower_is_better": cls.lower_is_better, "unit": cls.unit,
+                "extra_metrics": list(cls.extra_metrics)}
+
+    @classmethod
     def from_config(cls, cfg: CompareConfig) -> Task:
         """The task with this comparison's settings."""
         return cls()
@@ -103,7 +110,8 @@ class Task:
         sizes = self.scored_bytes(records)
         if sum(sizes) <= max_bytes:
             return list(records)
-        out, total = [], 0
+        out: list[Record] = []
+        total = 0
         for i in sample_order(len(records), seed):
             if len(out) >= MIN_SAMPLE_RECORDS and total + sizes[i] > max_bytes:
                 break
@@ -121,6 +129,7 @@ class Task:
 
     def eval_window(self, arm: ArmConfig, full: EvalSet) -> tuple[int, int]:
         """(window, stride) of the sliding-window evaluation in the arm's tokens."""
+        assert arm.block_size is not None  # set from --context-bytes before any evaluation
         return arm.block_size, max(1, int(round(arm.block_size * arm.eval_stride)))
 
     # -- optional -----------------------------------------------------------------

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roundtable.data import Record, cut_bytes
-from roundtable.errors import DataError
+from roundtable.core.errors import DataError
+from roundtable.data.corpus import Record, cut_bytes
 from roundtable.tasks.base import Task, TrainingData, sample_order
 
 MIN_SAMPLE_BYTES = 4096
@@ -67,7 +67,7 @@ class LMTask(Task):
     def _stream(self, tokenizer, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``[TASK_START] text [TASK_END]`` per record; a piece of a document is its
         context (unscored) then its text, without [TASK_START]: it does not begin a document."""
-        from roundtable.tokenization import encode_texts, task_token_ids
+        from roundtable.data.tokenization import encode_texts, task_token_ids
 
         start, end = task_token_ids(tokenizer)
         contexts = encode_texts(tokenizer, [getattr(r, "context", "") for r in records])
@@ -82,14 +82,14 @@ class LMTask(Task):
     def train_data(self, tokenizer, records, arm, context_bytes) -> TrainingData:
         """Blocks of one token stream; the block is the context in bytes divided by the
         arm's bytes per token on the training split, unless the arm sets its own."""
-        from roundtable.tokenization import block_for, bytes_per_token
+        from roundtable.data.tokenization import block_for, bytes_per_token
 
         bpt = bytes_per_token(tokenizer, [r.text for r in records])
         block = arm.block_size or block_for(context_bytes, bpt)
         return TrainingData(self.train_dataset(tokenizer, records, block, arm.name), block, round(block * bpt))
 
     def train_dataset(self, tokenizer, records: list[Record], block_size: int, arm: str):
-        from roundtable.tokencache import lm_blocks
+        from roundtable.data.tokencache import lm_blocks
 
         blocks = lm_blocks(tokenizer, [r.text for r in records], block_size)
         if len(blocks) == 0:
@@ -100,7 +100,7 @@ class LMTask(Task):
         return blocks
 
     def eval_set(self, tokenizer, records):
-        from roundtable.evaluate import EvalSequence, EvalSet
+        from roundtable.evaluate.scorer import EvalSequence, EvalSet
 
         ids, scored, doc = self._stream(tokenizer, records)
         return EvalSet(
@@ -142,7 +142,8 @@ class LMTask(Task):
         if sum(self.scored_bytes(records)) <= max_bytes:
             return list(records)
         units = self.pieces(records)
-        out, total = [], 0
+        out: list = []
+        total = 0
         for i in sample_order(len(units), seed):
             n = len(units[i].text.encode()) + len(units[i].context.encode())
             if out and total + n > max_bytes:
@@ -160,13 +161,13 @@ class LMTask(Task):
 
     def samples(self, model, tokenizer, valid, bytes_per_token):
         """Three continuations of the first validation documents' openings."""
-        from roundtable.generate import lm_samples
+        from roundtable.evaluate.generate import lm_samples
 
         prompts = [cut_bytes(r.text, 80) for r in valid[:3]]
         return lm_samples(model, tokenizer, prompts, 200, bytes_per_token)
 
     @staticmethod
     def demo_data(folder):
-        from roundtable.demo import write_lm_data
+        from roundtable.data.demo import write_lm_data
 
         return write_lm_data(folder)

@@ -13,13 +13,14 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from roundtable.data import Record, cut_bytes
-from roundtable.errors import DataError
-from roundtable.rouge import ROUGE_KEYS, make_scorer
+from roundtable.core.errors import DataError
+from roundtable.data.corpus import Record, cut_bytes
 from roundtable.tasks.base import Task, TrainingData
+from roundtable.tasks.rouge import ROUGE_KEYS, make_scorer
 
 
 @dataclass
@@ -49,7 +50,7 @@ class SummarizeTask(Task):
 
     def pairs(self, records: list[Record]) -> list[tuple[str, str]]:
         """(document, summary) of each record, cut to the same bytes for every arm."""
-        return [(cut_bytes(r.text, self.max_document_tokens), cut_bytes(r.summary, self.max_summary_tokens))
+        return [(cut_bytes(r.text, self.max_document_tokens), cut_bytes(r.summary or "", self.max_summary_tokens))
                 for r in records]
 
     def scored_texts(self, records):
@@ -60,7 +61,7 @@ class SummarizeTask(Task):
         return [len(s.encode()) for _, s in self.pairs(records)]
 
     def _encode(self, tokenizer, records):
-        from roundtable.tokenization import encode_texts, task_token_ids
+        from roundtable.data.tokenization import encode_texts, task_token_ids
 
         start, end = task_token_ids(tokenizer)
         pairs = self.pairs(records)
@@ -75,7 +76,7 @@ class SummarizeTask(Task):
         return TrainingData(data, data.max_length, self.max_document_tokens + self.max_summary_tokens)
 
     def train_dataset(self, tokenizer, records: list[Record], arm: str):
-        from roundtable.examples import BlockDataset
+        from roundtable.data.examples import BlockDataset
 
         if not records:
             raise DataError(f"no training examples for arm {arm}")
@@ -85,7 +86,7 @@ class SummarizeTask(Task):
         return BlockDataset(seqs, [len(p) for p, _, _ in enc], tokenizer.pad_token_id, text_bytes)
 
     def eval_set(self, tokenizer, records):
-        from roundtable.evaluate import EvalSequence, EvalSet
+        from roundtable.evaluate.scorer import EvalSequence, EvalSet
 
         pairs, enc = self._encode(tokenizer, records)
         seqs = []
@@ -109,7 +110,7 @@ class SummarizeTask(Task):
     def extra_evaluator(self, tokenizer, train, valid, progress) -> RougeEvaluator:
         """ROUGE of generated summaries of the first ``rouge_examples`` validation
         documents; a summary may run a little past the longest training summary."""
-        from roundtable.tokenization import encode_texts
+        from roundtable.data.tokenization import encode_texts
 
         longest = max(len(x) for x in encode_texts(tokenizer, [s for _, s in self.pairs(train)]))
         return self.rouge_evaluator(tokenizer, valid[: self.rouge_examples], longest + 8, progress)
@@ -152,7 +153,7 @@ class SummarizeTask(Task):
 
     @staticmethod
     def demo_data(folder):
-        from roundtable.demo import write_summarize_data
+        from roundtable.data.demo import write_summarize_data
 
         return write_summarize_data(folder)
 
@@ -170,7 +171,7 @@ def lead(document: str, limit: int) -> str:
 def lead_scores(pairs: list[tuple[str, str]], limit: int) -> dict:
     """ROUGE of the lead baseline on (document, reference) pairs, with the arms' scorer."""
     scorer = make_scorer()
-    per = {k: [] for k in ROUGE_KEYS}
+    per: dict[str, list[float]] = {k: [] for k in ROUGE_KEYS}
     for document, reference in pairs:
         s = scorer.score(reference, lead(document, limit))
         for k in ROUGE_KEYS:
@@ -183,7 +184,7 @@ class RougeEvaluator:
     """Generates a summary for each fixed validation example (greedy, or beam search),
     stopping at [TASK_END], and scores it with rouge-score against the reference."""
 
-    tokenizer: object
+    tokenizer: Any
     prompts: list[list[int]]
     documents: list[str]
     references: list[str]
@@ -202,8 +203,8 @@ class RougeEvaluator:
                               .encode()).hexdigest()
 
     def __call__(self, model, full: bool) -> dict:
-        from roundtable import dist
-        from roundtable.generate import complete_many
+        from roundtable.core import dist
+        from roundtable.evaluate.generate import complete_many
 
         t0 = time.perf_counter()
         was_training = model.training
@@ -217,7 +218,8 @@ class RougeEvaluator:
             preds.update(part)
         if was_training:
             model.train()
-        rows, per = [], {k: [] for k in ROUGE_KEYS}
+        rows: list[dict] = []
+        per: dict[str, list[float]] = {k: [] for k in ROUGE_KEYS}
         for i in range(len(self.prompts)):
             s = scorer.score(self.references[i], preds[i])
             for k in ROUGE_KEYS:
