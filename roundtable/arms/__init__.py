@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from roundtable.config.settings import DEFAULT_MODEL, ArmConfig, did_you_mean
 from roundtable.core.errors import UserError
@@ -49,7 +49,7 @@ class ArmSpec:
     default: bool = False
     """Compared when --arms is not given (the demo's two arms)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.family not in ("pretrained", "scratch"):
             raise ValueError(f"arm {self.name}: family must be pretrained or scratch, got {self.family!r}")
 
@@ -103,7 +103,7 @@ def default_arms() -> tuple[str, ...]:
     return tuple(name for name, spec in _REGISTRY.items() if spec.default)
 
 
-def arm_defaults(name: str, **overrides) -> ArmConfig:
+def arm_defaults(name: str, **overrides: Any) -> ArmConfig:
     """The arm's recipe from its row in the arm table, with ``overrides``; an unknown arm
     is one line naming the registered ones."""
     return ArmConfig(name=name, **{**get_arm(name).defaults, **overrides})
@@ -154,24 +154,24 @@ def starts_pretrained(name: str) -> bool:
 
 
 # -- the built-in arms: their builders ------------------------------------------------
-def _pretrained_tokenizer(factory, arm, texts):
+def _pretrained_tokenizer(factory: ArmFactory, arm: ArmConfig, texts: list[str]) -> Any:
     return factory.pretrained_tokenizer()
 
 
-def _own_tokenizer(factory, arm, texts):
+def _own_tokenizer(factory: ArmFactory, arm: ArmConfig, texts: list[str]) -> Any:
     """Byte-level, or BPE trained on the training split's texts."""
     from roundtable.data.tokenization import byte_tokenizer, train_bpe
 
     return train_bpe(texts, arm.bpe_vocab_size) if arm.tokenizer == "bpe" else byte_tokenizer()
 
 
-def _lstm(factory, arm, tokenizer, seed):
+def _lstm(factory: ArmFactory, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
     from roundtable.arms.lstm import build_lstm
 
     return build_lstm(len(tokenizer), arm.lstm_embed, arm.lstm_hidden, arm.lstm_layers, arm.dropout, seed)
 
 
-def _transformer(factory, arm, tokenizer, seed):
+def _transformer(factory: ArmFactory, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
     from roundtable.arms.transformer import build_transformer
     from roundtable.data.tokenization import task_token_ids
 
@@ -180,15 +180,15 @@ def _transformer(factory, arm, tokenizer, seed):
                              seed, start, end, tokenizer.pad_token_id)
 
 
-def _finetune(factory, arm, tokenizer, seed):
+def _finetune(factory: ArmFactory, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
     return factory.pretrained_model(tokenizer, seed)
 
 
-def _lora(factory, arm, tokenizer, seed):
+def _lora(factory: ArmFactory, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
     return factory.lora(factory.pretrained_model(tokenizer, seed), arm, tokenizer)
 
 
-def _same(factory, arm, tokenizer, seed):
+def _same(factory: ArmFactory, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
     return factory.pretrained_model(tokenizer, seed, random_weights=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import set_seed
@@ -40,7 +41,7 @@ class ArmFactory:
     trust_remote_code: bool = False
     revision: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._cache: PretrainedCache | None = None
         self._pretrained_tok = None
 
@@ -65,12 +66,12 @@ class ArmFactory:
     def model_name(self, arm: ArmConfig) -> str:
         return get_arm(arm.name).model_name(self.model_spec, arm)
 
-    def tokenizer(self, arm: ArmConfig, texts: list[str]):
+    def tokenizer(self, arm: ArmConfig, texts: list[str]) -> Any:
         """The arm's tokenizer with [TASK_START]/[TASK_END] (and padding); ``texts``: the
         training split's text, which a tokenizer of the arm's own (BPE) is trained on."""
         return get_arm(arm.name).build_tokenizer(self, arm, texts)
 
-    def pretrained_tokenizer(self):
+    def pretrained_tokenizer(self) -> Any:
         """The pretrained model's tokenizer with the task tokens added, loaded once."""
         if self._pretrained_tok is None:
             tok = load_tokenizer(self.pretrained.weights())
@@ -78,14 +79,14 @@ class ArmFactory:
             self._pretrained_tok = tok
         return self._pretrained_tok
 
-    def model(self, arm: ArmConfig, tokenizer, seed: int):
+    def model(self, arm: ArmConfig, tokenizer: Any, seed: int) -> Any:
         """The arm's model for one run. Every random draw (fresh weights, the new task
         tokens' embeddings, LoRA matrices) comes from ``seed`` alone, never from the RNG
         state earlier runs left, so a run's result depends only on its own seed."""
         set_seed(seed)
         return get_arm(arm.name).build_model(self, arm, tokenizer, seed)
 
-    def pretrained_model(self, tokenizer, seed: int, random_weights: bool = False):
+    def pretrained_model(self, tokenizer: Any, seed: int, random_weights: bool = False) -> Any:
         """The pretrained model (or its architecture with fresh weights from ``seed``),
         its embeddings resized to the tokenizer with the task tokens."""
         model = self.pretrained.random_model(seed) if random_weights else self.pretrained.model()
@@ -99,7 +100,7 @@ class ArmFactory:
         return model
 
     @staticmethod
-    def lora(model, arm: ArmConfig, tokenizer):
+    def lora(model: Any, arm: ArmConfig, tokenizer: Any) -> Any:
         """LoRA adapters on the architecture's attention (or ``arm.lora_target_modules``);
         the task tokens' embedding rows train too."""
         from peft import LoraConfig, get_peft_model

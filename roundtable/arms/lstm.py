@@ -10,6 +10,7 @@ LSTM step instead of re-reading the whole context.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -21,7 +22,8 @@ from transformers.modeling_outputs import CausalLMOutput
 class LSTMConfig(PretrainedConfig):
     model_type = "roundtable-lstm"
 
-    def __init__(self, vocab_size=259, n_embd=128, n_hidden=128, n_layer=2, dropout=0.0, **kwargs):
+    def __init__(self, vocab_size: int = 259, n_embd: int = 128, n_hidden: int = 128, n_layer: int = 2,
+                 dropout: float = 0.0, **kwargs: Any) -> None:
         self.vocab_size = vocab_size
         self.n_embd = n_embd
         self.n_hidden = n_hidden
@@ -53,20 +55,22 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
         self.head = nn.Linear(config.n_hidden, config.vocab_size)
         self.post_init()
 
-    def _init_weights(self, module):
+    def _init_weights(self, module: nn.Module) -> None:
         # keep PyTorch's own initialisation (the classic recipe), not the HF normal(0.02)
         return
 
-    def get_input_embeddings(self):
+    def get_input_embeddings(self) -> nn.Module:
         return self.embed
 
-    def set_input_embeddings(self, value):
-        self.embed = value
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.embed = cast(nn.Embedding, value)
 
-    def get_output_embeddings(self):
+    def get_output_embeddings(self) -> nn.Module:
         return self.head
 
-    def forward(self, input_ids=None, labels=None, attention_mask=None, cache=None, use_cache=None, **kwargs):
+    def forward(self, input_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, cache: Any = None, use_cache: bool | None = None,
+                **kwargs: Any) -> CausalLMOutput:
         """``cache``: the (h, c) state to continue from, with ``input_ids`` the tokens
         after it; ``use_cache`` returns the new state (generation)."""
         x = self.embed(input_ids)  # (B, T, E)
@@ -81,7 +85,7 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
         return LSTMOutput(loss=loss, logits=logits, cache=state if use_cache else None)
 
     @torch.autocast("cpu", enabled=False)
-    def _recur(self, x, mask, state):
+    def _recur(self, x: torch.Tensor, mask: torch.Tensor | None, state: Any) -> tuple[torch.Tensor, Any]:
         """The LSTM over ``x``. Right padding needs nothing (padding comes after every real
         token); where padding precedes real tokens (left-padded prompts for batched
         generation), each row's real tokens are packed so the recurrence never sees the
@@ -105,13 +109,15 @@ class LSTMForCausalLM(PreTrainedModel, GenerationMixin):
     def _supports_default_dynamic_cache(cls) -> bool:
         return False  # the state is ours, not a key/value cache
 
-    def prepare_inputs_for_generation(self, input_ids, cache=None, attention_mask=None, use_cache=None, **kwargs):
+    def prepare_inputs_for_generation(self, input_ids: torch.Tensor, cache: Any = None,
+                                      attention_mask: torch.Tensor | None = None, use_cache: bool | None = None,
+                                      **kwargs: Any) -> dict:
         """The whole prompt first; then, with the state carried, only the newest token."""
         if cache is not None:
             return {"input_ids": input_ids[:, -1:], "cache": cache, "use_cache": use_cache}
         return {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": use_cache}
 
-    def _reorder_cache(self, cache, beam_idx):
+    def _reorder_cache(self, cache: Any, beam_idx: torch.Tensor) -> Any:
         """Beam search: each beam continues from the state of the beam it extends."""
         return tuple(t.index_select(1, beam_idx.to(t.device)) for t in cache)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -134,17 +135,17 @@ class _Quiet:
 
     names = ("transformers", "huggingface_hub")
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.levels = {n: logging.getLogger(n).level for n in self.names}
         for n in self.names:
             logging.getLogger(n).setLevel(logging.ERROR)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for n, level in self.levels.items():
             logging.getLogger(n).setLevel(level)
 
 
-def load_tokenizer(src: ModelSource):
+def load_tokenizer(src: ModelSource) -> Any:
     try:
         with _Quiet():
             return AutoTokenizer.from_pretrained(src.location, **src.kwargs)
@@ -179,7 +180,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _from_pretrained(src: ModelSource):
+def _from_pretrained(src: ModelSource) -> Any:
     """The float32 model of ``src``, or a UserError of one line."""
     try:
         with _Quiet():
@@ -193,7 +194,7 @@ def _from_pretrained(src: ModelSource):
     return m
 
 
-def _fresh(config, state: dict | None):
+def _fresh(config: Any, state: dict | None) -> Any:
     """A new model of ``config`` holding ``state``: a copy no other run shares, free of
     the GGUF loader's marks (transformers refuses to save a model it loaded from GGUF)."""
     with _Quiet(), no_init_weights():  # no random draws for weights about to be overwritten (seconds at 135M)
@@ -235,7 +236,7 @@ class PretrainedCache:
         self._config = None
         self._state = None
 
-    def config(self):
+    def config(self) -> Any:
         if self._config is None:
             try:
                 with _Quiet():
@@ -248,7 +249,7 @@ class PretrainedCache:
         """Where the weights and tokenizer load from: the converted folder of a GGUF file."""
         return converted(self.src)
 
-    def model(self):
+    def model(self) -> Any:
         if self._state is None:
             m = _from_pretrained(self.weights())
             self._config = m.config
@@ -256,7 +257,7 @@ class PretrainedCache:
             del m
         return _fresh(self._config, self._state)
 
-    def random_model(self, seed: int):
+    def random_model(self, seed: int) -> Any:
         """The same architecture with fresh random weights (the scratch-same arm)."""
         torch.manual_seed(seed)
         with _Quiet():

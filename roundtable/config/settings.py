@@ -9,7 +9,8 @@ shown from the field's default; ``build_config`` builds a CompareConfig from
 settings by name, wherever they come from: flags, a YAML/JSON file (``load_config_file``,
 the same names with underscores or dashes), the Python API's keyword arguments, or a
 sharded comparison's comparison.json. Each dataclass converts its own fields to their
-annotated types in ``__post_init__`` (``_check_types``, one function for every class),
+annotated types in ``__post_init__`` (``_check_types``, one function for every class,
+over ``core.convert``, the conversion results.json's records use too),
 so text from a flag and a value from a file or a call become the same value, or the
 same one-line UserError naming the setting.
 
@@ -29,13 +30,13 @@ import difflib
 import functools
 import json
 import re
-import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from roundtable.core.convert import ConversionError, convert, hints, optional_of
 from roundtable.core.errors import UserError
 
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
@@ -317,7 +318,7 @@ def _check_types(obj, where: str = "") -> None:
     "arm scratch-lstm")."""
     prefix = f"{where}: " if where else ""
     for f in fields(obj):
-        kind = _hints(type(obj))[f.name]
+        kind = hints(type(obj))[f.name]
         if _is_config(kind):
             continue
         label = _flag(f) or f.name
@@ -328,59 +329,18 @@ def _check_types(obj, where: str = "") -> None:
         setattr(obj, f.name, value)
 
 
-@functools.cache
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
 def _is_config(kind) -> bool:
     """A nested dataclass, or a list of them: built and checked by its own class."""
     return is_dataclass(kind) or (typing.get_origin(kind) is list and is_dataclass(typing.get_args(kind)[0]))
 
 
 def _convert(value, kind, label: str, prefix: str = ""):
-    """``value`` as ``kind``: int, float, str, bool or a list of one of them, each maybe ``| None``."""
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(kind):
-            return None
-        (kind,) = [k for k in typing.get_args(kind) if k is not type(None)]
+    """``value`` as ``kind`` (``core.convert``, loosely: text from a flag becomes a number), or
+    a one-line UserError naming the setting and what to give."""
     try:
-        if typing.get_origin(kind) is list:
-            if isinstance(value, (list, tuple)):
-                items = list(value)
-            elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                items = str(value).split(",")  # a comma-separated flag
-            else:
-                raise TypeError(value)
-            (item,) = typing.get_args(kind)
-            return [_scalar(x.strip() if isinstance(x, str) else x, item) for x in items if str(x).strip()]
-        return _scalar(value, kind)
-    except (TypeError, ValueError):
-        raise UserError(f"{prefix}cannot parse {label} {value!r}: give {_words(kind)}") from None
-
-
-def _scalar(value, kind):
-    if kind is bool:
-        return _as_bool(value)
-    if kind not in (int, float, str):
-        return value  # not a setting's type: left as it is
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(value)  # true is neither a number nor a name
-    if kind is int and isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(value)
-        return int(value)
-    return kind(value)
-
-
-def _as_bool(v) -> bool:
-    if isinstance(v, bool):
-        return v
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(v)
+        return convert(value, kind, label, loose=True)
+    except ConversionError:
+        raise UserError(f"{prefix}cannot parse {label} {value!r}: give {_words(optional_of(kind)[0])}") from None
 
 
 def _words(kind) -> str:
@@ -545,7 +505,7 @@ def settings() -> tuple[Setting, ...]:
     """Every setting, in the order of CompareConfig's fields (nested groups in place)."""
     found = []
     for f in fields(CompareConfig):
-        kind = _hints(CompareConfig)[f.name]
+        kind = hints(CompareConfig)[f.name]
         if is_dataclass(kind):
             inner = [(g, kind, (f.name, g.name)) for g in fields(kind)]
         else:
@@ -558,7 +518,7 @@ def settings() -> tuple[Setting, ...]:
                 g.default_factory() if g.default_factory is not MISSING else MISSING)
             meta = g.metadata
             found.append(Setting(
-                name=flag.lstrip("-").replace("-", "_"), flag=flag, path=path, kind=_hints(group)[g.name],
+                name=flag.lstrip("-").replace("-", "_"), flag=flag, path=path, kind=hints(group)[g.name],
                 default=default, help=meta["help"], group=group, section=meta.get("section", getattr(group, "SECTION", "")),
                 choices=meta.get("choices"),
                 const=meta.get("const"), unset=meta.get("unset"), show=meta.get("show"),
@@ -590,7 +550,7 @@ def build_config(values: dict, make_arms: Callable[[list[str] | None, dict | Non
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(unknown)}{did_you_mean(unknown, [*by_name, 'arm_settings'])}")
     top: dict = {}
-    nested: dict[str, dict] = {f.name: {} for f in fields(CompareConfig) if is_dataclass(_hints(CompareConfig)[f.name])}
+    nested: dict[str, dict] = {f.name: {} for f in fields(CompareConfig) if is_dataclass(hints(CompareConfig)[f.name])}
     for name, value in s.items():
         if name != "arm_settings":
             path = by_name[name].path
@@ -608,7 +568,7 @@ def build_config(values: dict, make_arms: Callable[[list[str] | None, dict | Non
     ):
         raise UserError("setting arm_settings must map arm names to settings, e.g. {scratch-lstm: {lstm_hidden: 64}}")
     for name, kwargs in nested.items():
-        top[name] = _hints(CompareConfig)[name](**kwargs)
+        top[name] = hints(CompareConfig)[name](**kwargs)
     return CompareConfig(arms=make_arms(names, arm_settings), **top)
 
 

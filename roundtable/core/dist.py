@@ -6,6 +6,7 @@ Every helper is a no-op in a single process, so the same code runs on a laptop.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ def all_sum(array: np.ndarray) -> np.ndarray:
     return t.cpu().numpy()
 
 
-def all_gather_objects(obj) -> list:
+def all_gather_objects(obj: Any) -> list:
     if not active():
         return [obj]
     out = [None] * dist.get_world_size()

@@ -9,9 +9,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
-def _clean(obj):
+def _clean(obj: Any) -> Any:
     """JSON has no NaN/Infinity: write them as null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -47,7 +48,7 @@ def publish_dir(tmp: Path, final: Path, marker: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json(path: Path, data) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Write to a temporary file in the same folder, then atomically replace."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,7 @@ def write_json(path: Path, data) -> None:
         raise
 
 
-def read_json(path: Path):
+def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 

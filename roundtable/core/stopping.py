@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 
 class StopFlag:
-    def __init__(self):
+    def __init__(self) -> None:
         self.requested = False
         self.signal_name = ""
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -25,7 +27,7 @@ class StopFlag:
         )
 
     @contextmanager
-    def installed(self):
+    def installed(self) -> Iterator[StopFlag]:
         """Install the handlers (main thread only) and restore the old ones afterwards."""
         try:
             old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}

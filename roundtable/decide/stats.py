@@ -19,9 +19,10 @@ LN2 = float(np.log(2.0))
 CHUNK_CELLS = 1 << 21  # replicate x document counts per chunk: 16 MB per array
 
 
-def _doc_counts(rng: np.random.Generator, n_docs: int, n_boot: int) -> Iterator[np.ndarray]:
-    """(chunk, n_docs) float counts of each document in each replicate; the stream of
-    draws is the one a single (n_boot, n_docs) ``rng.integers`` call makes."""
+def doc_counts(rng: np.random.Generator, n_docs: int, n_boot: int) -> Iterator[np.ndarray]:
+    """(chunk, n_docs) float counts of each document in each replicate: the one document
+    bootstrap (the verdict's and the forecast's). The stream of draws is the one a single
+    (n_boot, n_docs) ``rng.integers`` call makes, so the chunk size changes no number."""
     chunk = max(1, CHUNK_CELLS // n_docs)
     for start in range(0, n_boot, chunk):
         k = min(chunk, n_boot - start)
@@ -42,7 +43,7 @@ def resampled_totals(per_doc: Sequence[np.ndarray], n_boot: int = 2000, seed: in
     weights = [seed_rng.multinomial(len(a), np.full(len(a), 1 / len(a)), size=n_boot) / len(a) for a in arrays]
     out = np.empty((n_boot, len(arrays)))
     start = 0
-    for counts in _doc_counts(doc_rng, n_docs, n_boot):
+    for counts in doc_counts(doc_rng, n_docs, n_boot):
         rows = slice(start, start + len(counts))
         for j, (a, w) in enumerate(zip(arrays, weights)):
             out[rows, j] = np.einsum("bs,bs->b", counts @ a.T, w[rows])  # (chunk, seeds) -> (chunk,)

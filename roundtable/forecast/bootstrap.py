@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from roundtable.decide.stats import doc_counts
 from roundtable.forecast.law import (
     ALPHA_PRIOR,
     NOISE_FLOOR,
@@ -124,9 +125,9 @@ class ArmFit:
 
 
 def _doc_counts(n_docs: int, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap document counts, (n_boot, n_docs): the same for every arm of a seed."""
-    rng = np.random.default_rng([seed, n_docs])
-    return rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=n_boot).astype(float)
+    """Bootstrap document counts, (n_boot, n_docs): the same for every arm of a seed, drawn
+    by the verdict's document bootstrap (``decide.stats.doc_counts``)."""
+    return np.concatenate(list(doc_counts(np.random.default_rng([seed, n_docs]), n_docs, n_boot)))
 
 
 def _fit_arm(arm: str, metric: str, evidence: Sequence[SettingScores], xs_of, axis: Axis, *, r_star, n_boot: int,

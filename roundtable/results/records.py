@@ -14,15 +14,13 @@ so a notebook reads a comparison's results in a blink.
 
 from __future__ import annotations
 
-import functools
 import json
-import math
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+from roundtable.core.convert import ConversionError, as_written, build
 from roundtable.core.errors import UserError
 
 RESULTS = "results.json"
@@ -54,64 +52,21 @@ def run_name(arm: str, seed: int, fraction: float, share: float = 1.0) -> str:
     return f"{arm}-seed{seed}-frac{fraction:g}" + (f"-budget{share:g}" if share < 1 else "")
 
 
-# -- conversion: one place that knows JSON types ----------------------------------------------
-def _wrong(where: str, expected: str, v) -> MalformedResults:
-    got = "null" if v is None else f"{type(v).__name__} {json.dumps(v, default=str)[:40]}"
-    return MalformedResults(f"{where or 'the top level'}: expected {expected}, got {got}")
+_R = TypeVar("_R")
 
 
-@functools.cache
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
+# -- conversion: core.convert, strictly (a file of roundtable's has JSON's own types) ----------
+def _build(cls: type[_R], d: Any, where: str) -> _R:
+    """``cls`` from a mapping (``core.convert.build``); a wrong value is MalformedResults
+    naming where it is."""
+    try:
+        return build(cls, d, where)
+    except ConversionError as e:
+        raise MalformedResults(str(e)) from None
 
 
-def _convert(tp, v, where: str):
-    """``v`` (a JSON value, not None) as type ``tp``; a non-finite float is None, as
-    roundtable's writer writes it."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        return _convert(next(a for a in args if a is not type(None)), v, where)
-    if is_dataclass(tp):
-        return _build(tp, v, where)
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise _wrong(where, "true or false", v)
-        return v
-    if tp in (int, float):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or (tp is int and not float(v).is_integer()):
-            raise _wrong(where, "an integer" if tp is int else "a number", v)
-        return tp(v) if math.isfinite(v) else None
-    if tp is str:
-        if not isinstance(v, str):
-            raise _wrong(where, "a string", v)
-        return v
-    if tp is dict or origin is dict:
-        if not isinstance(v, Mapping):
-            raise _wrong(where, "an object", v)
-        if tp is dict:
-            return dict(v)
-        return {str(k): None if x is None else _convert(args[1], x, f"{where}.{k}") for k, x in v.items()}
-    if origin is tuple:
-        if not isinstance(v, (list, tuple)) or (args[-1] is not Ellipsis and len(v) != len(args)):
-            raise _wrong(where, "a list" if args[-1] is Ellipsis else f"a list of {len(args)}", v)
-        kinds = [args[0]] * len(v) if args[-1] is Ellipsis else args
-        return tuple(None if x is None else _convert(k, x, f"{where}[{i}]") for i, (k, x) in enumerate(zip(kinds, v)))
-    raise TypeError(f"no conversion to {tp}")  # a record field of a type this reader does not know
-
-
-def _build(cls, d, where: str):
-    """``cls`` from a mapping: each field converted from its key, its default where the
-    key is missing or null."""
-    if not isinstance(d, Mapping):
-        raise _wrong(where, "an object", d)
-    hints = _hints(cls)
-    kw = {f.name: _convert(hints[f.name], d[f.name], f"{where}.{f.name}".lstrip("."))
-          for f in fields(cls) if f.name != "raw" and d.get(f.name) is not None}
-    return cls(**{k: v for k, v in kw.items() if v is not None}, raw=dict(d))
-
-
-def _raw():
-    return field(default_factory=dict, repr=False, compare=False)
+def _raw() -> Any:
+    return as_written()
 
 
 # -- a run ----------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ toy one).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from roundtable.config.settings import CompareConfig
+
 from roundtable.core.errors import UserError
 from roundtable.tasks.base import Task, TrainingData
 from roundtable.tasks.lm import LMTask
@@ -43,7 +48,7 @@ def task_class(name: str) -> type[Task]:
     return _REGISTRY[name]
 
 
-def get_task(cfg) -> Task:
+def get_task(cfg: CompareConfig) -> Task:
     """The task of a comparison, with the comparison's settings."""
     return task_class(cfg.task).from_config(cfg)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from roundtable.config.settings import ArmConfig, CompareConfig, DataConfig
@@ -89,10 +89,10 @@ class Task:
         """The training text an arm's own tokenizer (BPE) is trained on: every field."""
         return [t for r in records for t in (r.text, r.summary) if t is not None]
 
-    def train_data(self, tokenizer, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
+    def train_data(self, tokenizer: Any, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
         raise NotImplementedError
 
-    def eval_set(self, tokenizer, records: list[Record]) -> EvalSet:
+    def eval_set(self, tokenizer: Any, records: list[Record]) -> EvalSet:
         raise NotImplementedError
 
     def scored_bytes(self, records: list[Record]) -> list[int]:
@@ -133,11 +133,11 @@ class Task:
         return arm.block_size, max(1, int(round(arm.block_size * arm.eval_stride)))
 
     # -- optional -----------------------------------------------------------------
-    def extra_evaluator(self, tokenizer, train: list[Record], valid: list[Record], progress: bool):
+    def extra_evaluator(self, tokenizer: Any, train: list[Record], valid: list[Record], progress: bool) -> Any:
         """A callable ``(model, full) -> scores`` run at every curve point, or None."""
         return None
 
-    def save_extra(self, evaluator, run_dir: Path, scores: dict) -> None:
+    def save_extra(self, evaluator: Any, run_dir: Path, scores: dict) -> None:
         """Add the extra evaluator's per-document values to ``scores`` and write what it made."""
 
     def baselines(self, valid: list[Record]) -> dict:
@@ -148,7 +148,7 @@ class Task:
         """Sentences for arms that do not beat a baseline (``means``: primary metric per arm)."""
         return []
 
-    def samples(self, model, tokenizer, valid: list[Record], bytes_per_token: float) -> list[dict] | None:
+    def samples(self, model: Any, tokenizer: Any, valid: list[Record], bytes_per_token: float) -> list[dict] | None:
         """Generated text to read in the report, or None."""
         return None
 

@@ -8,12 +8,18 @@ document bytes, so the evaluator divides by the same number for every arm.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from roundtable.core.errors import DataError
 from roundtable.data.corpus import Record, cut_bytes
 from roundtable.tasks.base import Task, TrainingData, sample_order
+
+if TYPE_CHECKING:
+    from roundtable.config.settings import ArmConfig, CompareConfig
+    from roundtable.evaluate.scorer import EvalSet
 
 MIN_SAMPLE_BYTES = 4096
 """The least text a cut LM sample keeps: about a thousand tokens of the default model."""
@@ -61,10 +67,10 @@ class LMTask(Task):
     unit = "bits per byte"
 
     @classmethod
-    def from_config(cls, cfg) -> LMTask:
+    def from_config(cls, cfg: CompareConfig) -> LMTask:
         return cls(cfg.context_bytes)
 
-    def _stream(self, tokenizer, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _stream(self, tokenizer: Any, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``[TASK_START] text [TASK_END]`` per record; a piece of a document is its
         context (unscored) then its text, without [TASK_START]: it does not begin a document."""
         from roundtable.data.tokenization import encode_texts, task_token_ids
@@ -79,7 +85,7 @@ class LMTask(Task):
             doc += [-1] * len(head) + [i] * len(toks) + [-1]
         return np.asarray(ids, np.int64), np.asarray(scored, bool), np.asarray(doc, np.int32)
 
-    def train_data(self, tokenizer, records, arm, context_bytes) -> TrainingData:
+    def train_data(self, tokenizer: Any, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
         """Blocks of one token stream; the block is the context in bytes divided by the
         arm's bytes per token on the training split, unless the arm sets its own."""
         from roundtable.data.tokenization import block_for, bytes_per_token
@@ -88,7 +94,7 @@ class LMTask(Task):
         block = arm.block_size or block_for(context_bytes, bpt)
         return TrainingData(self.train_dataset(tokenizer, records, block, arm.name), block, round(block * bpt))
 
-    def train_dataset(self, tokenizer, records: list[Record], block_size: int, arm: str):
+    def train_dataset(self, tokenizer: Any, records: list[Record], block_size: int, arm: str) -> Any:
         from roundtable.data.tokencache import lm_blocks
 
         blocks = lm_blocks(tokenizer, [r.text for r in records], block_size)
@@ -99,7 +105,7 @@ class LMTask(Task):
             )
         return blocks
 
-    def eval_set(self, tokenizer, records):
+    def eval_set(self, tokenizer: Any, records: list[Record]) -> EvalSet:
         from roundtable.evaluate.scorer import EvalSequence, EvalSet
 
         ids, scored, doc = self._stream(tokenizer, records)
@@ -128,7 +134,7 @@ class LMTask(Task):
                 done += text
         return out
 
-    def eval_sample(self, records, max_bytes, seed=0):
+    def eval_sample(self, records: list[Record], max_bytes: int, seed: int = 0) -> list[Record]:
         """Units (``pieces``) drawn uniformly at random without replacement (seeded), in
         the drawn order, until the next would pass ``max_bytes`` (MIN_SAMPLE_BYTES at
         least), counting the context each is read after, as scoring runs it. Bits per
@@ -152,14 +158,14 @@ class LMTask(Task):
             total += n
         return out
 
-    def sample_method(self):
+    def sample_method(self) -> str:
         return (f"documents, long ones in pieces of at most {self.piece_bytes} bytes each read after up to "
                 f"{self.context_bytes} bytes of the text before it, drawn uniformly at random without replacement")
 
-    def sample_counts(self, sample):
+    def sample_counts(self, sample: list[Record]) -> tuple[int, int]:
         return len(sample), len({getattr(r, "document", id(r)) for r in sample})
 
-    def samples(self, model, tokenizer, valid, bytes_per_token):
+    def samples(self, model: Any, tokenizer: Any, valid: list[Record], bytes_per_token: float) -> list[dict] | None:
         """Three continuations of the first validation documents' openings."""
         from roundtable.evaluate.generate import lm_samples
 
@@ -167,7 +173,7 @@ class LMTask(Task):
         return lm_samples(model, tokenizer, prompts, 200, bytes_per_token)
 
     @staticmethod
-    def demo_data(folder):
+    def demo_data(folder: Path) -> Path:
         from roundtable.data.demo import write_lm_data
 
         return write_lm_data(folder)

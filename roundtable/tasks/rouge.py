@@ -16,6 +16,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 
@@ -54,7 +55,7 @@ class UnicodeTokenizer:
         ]
 
 
-def make_scorer(keys: Sequence[str] = ROUGE_KEYS):
+def make_scorer(keys: Sequence[str] = ROUGE_KEYS) -> Any:
     """rouge-score's RougeScorer with the Unicode-aware tokenizer."""
     from rouge_score import rouge_scorer
 

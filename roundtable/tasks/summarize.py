@@ -13,7 +13,8 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,10 @@ from roundtable.core.errors import DataError
 from roundtable.data.corpus import Record, cut_bytes
 from roundtable.tasks.base import Task, TrainingData
 from roundtable.tasks.rouge import ROUGE_KEYS, make_scorer
+
+if TYPE_CHECKING:
+    from roundtable.config.settings import ArmConfig, CompareConfig, DataConfig
+    from roundtable.evaluate.scorer import EvalSet
 
 
 @dataclass
@@ -41,11 +46,11 @@ class SummarizeTask(Task):
     extra_metrics = ROUGE_KEYS
 
     @classmethod
-    def from_config(cls, cfg) -> SummarizeTask:
+    def from_config(cls, cfg: CompareConfig) -> SummarizeTask:
         return cls(cfg.max_document_tokens, cfg.max_summary_tokens, cfg.rouge_examples, cfg.num_beams)
 
     @classmethod
-    def record_fields(cls, data):
+    def record_fields(cls, data: DataConfig) -> tuple[tuple[str, str], ...]:
         return (data.document_field, "--document-field"), (data.summary_field, "--summary-field")
 
     def pairs(self, records: list[Record]) -> list[tuple[str, str]]:
@@ -53,14 +58,14 @@ class SummarizeTask(Task):
         return [(cut_bytes(r.text, self.max_document_tokens), cut_bytes(r.summary or "", self.max_summary_tokens))
                 for r in records]
 
-    def scored_texts(self, records):
+    def scored_texts(self, records: list[Record]) -> tuple[list[str], list[str]]:
         return [t for pair in self.pairs(records) for t in pair], [r.source for r in records for _ in (0, 1)]
 
-    def scored_bytes(self, records):
+    def scored_bytes(self, records: list[Record]) -> list[int]:
         """The summaries' bytes, as cut for training and scoring."""
         return [len(s.encode()) for _, s in self.pairs(records)]
 
-    def _encode(self, tokenizer, records):
+    def _encode(self, tokenizer: Any, records: list[Record]) -> Any:
         from roundtable.data.tokenization import encode_texts, task_token_ids
 
         start, end = task_token_ids(tokenizer)
@@ -69,13 +74,13 @@ class SummarizeTask(Task):
         sums = encode_texts(tokenizer, [s for _, s in pairs])
         return pairs, [(d + [start], s, end) for d, s in zip(docs, sums)]
 
-    def train_data(self, tokenizer, records, arm, context_bytes) -> TrainingData:
+    def train_data(self, tokenizer: Any, records: list[Record], arm: ArmConfig, context_bytes: int) -> TrainingData:
         """Whole examples, each as long as it is, padded per batch: the document is the
         summary's context, cut to the same bytes for every arm (``context_bytes`` is not used)."""
         data = self.train_dataset(tokenizer, records, arm.name)
         return TrainingData(data, data.max_length, self.max_document_tokens + self.max_summary_tokens)
 
-    def train_dataset(self, tokenizer, records: list[Record], arm: str):
+    def train_dataset(self, tokenizer: Any, records: list[Record], arm: str) -> Any:
         from roundtable.data.examples import BlockDataset
 
         if not records:
@@ -85,7 +90,7 @@ class SummarizeTask(Task):
         text_bytes = sum(len(d.encode()) + len(s.encode()) for d, s in pairs)
         return BlockDataset(seqs, [len(p) for p, _, _ in enc], tokenizer.pad_token_id, text_bytes)
 
-    def eval_set(self, tokenizer, records):
+    def eval_set(self, tokenizer: Any, records: list[Record]) -> EvalSet:
         from roundtable.evaluate.scorer import EvalSequence, EvalSet
 
         pairs, enc = self._encode(tokenizer, records)
@@ -102,12 +107,12 @@ class SummarizeTask(Task):
             pad_id=tokenizer.pad_token_id,
         )
 
-    def eval_window(self, arm, full):
+    def eval_window(self, arm: ArmConfig, full: EvalSet) -> tuple[int, int]:
         """Each example whole in one window: the longest validation example."""
         longest = max(len(s.ids) for s in full.sequences)
         return longest, longest
 
-    def extra_evaluator(self, tokenizer, train, valid, progress) -> RougeEvaluator:
+    def extra_evaluator(self, tokenizer: Any, train: list[Record], valid: list[Record], progress: bool) -> RougeEvaluator:
         """ROUGE of generated summaries of the first ``rouge_examples`` validation
         documents; a summary may run a little past the longest training summary."""
         from roundtable.data.tokenization import encode_texts
@@ -115,7 +120,8 @@ class SummarizeTask(Task):
         longest = max(len(x) for x in encode_texts(tokenizer, [s for _, s in self.pairs(train)]))
         return self.rouge_evaluator(tokenizer, valid[: self.rouge_examples], longest + 8, progress)
 
-    def rouge_evaluator(self, tokenizer, records, max_new_tokens, progress: bool = True) -> RougeEvaluator:
+    def rouge_evaluator(self, tokenizer: Any, records: list[Record], max_new_tokens: int,
+                        progress: bool = True) -> RougeEvaluator:
         pairs, enc = self._encode(tokenizer, records)
         return RougeEvaluator(
             tokenizer=tokenizer,
@@ -127,7 +133,7 @@ class SummarizeTask(Task):
             progress=progress,
         )
 
-    def save_extra(self, evaluator, run_dir, scores):
+    def save_extra(self, evaluator: Any, run_dir: Path, scores: dict) -> None:
         scores["doc_rougeL"] = evaluator.last_rougeL
         from roundtable.results import GENERATIONS
 
@@ -135,11 +141,11 @@ class SummarizeTask(Task):
             for row in evaluator.last:
                 f.write(json.dumps(row) + "\n")
 
-    def baselines(self, valid):
+    def baselines(self, valid: list[Record]) -> dict:
         """The lead sentence, scored on the examples the arms' ROUGE is."""
         return {"lead": lead_scores(self.pairs(valid[: self.rouge_examples]), self.max_summary_tokens)}
 
-    def baseline_warnings(self, means, baselines):
+    def baseline_warnings(self, means: dict[str, float | None], baselines: dict) -> list[str]:
         lead_rouge = (baselines.get("lead") or {}).get("rougeL")
         if lead_rouge is None:
             return []
@@ -152,7 +158,7 @@ class SummarizeTask(Task):
         return []
 
     @staticmethod
-    def demo_data(folder):
+    def demo_data(folder: Path) -> Path:
         from roundtable.data.demo import write_summarize_data
 
         return write_summarize_data(folder)
@@ -202,7 +208,7 @@ class RougeEvaluator:
         return hashlib.sha256(json.dumps([self.prompts, self.references, self.max_new_tokens, self.num_beams])
                               .encode()).hexdigest()
 
-    def __call__(self, model, full: bool) -> dict:
+    def __call__(self, model: Any, full: bool) -> dict:
         from roundtable.core import dist
         from roundtable.evaluate.generate import complete_many
 
