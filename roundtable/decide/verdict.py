@@ -153,13 +153,13 @@ def run_spread(runs: list[dict], key: str, per_seed: np.ndarray, doc_bytes: np.n
 
 def _over(documents: int, seeds: dict[str, int], what: str = "document", floored: bool = False) -> str:
     """What an interval covers, in words: the documents, and the seeds; with one seed, the
-    run-to-run spread measured for such arms (``floored``), or that it holds none."""
+    calibrated floor on run-to-run spread (``floored``: spread.py), or that it holds none."""
     docs = _plural(documents, what)
     counts = set(seeds.values())
     each = " per arm" if len(seeds) > 1 else ""
     if counts == {1}:
         if floored:
-            return f"over {docs} and one seed{each}, with the run-to-run spread measured for such arms"
+            return f"over {docs} and one seed{each}, with the calibrated floor on run-to-run spread"
         return f"over {docs} only, one seed{each}: it holds no run-to-run spread"
     if len(counts) == 1:
         return f"over {docs} and {counts.pop()} seeds{each}"

@@ -206,7 +206,7 @@ def test_one_seed_gets_the_measured_floor_of_its_family(tmp_path, monkeypatch):
     assert (hi - lo) / 2 == pytest.approx(half, rel=0.05)  # 2000 normal draws: their 2.5/97.5% points within 5%
     assert (lo + hi) / 2 == pytest.approx(0.2, abs=0.01)
     assert v["separated"] and v["winner"] == "finetune"
-    assert "one seed per arm, with the run-to-run spread measured for such arms" in v["sentence"]
+    assert "one seed per arm, with the calibrated floor on run-to-run spread" in v["sentence"]
     assert "sd 0.044 (the floor)" in v["interval_method"] and "sd 0.020 (the floor)" in v["interval_method"]
 
 
