@@ -299,7 +299,7 @@ def settings(data: Path, out: Path, split: int, arms: dict[str, dict], seeds: in
     return {"task": "lm", "data": str(data), "valid_fraction": VALID_FRACTION, "split_seed": split,
             "arms": ",".join(arms), "arm_settings": {ARM: ARM_SETTINGS, **{a: s for a, s in arms.items() if s}},
             "max_steps": steps, "curve_points": 0, "lr_search": 0, "seeds": seeds, "context_bytes": CONTEXT_BYTES,
-            "out": str(out), "device": "cpu", "precision": "fp32", "keep_models": "none"}
+            "out": str(out), "device": "cpu", "precision": "fp32", "keep_models": "none", "threads": 1}
 
 
 def run_comparison(s: dict):

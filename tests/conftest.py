@@ -25,6 +25,9 @@ from tests.helpers import (
 )
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the tiny models train as fast on one thread (see pytest_configure); a comparison's
+# threads default to OMP_NUM_THREADS where it is set (core/threads.py)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # the token cache of this test session only (subprocesses inherit it)
 os.environ["ROUNDTABLE_CACHE"] = tempfile.mkdtemp(prefix="roundtable-cache-")
 

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from roundtable.config.settings import DEFAULT_MODEL, ArmConfig, did_you_mean
+from roundtable.config.settings import DEFAULT_MODEL, RECIPE, ArmConfig, did_you_mean
 from roundtable.core.errors import UserError
 
 if TYPE_CHECKING:
     from roundtable.arms.factory import ArmFactory
 
-__all__ = ["DEFAULT_MODEL", "ArmSpec", "arm_configs", "arm_defaults", "arm_names", "default_arms", "get_arm",
-           "parse_arms", "register_arm", "run_seed", "split_name", "starts_pretrained", "unregister_arm",
+__all__ = ["ARM_FIELDS", "DEFAULT_MODEL", "ArmSpec", "arm_configs", "arm_defaults", "arm_names", "default_arms",
+           "get_arm", "own_settings", "parse_arms", "register_arm", "run_seed", "split_name", "starts_pretrained", "unregister_arm",
            "uses_pretrained"]
 
 
@@ -48,10 +48,28 @@ class ArmSpec:
     """Needs the pretrained model (its tokenizer, and its weights or architecture)."""
     default: bool = False
     """Compared when --arms is not given (the demo's two arms)."""
+    settings: tuple[str, ...] = ()
+    """The ArmConfig fields this arm takes besides the recipe every arm shares (RECIPE):
+    those its builders read. A config file's arm_settings may set these and the recipe's
+    for this arm, and no other arm's; the report shows them under the arm."""
 
     def __post_init__(self) -> None:
         if self.family not in ("pretrained", "scratch"):
             raise ValueError(f"arm {self.name}: family must be pretrained or scratch, got {self.family!r}")
+        own = set(ARM_FIELDS) - set(RECIPE)
+        if not set(self.settings) <= own:
+            raise ValueError(f"arm {self.name}: settings must be ArmConfig fields outside the recipe, got "
+                             f"{sorted(set(self.settings) - own)}")
+        if not set(self.defaults) <= set(RECIPE) | set(self.settings):
+            raise ValueError(f"arm {self.name}: defaults must set the recipe or the arm's own settings, got "
+                             f"{sorted(set(self.defaults) - set(RECIPE) - set(self.settings))}")
+
+    def takes(self) -> tuple[str, ...]:
+        """Every ArmConfig field this arm takes: the shared recipe, then its own settings."""
+        return (*RECIPE, *self.settings)
+
+
+ARM_FIELDS = tuple(f.name for f in fields(ArmConfig) if f.name != "name")
 
 
 _REGISTRY: dict[str, ArmSpec] = {}
@@ -129,16 +147,34 @@ def arm_configs(names: list[str] | None, overrides: dict | None = None) -> list[
             where, base = "" if n in names else "arm_settings: ", n.partition("#")[0]
             hint = did_you_mean([base], list(arm_names())) if base not in arm_names() else ""
             raise UserError(f"{where}{e}{hint}") from None
-    known = {f.name for f in fields(ArmConfig)}
     arms = []
     for n in names:
         o = {**overrides.get(split_name(n)[0], {}), **overrides.get(n, {})}  # a copy: its arm's settings, then its own
-        bad = set(o) - known
+        bad = set(o) - set(ARM_FIELDS)
         if bad:
             raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}"
-                            f"{did_you_mean(sorted(bad), sorted(known - {'name'}))}")
+                            f"{did_you_mean(sorted(bad), list(ARM_FIELDS))}")
+        _check_own(n, o)
         arms.append(arm_defaults(n, **o))
     return arms
+
+
+def _check_own(name: str, settings: dict) -> None:
+    """One line for a setting of another arm given to ``name`` (an LSTM's hidden size
+    for the fine-tune arm): it would be recorded in its recipe and change nothing."""
+    takes = get_arm(name).takes()
+    for key in sorted(set(settings) - set(takes)):
+        owners = [a for a, spec in _REGISTRY.items() if key in spec.settings]
+        whose = f"a setting of {', '.join(owners)}" if owners else "a setting no registered arm takes"
+        own = ", ".join(get_arm(name).settings) or "none"
+        raise UserError(f"arm {name}: {key} is {whose}, not of {name}, whose own settings are {own} (besides the "
+                        f"recipe every arm takes: {', '.join(RECIPE)})")
+
+
+def own_settings(name: str) -> tuple[str, ...]:
+    """The arm's own settings (``ArmSpec.settings``); none for an arm no longer registered."""
+    base = str(name).partition("#")[0]
+    return _REGISTRY[base].settings if base in _REGISTRY else ()
 
 
 def uses_pretrained(name: str) -> bool:
@@ -154,6 +190,12 @@ def starts_pretrained(name: str) -> bool:
 
 
 # -- the built-in arms: their builders ------------------------------------------------
+OWN_TOKENIZER = ("tokenizer", "bpe_vocab_size")
+"""The settings of an arm that trains its own tokenizer (``_own_tokenizer``)."""
+LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_merge")
+"""The adapters' settings (``ArmFactory.lora``; ``lora_merge``: the trainer saves the merged model too)."""
+
+
 def _pretrained_tokenizer(factory: ArmFactory, arm: ArmConfig, texts: list[str]) -> Any:
     return factory.pretrained_tokenizer()
 
@@ -202,13 +244,14 @@ for _spec in (
     ArmSpec(
         "finetune-lora", "pretrained", "the pretrained model with LoRA adapters",
         "fine-tune the pretrained model with LoRA", _pretrained_tokenizer, _lora,
-        lambda model, arm: model + "+lora", uses_pretrained=True,
+        lambda model, arm: model + "+lora", uses_pretrained=True, settings=LORA,
         defaults=dict(learning_rate=2e-4, weight_decay=0.0, batch_size=4, schedule="linear"),
     ),
     ArmSpec(
         "scratch-lstm", "scratch", "the classic LSTM (Embedding 128, 2 x LSTM 128, Linear)",
         "train the LSTM from scratch", _own_tokenizer, _lstm,
         lambda model, arm: f"lstm-{arm.lstm_layers}x{arm.lstm_hidden}-{arm.tokenizer}", default=True,
+        settings=(*OWN_TOKENIZER, "lstm_embed", "lstm_hidden", "lstm_layers", "dropout"),
         # the seed's LSTM: constant Adam 0.01, no warmup; batches of 8 blocks: 8 x 1024
         # bytes, the seed's 8,192 tokens a step (32 x 256)
         defaults=dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant", warmup_fraction=0.0),
@@ -217,6 +260,7 @@ for _spec in (
         "scratch-transformer", "scratch", "a small Llama-style transformer (4 x 128)",
         "train the small transformer from scratch", _own_tokenizer, _transformer,
         lambda model, arm: f"llama-{arm.n_layer}x{arm.n_embd}-{arm.tokenizer}",
+        settings=(*OWN_TOKENIZER, "n_layer", "n_embd", "n_head", "dropout"),
         # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
         defaults=dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8, schedule="cosine"),
     ),

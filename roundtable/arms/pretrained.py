@@ -23,6 +23,7 @@ from transformers.initialization import no_init_weights
 
 from roundtable.arms import DEFAULT_MODEL
 from roundtable.core.errors import UserError
+from roundtable.core.paths import cache_root
 from roundtable.results import publish_dir
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -159,7 +160,6 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB chunks. Remembered in the roundtable cache by
     (path, size, modification time), so a 98 MB model file is read once per machine,
     not once per comparison."""
-    from roundtable.data.tokencache import cache_root
     from roundtable.results import read_json, write_json
 
     index_path = cache_root() / "models" / "sha256.json"
@@ -213,8 +213,6 @@ def converted(src: ModelSource) -> ModelSource:
     The folder is written under a temporary name and renamed: it exists only complete."""
     if not src.gguf_file:
         return src
-    from roundtable.data.tokencache import cache_root
-
     folder = cache_root() / "models" / file_sha256(Path(src.location) / src.gguf_file)
     if not (folder / "config.json").is_file():
         tmp = folder.with_name(f"{folder.name}.partial-{os.getpid()}")

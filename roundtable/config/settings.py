@@ -32,7 +32,7 @@ import json
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ DEFAULT_MODEL = "smollm2-135m"
 """The offline default pretrained model (arms/pretrained.py says where it comes from)."""
 
 
-def choices_of(choices) -> tuple | None:
+def choices_of(choices: Any) -> tuple | None:
     """A setting's choices: a tuple, or a function giving them (a registry)."""
     return choices() if callable(choices) else choices
 
@@ -62,7 +62,7 @@ SECTIONS = {
 """The command line's help groups, in order: by what the user is deciding (key: title, description)."""
 
 
-def setting(default: Any = MISSING, *, help: str, factory: Any = MISSING, **cli) -> Any:
+def setting(default: Any = MISSING, *, help: str, factory: Any = MISSING, **cli: Any) -> Any:
     """A dataclass field that is a setting, with its one help text. ``cli`` may hold ``flag``
     (default: ``--`` and the field's name with dashes; None: set by another setting),
     ``section`` (its help group in SECTIONS; default: its dataclass's ``SECTION``),
@@ -83,12 +83,13 @@ def parse_budget_spec(text: str | float | int) -> tuple[str, float]:
     number = r"\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*"
     m = re.fullmatch(number + r"([kMGT]?)\s*(tok|tokens|flop|flops)\s*", str(text))
     b = re.fullmatch(number + r"([kKmMgGtT]?)[bB]\s*", str(text))
-    if m or b:
-        prefix = (m or b).group(2).upper()
-        value = float((m or b).group(1)) * {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[prefix]
+    match = m or b  # the two patterns exclude each other (a unit of tokens or FLOPs, or a B)
+    if match:
+        prefix = match.group(2).upper()
+        value = float(match.group(1)) * {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[prefix]
         if value <= 0:
             raise UserError(f"--budget must be positive, got {text!r}")
-        return ("bytes" if b else "tokens" if m.group(3).startswith("tok") else "flops"), value
+        return ("bytes" if b else "tokens" if match.group(3).startswith("tok") else "flops"), value
     return "seconds", parse_budget(text)
 
 
@@ -128,7 +129,7 @@ class DataConfig:
                                    help="undecodable bytes: strict (stop with an error) or replace")
     skip_bad_records: bool = setting(False, help="skip (and count) unusable records instead of stopping with an error")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_types(self)
         if not 0.0 < self.valid_fraction < 1.0:
             raise UserError(f"--valid-fraction must be between 0 and 1, got {self.valid_fraction}")
@@ -163,7 +164,7 @@ class BudgetConfig:
                   "speeds measured at start-up (0: score all of it)",
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_types(self)
         if self.seconds is None and self.max_steps is None and self.tokens is None and self.bytes is None \
                 and self.flops is None:
@@ -189,7 +190,7 @@ class BudgetConfig:
                             ("flops", self.flops)):
             if value:
                 return kind, value
-        return "steps", float(self.max_steps)
+        return "steps", float(self.max_steps or 0)  # __post_init__ asks for a limit: here, steps
 
     def scaled(self, share: float, curve: bool = False) -> BudgetConfig:
         """A share of this budget (seconds, steps or both). Without ``curve``, no
@@ -231,7 +232,7 @@ class SearchConfig:
                               "tied rate is chosen where the schedule decays (a short slice favours small rates), "
                               "else the recipe's rate if tied")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_types(self)
         if self.rates < 0 or self.min_steps < 1 or not 0.0 < self.share <= 1.0 or self.tie < 0:
             raise UserError("--lr-search must be >= 0, --lr-search-share in (0, 1], --lr-search-min-steps >= 1, "
@@ -246,11 +247,18 @@ class SearchConfig:
         return self.rates * self.share if self.rates > 1 else 0.0
 
 
+RECIPE = ("learning_rate", "weight_decay", "batch_size", "block_size", "eval_stride", "schedule", "warmup_fraction",
+          "max_grad_norm")
+"""ArmConfig's fields that every arm takes: the one training path's and the one
+evaluator's. Every other field is some arm's own setting (its model's size, its
+tokenizer, its adapters), which its row in the arm table names (``ArmSpec.settings``)."""
+
+
 @dataclass
 class ArmConfig:
     """How one arm is built and trained. Defaults per arm come from its row in the arm
-    table (``roundtable.arms.arm_defaults``), which also checks the name: the settings
-    know no arm."""
+    table (``roundtable.arms.arm_defaults``), which also checks the name and says which
+    of the fields after the recipe (RECIPE) the arm takes: the settings know no arm."""
 
     name: str
     learning_rate: float = 5e-5
@@ -292,7 +300,7 @@ class ArmConfig:
     lora_merge: bool = False
     """Also save the adapter merged into the base weights (model-merged/), ready to serve."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_types(self, f"arm {self.name}")
         for k in ("learning_rate", "batch_size", "n_layer", "n_embd", "n_head", "lstm_embed", "lstm_hidden",
                   "lstm_layers", "bpe_vocab_size", "lora_r"):
@@ -310,15 +318,16 @@ class ArmConfig:
             raise UserError(f"arm {self.name}: n_embd must be divisible by n_head")
 
 
-def _check_types(obj, where: str = "") -> None:
+def _check_types(obj: Any, where: str = "") -> None:
     """Convert every field to its annotated type, in place, and check it against the
     field's choices: values from flags arrive as text, values from YAML/JSON files and
     keyword arguments loosely typed. A value that does not convert is a one-line
     UserError naming the setting (its flag, else the field), after ``where`` (e.g.
     "arm scratch-lstm")."""
     prefix = f"{where}: " if where else ""
+    cls: type = type(obj)
     for f in fields(obj):
-        kind = hints(type(obj))[f.name]
+        kind = hints(cls)[f.name]
         if _is_config(kind):
             continue
         label = _flag(f) or f.name
@@ -329,12 +338,12 @@ def _check_types(obj, where: str = "") -> None:
         setattr(obj, f.name, value)
 
 
-def _is_config(kind) -> bool:
+def _is_config(kind: Any) -> bool:
     """A nested dataclass, or a list of them: built and checked by its own class."""
     return is_dataclass(kind) or (typing.get_origin(kind) is list and is_dataclass(typing.get_args(kind)[0]))
 
 
-def _convert(value, kind, label: str, prefix: str = ""):
+def _convert(value: Any, kind: Any, label: str, prefix: str = "") -> Any:
     """``value`` as ``kind`` (``core.convert``, loosely: text from a flag becomes a number), or
     a one-line UserError naming the setting and what to give."""
     try:
@@ -343,14 +352,14 @@ def _convert(value, kind, label: str, prefix: str = ""):
         raise UserError(f"{prefix}cannot parse {label} {value!r}: give {_words(optional_of(kind)[0])}") from None
 
 
-def _words(kind) -> str:
+def _words(kind: Any) -> str:
     if typing.get_origin(kind) is list:
         item = typing.get_args(kind)[0]
         return f"{ {int: 'integers', float: 'numbers'}.get(item, 'names')}, comma-separated (or a list)"
     return {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(kind, str(kind))
 
 
-def _flag(f) -> str | None:
+def _flag(f: Field) -> str | None:
     """The option that sets field ``f``. None for fields that are not settings (ArmConfig's:
     arm_settings; the nested groups) or that another setting sets (tokens, bytes, flops: --budget)."""
     if "help" not in f.metadata:
@@ -362,8 +371,9 @@ def _flag(f) -> str | None:
 class CompareConfig:
     """One comparison: a task, its data, the arms, the budget, where results go."""
 
-    task: str = setting(section="data", help="lm (language modelling), summarize, or another "
-                                                                  "registered task")
+    # field(), not setting(): a required setting, which a type checker reads as one without a default
+    task: str = field(metadata={"section": "data", "help": "lm (language modelling), summarize, or another "
+                                                           "registered task"})
     data: DataConfig
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     arms: list[ArmConfig] = setting(
@@ -405,6 +415,11 @@ class CompareConfig:
         help="K/N: run only the K-th of N disjoint slices of the runs into the same --out (0 <= K < N; e.g. "
              "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)",
     )
+    threads: int | None = setting(
+        None, unset="OMP_NUM_THREADS where set, else the cores in the CPU affinity mask", section="machine",
+        help="threads of every library that spins its own (torch intra- and inter-op, OpenMP, MKL, tokenizers); "
+             "unset, shards of one comparison on one host divide its cores between them",
+    )
     seeds: int = setting(1, section="evidence", help="runs per arm, with different seeds")
     fractions: list[float] = setting(factory=lambda: [1.0], section="data",
                                      help="nested training-data fractions, comma-separated, e.g. 0.1,0.3,1.0")
@@ -432,10 +447,12 @@ class CompareConfig:
              "resume checkpoint is deleted when the run finishes",
     )
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_types(self)
         if self.seeds < 1:
             raise UserError("--seeds must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {self.threads}")
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise UserError(f"--arms lists an arm twice: {','.join(names)}")
@@ -489,7 +506,7 @@ class Setting:
         return f"(default {format_default(value)})"
 
 
-def format_default(value) -> str:
+def format_default(value: Any) -> str:
     """A default as the help prints it."""
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -506,6 +523,7 @@ def settings() -> tuple[Setting, ...]:
     found = []
     for f in fields(CompareConfig):
         kind = hints(CompareConfig)[f.name]
+        inner: list[tuple[Field, Any, tuple[str, ...]]]
         if is_dataclass(kind):
             inner = [(g, kind, (f.name, g.name)) for g in fields(kind)]
         else:

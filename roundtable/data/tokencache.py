@@ -20,15 +20,12 @@ import datasets
 import torch
 from torch.utils.data import Dataset
 
+from roundtable.core.paths import cache_root
 from roundtable.data.tokenization import task_token_ids
 from roundtable.results import publish_dir
 
 BATCH = 1000  # documents per tokenizer call and per Arrow write
 FEATURES = datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32"))})
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ROUNDTABLE_CACHE", Path.home() / ".cache" / "roundtable"))
 
 
 def _key(tokenizer, texts: list[str], block_size: int) -> str:

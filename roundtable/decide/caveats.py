@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from roundtable.arms import starts_pretrained
+from roundtable.evaluate.sample import kilobytes
 
 if TYPE_CHECKING:
     from roundtable.tasks import Task
@@ -41,6 +42,30 @@ def token_budget_warning(runs: list[dict], budget_kind: str) -> list[str]:
     return [f"The budget is in tokens and each arm counts its own: {hi} reads {bpt[hi]:.2g} bytes per token, {lo} "
             f"{bpt[lo]:.2g}, so {hi} trained on {bpt[hi] / bpt[lo]:.1f}x the text; a budget in bytes (--budget 5MB) "
             "gives every arm the same text."]
+
+
+BUSY_SHARE = 0.25
+"""A run whose machine gave this share of its cores' time or more to other processes
+(``machine_busy``, train/busy.py) under a wall-clock budget is worth a warning: a
+quarter of the cores' time is one of two cores held by other work half of the run, or
+one of four all of it, well above the few percent an idle machine's daemons take."""
+
+
+def busy_machine_warning(runs: list[dict], budget_kind: str) -> list[str]:
+    """Under a wall-clock budget, each arm whose busiest run (its ``machine_busy``) shared
+    the machine with other processes for BUSY_SHARE of its cores' time or more, one
+    sentence each: the budget bought fewer steps than on a quiet machine. Budgets in
+    steps, tokens, bytes or FLOPs buy the same training whatever the load: no warning."""
+    if budget_kind != "seconds":
+        return []
+    busiest: dict[str, float] = {}
+    for r in runs:
+        busy = r.get("machine_busy")
+        if r.get("status") == "ok" and r.get("budget_share", 1.0) == 1.0 and busy is not None:
+            busiest[r["arm"]] = max(busiest.get(r["arm"], 0.0), float(busy))
+    return [f"{arm} ran while the machine was {100 * busy:.0f}% busy with other work: its wall-clock budget bought "
+            "fewer steps; a budget in bytes or FLOPs does not depend on this."
+            for arm, busy in busiest.items() if busy >= BUSY_SHARE]
 
 
 def pretrained_baseline(runs: list[dict], task: Task) -> dict | None:
@@ -93,3 +118,27 @@ def warnings_for(runs: list[dict], task: Task, train_bytes: dict[float, int], ba
             out.append(f"The comparison took {wall_seconds / 60:.0f} min of wall clock for {spent / 60:.0f} min of "
                        "budget: model loading and evaluation took the rest.")
     return out
+
+
+def sample_warning(sample: dict | None) -> list[str]:
+    """Where every arm was scored on a sample of the validation text (evaluate/sample.py):
+    its scores and margin are estimates of the whole text's, one sentence saying so."""
+    if not sample or sample.get("max_bytes") is None:
+        return []
+    drawn = (f" ({sample['units']} units from {sample['documents']} documents, seed {sample['seed']})"
+             if sample.get("units") else "")
+    return [
+        f"Every arm's bits per byte were scored on a random sample of {kilobytes(sample['scored_bytes'])} of "
+        f"the {kilobytes(sample['valid_bytes'])} of validation text{drawn}, so that one score fits in "
+        f"{100 * sample['share']:.0f}% of the budget (--eval-share; 0 scores all of it): each score and the margin "
+        "are estimates of their whole-text values, and their interval, over the drawn units, is that of the estimate."
+    ]
+
+
+def lossy_warning(runs: list[dict]) -> list[str]:
+    """Arms whose tokenizer does not give the validation text back (--allow-lossy-tokenizer)."""
+    lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
+    if not lossy:
+        return []
+    return [f"The tokenizer of {', '.join(lossy)} does not give the validation text back exactly "
+            "(accepted with --allow-lossy-tokenizer): its bits per byte score other text than the bytes counted."]

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from roundtable.core import dist
+from roundtable.core.paths import cache_root
 from roundtable.core.version import __version__
-from roundtable.data.tokencache import cache_root
 from roundtable.evaluate.scorer import ArmEvaluator, positions, score
 from roundtable.results import read_json, write_json
 
@@ -131,6 +131,17 @@ def arm_cost(model, evaluator: ArmEvaluator, precision: str, device: str) -> flo
     """Seconds to score one byte of the arm's whole validation text."""
     pos = positions(evaluator.full, evaluator.window, evaluator.stride)
     return seconds_per_position(model, evaluator, precision, device) * pos / max(evaluator.full.n_bytes, 1)
+
+
+def kilobytes(n: int) -> str:
+    """Bytes in kB as the log lines and the warnings print them."""
+    return f"{n / 1e3:.1f} kB" if n < 10_000 else f"{n / 1e3:.0f} kB"
+
+
+def scoring_line(sample: dict) -> str:
+    """The log line that says how much of the validation text every arm is scored on."""
+    return (f"scoring {kilobytes(sample['scored_bytes'])} of the {kilobytes(sample['valid_bytes'])} of validation "
+            f"text ({sample['reason']}; --eval-share 0 scores all of it)")
 
 
 def draw(task, valid: list, share: float, budget_seconds: float | None, cost: dict[str, float], seed: int) -> ScoredSample:

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from roundtable.core.paths import cache_root
 from roundtable.core.version import __version__
-from roundtable.data.tokencache import cache_root
 from roundtable.results import read_json, write_json
 
 TRAINING_ONLY = ("learning_rate", "weight_decay", "batch_size", "schedule", "warmup_fraction", "max_grad_norm",

@@ -23,13 +23,14 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from transformers.integrations import TensorBoardCallback
 
 from roundtable.config.settings import ArmConfig, BudgetConfig
-from roundtable.core import dist
+from roundtable.core import dist, threads
 from roundtable.core.errors import Diverged, Interrupted, UserError
 from roundtable.core.stopping import STOP
 from roundtable.data.examples import BlockDataset
 from roundtable.evaluate.scorer import ArmEvaluator
 from roundtable.results import STATE_FILE, read_json, write_json
 from roundtable.train.budget import BudgetClock, lr_multiplier
+from roundtable.train.busy import BusyMeter
 from roundtable.train.flops import flops_per_token
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class CurveRecorder:
         """One plain line per curve point (the run's progress that shows learning)."""
         self.desc = desc
         self.curve = RunCurve()
+        self.busy = BusyMeter()
 
     def record(self, model, step: int, seconds: float, tokens: int, full: bool) -> dict:
         return self.add(self.evaluator.evaluate(model, full=full), step, seconds, tokens)
@@ -84,6 +86,8 @@ class CurveRecorder:
             "train_bytes": int(tokens * self.data.bytes_per_token),
             "flops": float(tokens * self.flops_tok),
             **{k: v for k, v in metrics.items() if k not in POINT_KEYS},
+            "machine_busy": self.busy.lap(),  # other processes' share of the cores since the last point
+            "threads": torch.get_num_threads(),
         }
         self.curve.points.append(point)
         self.curve.eval_seconds += metrics["eval_seconds"] if charged else 0.0
@@ -202,8 +206,11 @@ class BudgetCallback(TrainerCallback):
         self.bar = None
         self._last = 0.0
         self.step_seconds = 0.0
+        self.machine: dict = {}
 
     def on_train_begin(self, args, state, control, **kw):
+        threads.follow(force=True)  # shards on one host: this one's share of the cores, as it stands now
+        self.machine = threads.current()
         self.clock.start()
         self._count(state)
         self.clock.agreed = self.clock.progress(state.global_step)  # same on every process (from the checkpoint)
@@ -222,6 +229,7 @@ class BudgetCallback(TrainerCallback):
         lr_scheduler.follow()  # the rate for the progress agreed before this step, on every process
 
     def on_step_end(self, args, state, control, **kw):
+        threads.follow()  # a sibling shard came or went: its share of the cores anew
         self._count(state)
         now = self.clock.elapsed()
         self.step_seconds = now - self._last
@@ -352,6 +360,9 @@ class TrainOutcome:
     """Training seconds this process spent waiting for batches rather than computing."""
     curve_plan: dict = field(default_factory=dict)
     """Intermediate curve points planned and kept (plan_curve_points), for the report."""
+    machine: dict = field(default_factory=dict)
+    """``threads`` and ``cores`` (the affinity mask's) when training started, and
+    ``machine_busy``: the share of those cores' time other processes used over the run."""
 
 
 def per_device_batch(arm: ArmConfig) -> int:
@@ -503,7 +514,8 @@ def train_run(
         score = steps >= probe_min_steps
         final_point = recorder.record(model, steps, seconds, tokens, full=True) if score else {}
         return TrainOutcome(steps, seconds, int(tokens), 0, 0.0, recorder.curve, dict(final_point),
-                            time.perf_counter() - t_wall, padded / max(trained, 1), data_wait.seconds, plan)
+                            time.perf_counter() - t_wall, padded / max(trained, 1), data_wait.seconds, plan,
+                            {**budget_cb.machine, "machine_busy": recorder.busy.total()})
     final_point = recorder.record(model, steps, seconds, tokens, full=True)
     writer.close()
     save_model_atomically(trainer, run_dir / "model")
@@ -527,6 +539,7 @@ def train_run(
         padding_fraction=padded / max(trained, 1),
         data_wait_seconds=data_wait.seconds,
         curve_plan=plan,
+        machine={**budget_cb.machine, "machine_busy": recorder.busy.total()},
     )
 
 

@@ -90,6 +90,8 @@ def test_data_summary(comparison):
 
 def test_every_run_ok_with_contract_fields(comparison, runs):
     assert [r["arm"] for r in comparison["results"]["runs"]] == ARMS
+    own = comparison["results"]["arm_own_settings"]  # the arm table's, so the report needs no registry
+    assert set(own) == set(ARMS) and "lstm_hidden" in own["scratch-lstm"] and own["finetune"] == []
     for arm, r in runs.items():
         assert r["status"] == "ok", (arm, r.get("error"))
         assert (r["seed"], r["fraction"]) == (0, 1.0)
@@ -280,7 +282,8 @@ GOLDEN = Path(__file__).parents[1] / "data" / "golden-lm.json"
 SUMMARIZE_GOLDEN = Path(__file__).parents[1] / "data" / "golden-summarize.json"
 """A summarize comparison with LoRA, scratch-same and a forecast, likewise."""
 _VOLATILE = re.compile(r"seconds|wall|per_second|_time|environment|kept_bytes|config_key|location|^path$|^valid$|"
-                       r"^out$|^model$|run_dir|^tensorboard|^checkpoint_bytes$|^generation$|^spec$|^sha256$")
+                       r"^out$|^model$|run_dir|^tensorboard|^checkpoint_bytes$|^generation$|^spec$|^sha256$|"
+                       r"^threads$|^cores$|^machine_busy$")
 """Keys whose values depend on the machine, the clock or the temporary folders, not on
 the code: left out of the golden files and of the comparison."""
 

@@ -63,6 +63,9 @@ def test_two_concurrent_shards_merge_into_the_unsharded_results(setup, tmp_path)
     assert sorted(p.stem for p in (out / "lr-search").glob("*.json")) == sorted(ARMS.split(","))
     # so was the sizing of the scored validation text: every shard scored the same bytes
     assert merged["eval_sample"] == json.loads((out / "eval-sample.json").read_text())
+    # each shard left a marker naming its host while it ran (siblings divide the host's cores), and took it away
+    assert (out / "hosts").is_dir() and not list((out / "hosts").iterdir())
+    assert all(r["cores"] >= 1 and r["threads"] == 1 for r in merged["runs"])  # OMP_NUM_THREADS=1 caps the share
 
     single = tmp_path / "single"
     done = subprocess.run(cmd(setup, single), capture_output=True, text=True, env=ENV, timeout=600)

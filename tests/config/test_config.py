@@ -166,6 +166,41 @@ def test_arm_settings_for_an_arm_not_compared_this_time_are_allowed():
     assert [a.name for a in cfg.arms] == ["scratch-lstm"] and cfg.arms[0].lstm_hidden == 64
 
 
+def test_an_arms_settings_are_its_recipe_and_its_own_not_another_arms():
+    """An LSTM's hidden size given to the fine-tune arm would be recorded in its recipe and
+    change nothing: one line naming whose setting it is and what the arm takes."""
+    from roundtable.arms import get_arm
+    from roundtable.config.settings import RECIPE
+
+    with pytest.raises(UserError) as e:
+        compare_config({"task": "lm", "data": "d.txt", "arms": "finetune,scratch-lstm",
+                        "arm_settings": {"finetune": {"lstm_hidden": 64}}})
+    assert str(e.value).startswith("arm finetune: lstm_hidden is a setting of scratch-lstm, not of finetune, "
+                                   "whose own settings are none (besides the recipe every arm takes: learning_rate")
+    with pytest.raises(UserError, match="arm finetune-lora#2: n_head is a setting of scratch-transformer, not of "
+                                        "finetune-lora#2, whose own settings are lora_r, lora_alpha"):
+        compare_config({"task": "lm", "data": "d.txt", "arms": "finetune-lora#2",
+                        "arm_settings": {"finetune-lora": {"n_head": 2}}})
+    cfg = compare_config({"task": "lm", "data": "d.txt", "arms": "finetune-lora,scratch-transformer",
+                          "arm_settings": {"finetune-lora": {"lora_r": 4, "learning_rate": 1e-3},
+                                           "scratch-transformer": {"n_head": 2, "tokenizer": "bpe"}}})
+    assert (cfg.arms[0].lora_r, cfg.arms[0].learning_rate, cfg.arms[1].n_head) == (4, 1e-3, 2)
+    assert get_arm("scratch-transformer").takes() == (*RECIPE, "tokenizer", "bpe_vocab_size", "n_layer", "n_embd",
+                                                      "n_head", "dropout")
+
+
+def test_an_arm_declares_only_armconfig_fields_outside_the_recipe_as_its_own():
+    from roundtable.arms import ArmSpec
+
+    def row(**kw):
+        return ArmSpec("x", "scratch", "x", "x", lambda *a: None, lambda *a: None, lambda m, a: "x", **kw)
+
+    assert row(settings=("lstm_hidden",)).takes()[-1] == "lstm_hidden"
+    for kw in ({"settings": ("lstm_hiden",)}, {"settings": ("learning_rate",)}, {"defaults": {"lora_r": 2}}):
+        with pytest.raises(ValueError, match="arm x: (settings|defaults) must"):
+            row(**kw)
+
+
 def test_every_setting_has_a_help_section_and_summarize_settings_share_one():
     from roundtable.config.settings import SECTIONS
 

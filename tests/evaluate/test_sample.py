@@ -184,7 +184,7 @@ def test_the_measured_speed_is_kept_per_machine(tmp_path, monkeypatch):
 def test_every_arm_is_scored_on_the_same_cut_sample(tmp_path, lm_files, paragraphs, tiny_config, monkeypatch):
     # the speed is what the machine says; fixed here so the cut is known: 2 ms a byte and
     # 20 s x 0.25 = 5 s allowed fit 2,500 bytes, raised to the LM sample's 4,096-byte floor
-    monkeypatch.setattr(importlib.import_module("roundtable.comparison.runner"), "arm_cost", lambda model, ev, p, d: 2e-3)
+    monkeypatch.setattr(importlib.import_module("roundtable.comparison.prepare"), "arm_cost", lambda model, ev, p, d: 2e-3)
     train, valid = lm_files
     out = tmp_path / "out"
     res = roundtable.compare(task="lm", data=train, valid=valid, config=tiny_config, budget="20s", max_steps=2,

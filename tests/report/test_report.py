@@ -382,6 +382,24 @@ def test_each_arm_lists_its_own_settings_not_every_arms_fields():
     assert len(json.dumps(own)) < len(json.dumps(config)) / 2  # 6 to 9 of 24 fields per arm
 
 
+def test_each_arm_shows_the_settings_the_arm_table_names_as_its_own():
+    """With results.json's arm_own_settings: every own setting of the arm, default or not,
+    the recipe in brief, and nothing of another arm's (the fine-tune arm has no tokenizer setting)."""
+    from dataclasses import asdict
+
+    from roundtable.arms import arm_defaults, own_settings
+    from roundtable.report.page import _own_arm_settings
+
+    names = ("finetune", "scratch-lstm")
+    arms = [asdict(arm_defaults("finetune", weight_decay=0.1)), asdict(arm_defaults("scratch-lstm"))]
+    own = _own_arm_settings({"arms": arms}, {a: own_settings(a) for a in names})["arms"]
+    assert own[0] == {"name": "finetune", "learning_rate": 5e-5, "batch_size": 4, "block_size": None,
+                      "schedule": "linear", "weight_decay": 0.1}
+    assert own[1] == {"name": "scratch-lstm", "learning_rate": 0.01, "weight_decay": 0.0, "batch_size": 8,
+                      "block_size": None, "schedule": "constant", "warmup_fraction": 0.0, "tokenizer": "byte",
+                      "bpe_vocab_size": 4096, "lstm_embed": 128, "lstm_hidden": 128, "lstm_layers": 2, "dropout": 0.0}
+
+
 def test_the_page_shows_each_arms_own_settings(tmp_path: Path):
     from dataclasses import asdict
 

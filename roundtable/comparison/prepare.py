@@ -1,0 +1,128 @@
+"""Everything a comparison needs before its first run, and everything that can fail on
+the user's input fails here: the data read and split, each arm's tokenizer (checked to
+give the scored text back), its training examples and evaluation sets, and how much of
+the validation text every arm is scored on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from roundtable.arms.factory import ArmFactory
+from roundtable.config.settings import ArmConfig, CompareConfig
+from roundtable.core.errors import UserError
+from roundtable.data.corpus import Corpus, Record, first_by_bytes, load_corpus, nested_subset
+from roundtable.data.tokenization import first_lossy
+from roundtable.evaluate.sample import arm_cost, scoring_line
+from roundtable.evaluate.sample import draw as draw_sample
+from roundtable.evaluate.scorer import ArmEvaluator, EvalSet
+from roundtable.tasks import Task
+from roundtable.train.trainer import per_device_batch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """One arm on one data fraction: its recipe with the block resolved, tokenizer,
+    training examples and evaluation sets."""
+
+    arm: ArmConfig
+    tokenizer: object
+    data: object
+    evaluator: ArmEvaluator
+    context_bytes: int
+    """Bytes of text one block holds (block_size x the arm's bytes per token)."""
+    lossless: bool = True
+
+
+def read_corpus(cfg: CompareConfig, task: Task) -> Corpus:
+    """The user's data, read, validated and split as the task needs its records."""
+    return load_corpus(cfg.data, task.record_fields(cfg.data), task.name)
+
+
+def train_bytes(cfg: CompareConfig, corpus: Corpus) -> dict[float, int]:
+    """Training bytes of each data fraction (nested subsets of the training split)."""
+    return {f: Corpus(nested_subset(corpus.train, f, cfg.data.split_seed), []).summary()["train_bytes"]
+            for f in cfg.fractions}
+
+
+def prepare_arms(cfg: CompareConfig, task: Task, factory: ArmFactory, corpus: Corpus,
+                 progress: bool) -> dict[tuple[str, float], Prepared]:
+    """Every arm on every data fraction, keyed by (arm name, fraction)."""
+    prepared: dict[tuple[str, float], Prepared] = {}
+    lossless: dict[int, bool] = {}  # by tokenizer: one check of the validation text each
+    for fraction in cfg.fractions:
+        train = nested_subset(corpus.train, fraction, cfg.data.split_seed)
+        for arm in cfg.arms:
+            per_device_batch(arm)  # an indivisible batch is refused before any model loads
+            tok = factory.tokenizer(arm, task.tokenizer_texts(train))
+            if id(tok) not in lossless:
+                lossless[id(tok)] = check_lossless(task, corpus.valid, arm, tok, cfg.allow_lossy_tokenizer)
+            prepared[(arm.name, fraction)] = prepare_arm(cfg, task, corpus.valid, arm, tok, train,
+                                                         lossless[id(tok)], progress)
+    return prepared
+
+
+def prepare_arm(cfg: CompareConfig, task: Task, valid: list[Record], arm: ArmConfig, tok: object,
+                train: list[Record], lossless: bool, progress: bool) -> Prepared:
+    """One arm on one fraction's training records: its blocks, its window, its evaluator."""
+    data = task.train_data(tok, train, arm, cfg.context_bytes)
+    arm = replace(arm, block_size=data.block_size)
+    full, sub = eval_sets(task, tok, valid, cfg.budget.curve_eval_bytes)
+    window, stride = task.eval_window(arm, full)
+    evaluator = ArmEvaluator(
+        full=full, subset=sub, window=window, stride=stride, progress=progress,
+        extra=task.extra_evaluator(tok, train, valid, progress),
+        batch_tokens=max(window, cfg.eval_batch_size * window),
+    )
+    return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless)
+
+
+def eval_sets(task: Task, tok: object, records: list[Record], curve_eval_bytes: int) -> tuple[EvalSet, EvalSet | None]:
+    """The scored text and its curve subset (its leading documents; None when it is all of it)."""
+    subset = first_by_bytes(records, curve_eval_bytes)
+    full = task.eval_set(tok, records)
+    return full, task.eval_set(tok, subset) if len(subset) < len(records) else None
+
+
+def check_lossless(task: Task, valid: list[Record], arm: ArmConfig, tok: object, allow_lossy: bool) -> bool:
+    """decode(encode(doc)) == doc on every validation text the arm is scored on or
+    conditioned on; otherwise refuse (one line) unless --allow-lossy-tokenizer."""
+    texts, sources = task.scored_texts(valid)
+    bad = first_lossy(tok, texts)
+    if bad is not None and not allow_lossy:
+        raise UserError(
+            f"arm {arm.name}: its tokenizer does not give the validation text back exactly "
+            f"(first at {sources[bad] or f'document {bad + 1}'}), so bits per byte would score other "
+            "text; pass --allow-lossy-tokenizer to accept it"
+        )
+    return bad is None
+
+
+def size_sample(cfg: CompareConfig, task: Task, factory: ArmFactory, valid: list[Record],
+                prepared: dict[tuple[str, float], Prepared], device: str, precision: str) -> dict:
+    """How much of the validation text every arm is scored on (evaluate/sample.py), from
+    each arm's measured scoring speed on the largest data fraction."""
+    cost = {}
+    if cfg.budget.eval_share and cfg.budget.seconds:
+        for arm in cfg.arms:
+            prep = prepared[(arm.name, max(cfg.fractions))]
+            model = factory.model(prep.arm, prep.tokenizer, seed=0).to(device)
+            cost[arm.name] = arm_cost(model, prep.evaluator, precision, device)
+            del model
+    return draw_sample(task, valid, cfg.budget.eval_share, cfg.budget.seconds, cost, cfg.data.split_seed).to_dict()
+
+
+def apply_sample(task: Task, valid: list[Record], prepared: dict[tuple[str, float], Prepared], sample: dict,
+                 curve_eval_bytes: int) -> None:
+    """Score every arm on the sample's text from here on (the same for all)."""
+    if sample.get("max_bytes") is None:
+        return
+    records = task.eval_sample(valid, int(sample["max_bytes"]), int(sample.get("seed") or 0))
+    sets: dict[int, tuple[EvalSet, EvalSet | None]] = {}
+    for prep in prepared.values():
+        if id(prep.tokenizer) not in sets:
+            sets[id(prep.tokenizer)] = eval_sets(task, prep.tokenizer, records, curve_eval_bytes)
+        prep.evaluator.full, prep.evaluator.subset = sets[id(prep.tokenizer)]
+    logger.info(scoring_line(sample))
