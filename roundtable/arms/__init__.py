@@ -260,7 +260,7 @@ for _spec in (
         "scratch-transformer", "scratch", "a small Llama-style transformer (4 x 128)",
         "train the small transformer from scratch", _own_tokenizer, _transformer,
         lambda model, arm: f"llama-{arm.n_layer}x{arm.n_embd}-{arm.tokenizer}",
-        settings=(*OWN_TOKENIZER, "n_layer", "n_embd", "n_head", "dropout"),
+        settings=(*OWN_TOKENIZER, "n_layer", "n_embd", "n_head", "size", "dropout"),
         # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
         defaults=dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8, schedule="cosine"),
     ),

@@ -25,6 +25,7 @@ from roundtable.decide.caveats import (
     token_budget_warning,
     warnings_for,
 )
+from roundtable.decide.deployment import Limit, deployment_verdict
 from roundtable.decide.verdict import Setting, verdict
 from roundtable.forecast import forecast_sentence
 from roundtable.results import dir_bytes
@@ -54,9 +55,11 @@ def baselines(runs: list[dict], task: Task, corpus: Corpus | None) -> dict:
 def verdict_block(runs: list[dict], task: Task, out: Path, cfg: CompareConfig, *, model: dict | None,
                   forecast: dict | None, baselines: dict, ladder: list[dict], train_bytes: dict[float, int],
                   sample: dict | None, wall_seconds: float) -> dict:
-    """The verdict (decide/verdict.py) with every warning about thin evidence, and the
-    forecast's sentence where there is a forecast."""
-    v = verdict(runs, task, out, Setting(cfg.budget.max_steps, model, is_demo_data(cfg.data.path)))
+    """The verdict (decide/verdict.py) with every warning about thin evidence, the
+    forecast's sentence where there is a forecast, and the verdict under a deployment
+    limit where one is given (decide/deployment.py)."""
+    setting = Setting(cfg.budget.max_steps, model, is_demo_data(cfg.data.path))
+    v = verdict(runs, task, out, setting)
     v["warnings"] = v.get("warnings", []) + warnings_for(
         runs + ladder, task, train_bytes, baselines, cfg.budget.seconds, wall_seconds)
     v["warnings"] += token_budget_warning(runs, cfg.budget.kind[0]) + busy_machine_warning(runs, cfg.budget.kind[0])
@@ -64,6 +67,9 @@ def verdict_block(runs: list[dict], task: Task, out: Path, cfg: CompareConfig, *
         v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
         v["sentence"] += " " + v["forecast_sentence"]
     v["warnings"] += sample_warning(sample) + lossy_warning(runs)
+    limit = Limit(cfg.max_params, cfg.min_gen_tokens_per_s)
+    if limit:
+        v["deployment"] = deployment_verdict(runs, task, out, limit, setting)
     return v
 
 

@@ -18,8 +18,9 @@ from roundtable.tasks import Task
 SEARCH_IN_BUDGET = "search_in_budget"
 """Marks the comparison key of versions whose search is paid for out of the budget."""
 
-NOT_IN_KEY = ("resume", "overwrite", "out", "device", "keep_models", "shard", "threads")
-"""Settings that change where or how a comparison runs, not what it measures."""
+NOT_IN_KEY = ("resume", "overwrite", "out", "device", "keep_models", "shard", "threads", "max_params",
+              "min_gen_tokens_per_s")
+"""Settings that change where or how a comparison runs, or what the verdict is asked, not what it measures."""
 
 
 def config_key(cfg: CompareConfig, corpus: Corpus | None) -> dict:

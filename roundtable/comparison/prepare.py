@@ -6,13 +6,19 @@ the validation text every arm is scored on."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
+import torch
+
+from roundtable.arms import sizing
 from roundtable.arms.factory import ArmFactory
 from roundtable.config.settings import ArmConfig, CompareConfig
+from roundtable.core import dist
 from roundtable.core.errors import UserError
 from roundtable.data.corpus import Corpus, Record, first_by_bytes, load_corpus, nested_subset
 from roundtable.data.tokenization import first_lossy
+from roundtable.evaluate.precision import peak_gflops
 from roundtable.evaluate.sample import arm_cost, scoring_line
 from roundtable.evaluate.sample import draw as draw_sample
 from roundtable.evaluate.scorer import ArmEvaluator, EvalSet
@@ -34,6 +40,8 @@ class Prepared:
     context_bytes: int
     """Bytes of text one block holds (block_size x the arm's bytes per token)."""
     lossless: bool = True
+    sizing: dict | None = None
+    """``size: auto``: the shape arms/sizing.py chose and the rule's inputs (results.json's run ``sizing``)."""
 
 
 def read_corpus(cfg: CompareConfig, task: Task) -> Corpus:
@@ -48,8 +56,9 @@ def train_bytes(cfg: CompareConfig, corpus: Corpus) -> dict[float, int]:
 
 
 def prepare_arms(cfg: CompareConfig, task: Task, factory: ArmFactory, corpus: Corpus,
-                 progress: bool) -> dict[tuple[str, float], Prepared]:
-    """Every arm on every data fraction, keyed by (arm name, fraction)."""
+                 progress: bool, device: str = "cpu", precision: str = "fp32") -> dict[tuple[str, float], Prepared]:
+    """Every arm on every data fraction, keyed by (arm name, fraction); ``device`` and
+    ``precision``: where a wall-clock budget is turned into FLOPs for ``size: auto``."""
     prepared: dict[tuple[str, float], Prepared] = {}
     lossless: dict[int, bool] = {}  # by tokenizer: one check of the validation text each
     for fraction in cfg.fractions:
@@ -60,15 +69,20 @@ def prepare_arms(cfg: CompareConfig, task: Task, factory: ArmFactory, corpus: Co
             if id(tok) not in lossless:
                 lossless[id(tok)] = check_lossless(task, corpus.valid, arm, tok, cfg.allow_lossy_tokenizer)
             prepared[(arm.name, fraction)] = prepare_arm(cfg, task, corpus.valid, arm, tok, train,
-                                                         lossless[id(tok)], progress)
+                                                         lossless[id(tok)], progress, device, precision)
     return prepared
 
 
 def prepare_arm(cfg: CompareConfig, task: Task, valid: list[Record], arm: ArmConfig, tok: object,
-                train: list[Record], lossless: bool, progress: bool) -> Prepared:
-    """One arm on one fraction's training records: its blocks, its window, its evaluator."""
+                train: list[Record], lossless: bool, progress: bool, device: str = "cpu",
+                precision: str = "fp32") -> Prepared:
+    """One arm on one fraction's training records: its blocks, its window, its evaluator,
+    and with ``size: auto`` its shape (``size_arm``)."""
     data = task.train_data(tok, train, arm, cfg.context_bytes)
     arm = replace(arm, block_size=data.block_size)
+    sizing = None
+    if arm.size == "auto":
+        arm, sizing = size_arm(cfg, arm, data.dataset, len(tok), device, precision)
     full, sub = eval_sets(task, tok, valid, cfg.budget.curve_eval_bytes)
     window, stride = task.eval_window(arm, full)
     evaluator = ArmEvaluator(
@@ -76,7 +90,44 @@ def prepare_arm(cfg: CompareConfig, task: Task, valid: list[Record], arm: ArmCon
         extra=task.extra_evaluator(tok, train, valid, progress),
         batch_tokens=max(window, cfg.eval_batch_size * window),
     )
-    return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless)
+    return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless, sizing)
+
+
+def size_arm(cfg: CompareConfig, arm: ArmConfig, dataset: object, vocab_size: int, device: str,
+             precision: str) -> tuple[ArmConfig, dict]:
+    """``size: auto``: the shape arms/sizing.py chooses for one run's training budget (the
+    budget less the most the learning-rate search may take; the search's slices train the
+    same shape) and the arm's unique training tokens on this fraction, logged and recorded."""
+    kind, value = cfg.budget.kind
+    block = arm.block_size or 1
+    bpt = float(getattr(dataset, "bytes_per_token", 1.0))
+    rate = flops_per_second(device, precision) * sizing.MFU_ESTIMATE if kind == "seconds" else None
+    flops, how = sizing.budget_flops(kind, value * (1.0 - cfg.lr_search.reserve), bpt, arm.batch_size * block, rate)
+    choice = sizing.shape_for(flops, max(int(getattr(dataset, "n_tokens", 0)), 1), vocab_size, block)
+    s = choice.shape
+    logger.info(f"  {arm.name}: size auto, {s} (n_head {s.n_head}, {choice.params:,} parameters) for "
+                f"{flops:.3g} FLOPs ({how}) on {choice.unique_tokens:,} unique tokens: {choice.epochs:.2g} epochs, "
+                f"{choice.tokens_per_param:.0f} tokens per parameter")
+    record = {**choice.to_dict(), "budget_from": how, "search_reserve": cfg.lr_search.reserve}
+    return replace(arm, n_layer=s.n_layer, n_embd=s.n_embd, n_head=s.n_head), record
+
+
+def flops_per_second(device: str, precision: str) -> float:
+    """The matmul peak measured on ``device`` in ``precision``, all processes together at
+    the slowest one's speed: a collective, so that every process builds the same shape."""
+    if torch.device(device).type == "cpu":
+        rate = peak_gflops(precision) * 1e9
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        a = torch.randn(4096, 4096, device=device, dtype=dtype)
+        best = float("inf")
+        for _ in range(4):
+            t0 = time.perf_counter()
+            (a @ a).sum().item()  # .item() waits for the device
+            best = min(best, time.perf_counter() - t0)
+        rate = 2 * 4096**3 / best
+    (slowest,) = dist.all_max([-rate])
+    return -slowest * dist.world()
 
 
 def eval_sets(task: Task, tok: object, records: list[Record], curve_eval_bytes: int) -> tuple[EvalSet, EvalSet | None]:

@@ -40,6 +40,8 @@ from roundtable.core.convert import ConversionError, convert, hints, optional_of
 from roundtable.core.errors import UserError
 
 SCHEDULES = ("constant", "linear", "cosine", "wsd")
+SIZES = ("fixed", "auto")
+"""A scratch transformer's size: as given, or chosen for the budget (arms/sizing.py)."""
 
 DEFAULT_MODEL = "smollm2-135m"
 """The offline default pretrained model (arms/pretrained.py says where it comes from)."""
@@ -56,6 +58,7 @@ SECTIONS = {
     "arms": ("arms", "what is compared, and what every arm shares"),
     "budget": ("budget", "the same for every run (arm x seed x fraction), the learning-rate search included"),
     "evidence": ("evidence", "how much is measured: seeds, the curve, the text scored, the forecast"),
+    "deployment": ("deployment limit", "the same verdict among the arms a deployment can afford"),
     "output": ("output", "where results go and what is kept"),
     "machine": ("machine and scale-out", "where the runs run; the same precision for every arm"),
 }
@@ -286,6 +289,10 @@ class ArmConfig:
     n_embd: int = 128
     n_head: int = 4
     """Small transformer size (scratch-transformer)."""
+    size: str = "fixed"
+    """fixed: n_layer, n_embd and n_head as given; auto: chosen from the comparison's
+    budget in FLOPs and the training text's size by a compute-optimal rule for small,
+    repeated data (arms/sizing.py), which then sets all three (scratch-transformer)."""
     lstm_embed: int = 128
     lstm_hidden: int = 128
     lstm_layers: int = 2
@@ -316,6 +323,8 @@ class ArmConfig:
             raise UserError(f"arm {self.name}: tokenizer must be byte or bpe")
         if self.n_embd % self.n_head:
             raise UserError(f"arm {self.name}: n_embd must be divisible by n_head")
+        if self.size not in SIZES:
+            raise UserError(f"arm {self.name}: size must be one of {', '.join(SIZES)}, got {self.size!r}")
 
 
 def _check_types(obj: Any, where: str = "") -> None:
@@ -421,6 +430,14 @@ class CompareConfig:
              "unset, shards of one comparison on one host divide its cores between them",
     )
     seeds: int = setting(1, section="evidence", help="runs per arm, with different seeds")
+    max_params: int | None = setting(
+        None, unset="no limit", section="deployment",
+        help="the verdict also among the arms of at most this many parameters, naming those left out",
+    )
+    min_gen_tokens_per_s: float | None = setting(
+        None, unset="no limit", section="deployment",
+        help="the verdict also among the arms generating at least this many tokens/s here",
+    )
     fractions: list[float] = setting(factory=lambda: [1.0], section="data",
                                      help="nested training-data fractions, comma-separated, e.g. 0.1,0.3,1.0")
     out: str = setting("roundtable-out", section="output", help="output folder")
@@ -453,6 +470,10 @@ class CompareConfig:
             raise UserError("--seeds must be >= 1")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
+        if self.max_params is not None and self.max_params < 1:
+            raise UserError(f"--max-params must be >= 1, got {self.max_params}")
+        if self.min_gen_tokens_per_s is not None and self.min_gen_tokens_per_s <= 0:
+            raise UserError(f"--min-gen-tokens-per-s must be positive, got {self.min_gen_tokens_per_s}")
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise UserError(f"--arms lists an arm twice: {','.join(names)}")
@@ -551,6 +572,10 @@ ALIASES = {"max_document_tokens": "max_document_bytes", "max_summary_tokens": "m
 comparison.json): these two always counted bytes."""
 
 
+TASK_SECTIONS = ("summarize",)
+"""Help groups that hold one task's own settings (named after the task)."""
+
+
 def build_config(values: dict, make_arms: Callable[[list[str] | None, dict | None], list[ArmConfig]]) -> CompareConfig:
     """A CompareConfig from settings by name (``settings()``), wherever they come from:
     the flags given, a config file, the Python API's keyword arguments, comparison.json.
@@ -567,6 +592,12 @@ def build_config(values: dict, make_arms: Callable[[list[str] | None, dict | Non
     unknown = sorted(set(s) - set(by_name) - {"arm_settings"})
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(unknown)}{did_you_mean(unknown, [*by_name, 'arm_settings'])}")
+    for name in sorted(s):  # a task's own setting changed for another task would be silently ignored
+        st = by_name.get(name)
+        if st is not None and st.section in TASK_SECTIONS and st.section != s["task"] \
+                and _convert(s[name], st.kind, st.flag) != st.default:
+            raise UserError(f"{st.flag} {format_default(s[name])}: a setting of --task {st.section}, not of "
+                            f"--task {s['task']}")
     top: dict = {}
     nested: dict[str, dict] = {f.name: {} for f in fields(CompareConfig) if is_dataclass(hints(CompareConfig)[f.name])}
     for name, value in s.items():

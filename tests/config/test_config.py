@@ -186,7 +186,7 @@ def test_an_arms_settings_are_its_recipe_and_its_own_not_another_arms():
                                            "scratch-transformer": {"n_head": 2, "tokenizer": "bpe"}}})
     assert (cfg.arms[0].lora_r, cfg.arms[0].learning_rate, cfg.arms[1].n_head) == (4, 1e-3, 2)
     assert get_arm("scratch-transformer").takes() == (*RECIPE, "tokenizer", "bpe_vocab_size", "n_layer", "n_embd",
-                                                      "n_head", "dropout")
+                                                      "n_head", "size", "dropout")
 
 
 def test_an_arm_declares_only_armconfig_fields_outside_the_recipe_as_its_own():
@@ -207,3 +207,14 @@ def test_every_setting_has_a_help_section_and_summarize_settings_share_one():
     assert all(s.section in SECTIONS for s in settings()), [(s.name, s.section) for s in settings()]
     assert {s.name for s in settings() if s.section == "summarize"} == {
         "document_field", "summary_field", "max_document_bytes", "max_summary_bytes", "rouge_examples", "num_beams"}
+
+
+def test_a_tasks_own_setting_changed_for_another_task_is_refused():
+    # summarize's cuts and fields would be silently ignored by --task lm: say so instead
+    with pytest.raises(UserError, match=r"^--max-summary-bytes 64: a setting of --task summarize, not of --task lm$"):
+        compare_config({"task": "lm", "data": "d.txt", "max_summary_tokens": "64"})
+    with pytest.raises(UserError, match="--document-field doc: a setting of --task summarize"):
+        compare_config({"task": "lm", "data": "d.txt", "document_field": "doc"})
+    # its default given again (a resumed comparison's settings hold every value) is no mistake
+    assert compare_config({"task": "lm", "data": "d.txt", "max_summary_tokens": 128}).max_summary_tokens == 128
+    assert compare_config({"task": "summarize", "data": "d.jsonl", "max_summary_tokens": "64"}).max_summary_tokens == 64
