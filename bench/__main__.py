@@ -13,10 +13,19 @@
 (d) MFU of the fine-tune arm against the peak of the precision it used (goal >= 0.70);
 (e) LoRA step time against full fine-tuning (goal: LoRA >= 1.3x faster per step);
 (f) tokenization throughput and peak memory for 10 MB and 100 MB of text;
-(g) ``calibration`` (bench/calibration.py), only when named in ``--only``: the verdict's
+(g) ``shared`` (bench/shared_machine.py): two shards of one comparison side by side on
+    this machine, their cores divided against each with every core, in total training
+    steps per second (goal >= 1.6 on 2 cores);
+(h) ``calibration`` (bench/calibration.py), only when named in ``--only``: the verdict's
     error rates (A/A, A/B, coverage) over many small comparisons, about 30 minutes. Its
-    budgets are optimizer steps, so it needs no quiet machine, unlike (a)-(f), and its
+    budgets are optimizer steps, so it needs no quiet machine, unlike (a)-(g), and its
     figures are for the documentation, not for each speed check.
+(i) ``sizing`` (bench/sizing.py), only when named in ``--only``: the scratch transformer at
+    the size ``size: auto`` chooses against sizes around it at two budgets in FLOPs (goal:
+    the rule's size within 0.02 bits per byte of the best measured), about 13 minutes;
+(j) ``forecast`` (bench/forecast.py), only when named in ``--only``: forecasts at 4x and 10x
+    run for real there, 32 of them on two corpora, calibrated on a third; about 40 minutes
+    on 2 cores.
 
 Each figure is printed as one JSON line: name, value, unit, and goal where one applies.
 ``python -m bench --quick`` uses fewer steps, 30 s demo budgets (fixed costs weigh more
@@ -41,8 +50,8 @@ import torch
 from roundtable.evaluate.precision import PROBE_N, autocast, matmul_gflops, probe_speedup, resolve
 from roundtable.results import RESULTS
 
-PARTS = ("demo", "unseen", "training", "tokenize", "calibration")
-DEFAULT_PARTS = PARTS[:4]
+PARTS = ("demo", "unseen", "training", "tokenize", "shared", "calibration", "sizing", "forecast")
+DEFAULT_PARTS = PARTS[:5]
 
 
 def emit(name: str, value: float, unit: str, goal: str | None = None, **extra) -> None:
@@ -81,7 +90,7 @@ def wall_of(commands: list[list[str]], names: list[str], budget: str, cache: Pat
     import os
 
     from roundtable.arms.pretrained import file_sha256, offline_default_path
-    from roundtable.data.tokencache import cache_root
+    from roundtable.core.paths import cache_root
 
     # the default model is converted from GGUF once per machine (make install): say whether it was
     models = cache_root() / "models"
@@ -100,8 +109,11 @@ def wall_of(commands: list[list[str]], names: list[str], budget: str, cache: Pat
             return
         results = json.loads((out / RESULTS).read_text())
         runs = results["runs"]
-        budgets = results["config"]["budget"]["seconds"] * len(runs)
+        ladder = results.get("ladder") or []  # the forecast's extra runs: their own part of the budget
+        budgets = results["config"]["budget"]["seconds"] * (len(runs) + sum(r.get("budget_share", 0) for r in ladder))
         emit(name, wall / budgets, "ratio", goal=goal, wall_seconds=round(wall, 1), budget_seconds=budgets,
+             forecast_extra_runs=len(ladder), forecast_extra_wall_seconds=round(sum(r.get("wall_seconds", 0)
+                                                                                   for r in ladder), 1),
              runs=len(runs), precision=sorted({r.get("precision", "?") for r in runs}), model_cache_warm=warm,
              step0_cached=any(r["curve"][0].get("cached") for r in runs if r.get("curve")),
              train_seconds=round(sum(r.get("train_seconds", 0) for r in runs), 1),
@@ -280,9 +292,9 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps, 30 s demo budgets, only the 10 MB corpus")
     p.add_argument("--only", default=",".join(DEFAULT_PARTS),
-                   help=f"comma-separated parts to run: {', '.join(PARTS)} (default all but calibration)")
+                   help=f"comma-separated parts to run: {', '.join(PARTS)} (default all but calibration, sizing and forecast)")
     p.add_argument("--keep", default=None, metavar="DIR",
-                   help="calibration: keep each comparison's folder under DIR, to judge its runs again")
+                   help="calibration, forecast: keep each comparison's folder under DIR, to judge its runs again")
     args = p.parse_args()
     parts = {x.strip() for x in args.only.split(",") if x.strip()}
     if parts - set(PARTS):
@@ -303,11 +315,24 @@ def main() -> None:
             bench_training(steps, Path(d))
         if "tokenize" in parts:
             bench_tokenization([10] if args.quick else [10, 100], Path(d))
+        if "shared" in parts:
+            from bench.shared_machine import bench_shared
+
+            bench_shared(args.quick, Path(d), emit)
         if "calibration" in parts:
             from bench.calibration import bench_calibration
 
             keep = Path(args.keep) if args.keep else None  # the comparisons' folders, to judge again
             bench_calibration(args.quick, keep or Path(d), lambda row: emit(**row), keep=keep is not None)
+        if "sizing" in parts:
+            from bench.sizing import bench_sizing
+
+            bench_sizing(args.quick, Path(d), emit)
+        if "forecast" in parts:
+            from bench.forecast import bench_forecast
+
+            keep = Path(args.keep) if args.keep else None
+            bench_forecast(args.quick, keep or Path(d), lambda **row: print(json.dumps(row, default=str), flush=True))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from roundtable.arms import DEFAULT_MODEL, arm_defaults, arm_names, default_arms
 from roundtable.comparison.settings import compare_config, read_settings
-from roundtable.config.settings import ALIASES, SECTIONS, ArmConfig, choices_of, format_default, settings
+from roundtable.config.settings import ALIASES, RECIPE, SECTIONS, ArmConfig, choices_of, format_default, settings
 from roundtable.core.errors import Interrupted, UserError
 from roundtable.core.logging import lines_to, quiet_libraries
 from roundtable.core.version import __version__
 
-DEMO_DEFAULTS = {"task": "lm", "curve_eval_bytes": 12_000, "out": "roundtable-demo", "overwrite": True}
+DEMO_DEFAULTS = {"task": "lm", "curve_eval_bytes": 12_000, "out": "roundtable-demo", "overwrite": True,
+                 "forecast_budget": "10x"}
 """Where ``roundtable demo`` differs from ``compare``'s defaults (config.py)."""
 DEMO_SETTINGS = ("task", "budget", "max_steps", "curve_points", "curve_eval_bytes", "context_bytes", "lr_search",
                  "lr_search_share", "lr_search_min_steps", "lr_search_tie", "precision", "forecast_budget", "out",
@@ -70,14 +71,19 @@ def _arm_settings_epilog() -> str:
     recipes = [arm_defaults(name) for name in arm_names()]
     lines = ["arms (--arms):"]
     lines += [f"  {name} ({get_arm(name).family}): {get_arm(name).label}" for name in arm_names()]
-    lines += ["", "each arm's own settings: only in a --config file, under arm_settings, e.g.",
+    lines += ["", "each arm's settings: only in a --config file, under arm_settings, e.g.",
              "  arm_settings: {scratch-lstm: {lstm_hidden: 256}, finetune: {learning_rate: 1e-4}}",
-             "each with its default, and in brackets the arms whose recipe differs:"]
-    for f in fields(ArmConfig):
-        if f.name == "name":
-            continue
-        own = [f"{a.name} {format_default(getattr(a, f.name))}" for a in recipes if getattr(a, f.name) != f.default]
-        lines.append(f"  {f.name} {format_default(f.default)}" + (f" ({', '.join(own)})" if own else ""))
+             "the recipe every arm takes, each with its default, and in brackets the arms whose recipe differs:"]
+    arm_fields = {f.name: f for f in fields(ArmConfig)}
+    for name in RECIPE:
+        f = arm_fields[name]
+        own = [f"{a.name} {format_default(getattr(a, name))}" for a in recipes if getattr(a, name) != f.default]
+        lines.append(f"  {name} {format_default(f.default)}" + (f" ({', '.join(own)})" if own else ""))
+    lines.append("the settings of some arms only, each with its default and the arms that take it:")
+    for name in arm_fields:
+        takers = [a for a in arm_names() if name in get_arm(a).settings]
+        if name not in RECIPE and name != "name":
+            lines.append(f"  {name} {format_default(arm_fields[name].default)} ({', '.join(takers) or 'no arm'})")
     return "\n".join(lines)
 
 

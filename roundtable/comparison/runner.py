@@ -3,80 +3,41 @@
 from __future__ import annotations
 
 import logging
-import platform
 import shutil
-import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from roundtable.arms import run_seed, starts_pretrained, uses_pretrained
+from roundtable.arms import run_seed, starts_pretrained
 from roundtable.arms.factory import ArmFactory
+from roundtable.comparison import assemble, outdir, prepare
+from roundtable.comparison.prepare import Prepared
 from roundtable.comparison.trackers import check_report_to, log_final, tracker_callbacks
 from roundtable.config.settings import ArmConfig, BudgetConfig, CompareConfig
 from roundtable.core import dist
+from roundtable.core.device import pick_device
 from roundtable.core.errors import Diverged, Interrupted, UserError
 from roundtable.core.stopping import STOP
-from roundtable.core.version import __version__
-from roundtable.data.corpus import Corpus, first_by_bytes, load_corpus, nested_subset
-from roundtable.data.demo import is_demo_data
-from roundtable.data.tokenization import first_lossy
-from roundtable.decide.caveats import pretrained_baseline, token_budget_warning, warnings_for
-from roundtable.decide.verdict import Setting, verdict
+from roundtable.core.threads import start as start_threads
+from roundtable.data.corpus import Corpus, nested_subset
 from roundtable.evaluate import startcache
 from roundtable.evaluate.generate import generation_speed
 from roundtable.evaluate.precision import autocast, peak_gflops
 from roundtable.evaluate.precision import resolve as resolve_precision
-from roundtable.evaluate.sample import arm_cost
-from roundtable.evaluate.sample import draw as draw_sample
-from roundtable.evaluate.scorer import ArmEvaluator, EvalSet
-from roundtable.forecast import forecast_sentence
-from roundtable.forecast.ladder import LADDER_SHARES, forecast_target
+from roundtable.evaluate.scorer import ArmEvaluator
+from roundtable.forecast.arm import MIN_STEPS
+from roundtable.forecast.ladder import FORECAST_POINTS, extra_shares, forecast_target
 from roundtable.forecast.ladder import build as build_forecast
-from roundtable.results import (
-    REPORT_HTML,
-    REPORT_MD,
-    RESULTS,
-    SCORES,
-    dir_bytes,
-    group_readable,
-    read_json,
-    run_name,
-    write_json,
-)
+from roundtable.results import RESULTS, SCORES, dir_bytes, group_readable, run_name, write_json
 from roundtable.tasks import get_task
-from roundtable.train.flops import FORMULA, flops_per_token
+from roundtable.train.flops import flops_per_token
 from roundtable.train.lrsearch import SliceTooShort, most_steps, search_rate, slices_run, tuning_split
-from roundtable.train.trainer import attention_context, per_device_batch, train_run
+from roundtable.train.trainer import attention_context, train_run
 
 logger = logging.getLogger(__name__)
-
-
-def _kb(n: int) -> str:
-    return f"{n / 1e3:.1f} kB" if n < 10_000 else f"{n / 1e3:.0f} kB"
-
-
-def pick_device(requested: str) -> str:
-    """auto: CUDA, then MPS, then CPU."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda but no CUDA device is available")
-    if requested == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps but MPS is not available")
-    return requested
-
-
-SEARCH_IN_BUDGET = "search_in_budget"
-"""Marks the comparison key of versions whose search is paid for out of the budget."""
 
 
 def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None) -> str:
@@ -88,21 +49,11 @@ def run_line(name: str, r: dict, unique_bytes: int, budget_seconds: float | None
             f"{r['wall_seconds']:.0f} s wall{budget}")
 
 
-@dataclass
-class Prepared:
-    """One arm on one data fraction: its recipe with the block resolved, tokenizer,
-    training examples and evaluation sets."""
-
-    arm: ArmConfig
-    tokenizer: object
-    data: object
-    evaluator: ArmEvaluator
-    context_bytes: int
-    """Bytes of text one block holds (block_size x the arm's bytes per token)."""
-    lossless: bool = True
-
-
 class Comparison:
+    """One comparison, run: the data and every arm prepared (prepare.py), the output
+    folder checked or resumed (outdir.py), each arm's learning-rate search, then every
+    run trained and scored the same way, results.json (assemble.py) rewritten after each."""
+
     def __init__(self, cfg: CompareConfig, progress: bool = True):
         self.cfg = cfg
         self.progress = progress
@@ -111,6 +62,7 @@ class Comparison:
         self.factory = ArmFactory(cfg.model, cfg.trust_remote_code, cfg.revision)
         self.device = pick_device(cfg.device)
         dist.init(cpu=self.device == "cpu")
+        self.threads = start_threads(cfg.threads)  # before any parallel work: torch's inter-op pool is sized once
         self.precision = resolve_precision(cfg.precision, self.device)  # collective: every process agrees
         self._start_points: dict[tuple, dict] = {}
         self._start_scores: dict[tuple, np.ndarray | None] = {}
@@ -118,7 +70,6 @@ class Comparison:
         the same for every seed and fraction with the same window, so scored once."""
         self.corpus: Corpus | None = None
         self._prepared: dict[tuple[str, float], Prepared] = {}
-        self._lossless: dict[int, bool] = {}
         self.search: dict[str, dict] = {}
         """Each arm's learning-rate search (lrsearch.py), kept across --resume."""
         self._tuning: tuple[list, list] | None = None
@@ -138,140 +89,32 @@ class Comparison:
         if self.cfg.forecast_budget:
             forecast_target(self.cfg.forecast_budget, self.cfg.budget)  # a bad value fails before any run
         if self.corpus is None:  # the command line reads it before the heavy imports
-            self.corpus = self._load_corpus()
-        for fraction in self.cfg.fractions:
-            train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
-            self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
-            for arm in self.cfg.arms:
-                per_device_batch(arm)  # an indivisible batch is refused before any model loads
-                self._prepared[(arm.name, fraction)] = self._prepare_arm(arm, train)
-
-    def _load_corpus(self) -> Corpus:
-        return load_corpus(self.cfg.data, self.task.record_fields(self.cfg.data), self.task.name)
-
-    def _prepare_arm(self, arm: ArmConfig, train) -> Prepared:
-        tok = self.factory.tokenizer(arm, self.task.tokenizer_texts(train))
-        lossless = self._check_lossless(arm, tok)
-        valid = self.corpus.valid
-        data = self.task.train_data(tok, train, arm, self.cfg.context_bytes)
-        arm = replace(arm, block_size=data.block_size)
-        full, sub = self._eval_sets(tok, valid)
-        window, stride = self.task.eval_window(arm, full)
-        evaluator = ArmEvaluator(
-            full=full, subset=sub, window=window, stride=stride, progress=self.progress,
-            extra=self.task.extra_evaluator(tok, train, valid, self.progress),
-            batch_tokens=max(window, self.cfg.eval_batch_size * window),
-        )
-        return Prepared(arm, tok, data.dataset, evaluator, int(data.context_bytes), lossless)
-
-    def _eval_sets(self, tok, records) -> tuple[EvalSet, EvalSet | None]:
-        """The scored text and its curve subset (its leading documents; None when it is all of it)."""
-        subset = first_by_bytes(records, self.cfg.budget.curve_eval_bytes)
-        full = self.task.eval_set(tok, records)
-        return full, self.task.eval_set(tok, subset) if len(subset) < len(records) else None
+            self.corpus = prepare.read_corpus(self.cfg, self.task)
+        self._train_bytes = prepare.train_bytes(self.cfg, self.corpus)
+        self._prepared = prepare.prepare_arms(self.cfg, self.task, self.factory, self.corpus, self.progress,
+                                              self.device, self.precision)
 
     def size_sample(self) -> dict:
-        """How much of the validation text every arm is scored on (sample.py), from each
-        arm's measured scoring speed on the largest data fraction."""
-        cost = {}
-        if self.cfg.budget.eval_share and self.cfg.budget.seconds:
-            for arm in self.cfg.arms:
-                prep = self._prepared[(arm.name, max(self.cfg.fractions))]
-                model = self.factory.model(prep.arm, prep.tokenizer, seed=0).to(self.device)
-                cost[arm.name] = arm_cost(model, prep.evaluator, self.precision, self.device)
-                del model
-        return draw_sample(self.task, self.corpus.valid, self.cfg.budget.eval_share, self.cfg.budget.seconds, cost,
-                           self.cfg.data.split_seed).to_dict()
+        """How much of the validation text every arm is scored on (prepare.size_sample)."""
+        return prepare.size_sample(self.cfg, self.task, self.factory, self.corpus.valid, self._prepared,
+                                   self.device, self.precision)
 
     def apply_sample(self, sample: dict) -> None:
         """Score every arm on the sample's text from here on (the same for all)."""
         self.sample = sample
-        if sample.get("max_bytes") is None:
-            return
-        records = self.task.eval_sample(self.corpus.valid, int(sample["max_bytes"]), int(sample.get("seed") or 0))
-        sets: dict[int, tuple] = {}
-        for prep in self._prepared.values():
-            if id(prep.tokenizer) not in sets:
-                sets[id(prep.tokenizer)] = self._eval_sets(prep.tokenizer, records)
-            prep.evaluator.full, prep.evaluator.subset = sets[id(prep.tokenizer)]
-        logger.info(f"scoring {_kb(sample['scored_bytes'])} of the {_kb(sample['valid_bytes'])} of validation text "
-                 f"({sample['reason']}; --eval-share 0 scores all of it)")
-
-    def _check_lossless(self, arm: ArmConfig, tok) -> bool:
-        """decode(encode(doc)) == doc on every validation text the arm is scored on or
-        conditioned on; otherwise refuse (one line) unless --allow-lossy-tokenizer."""
-        if id(tok) not in self._lossless:
-            texts, sources = self.task.scored_texts(self.corpus.valid)
-            bad = first_lossy(tok, texts)
-            if bad is not None and not self.cfg.allow_lossy_tokenizer:
-                raise UserError(
-                    f"arm {arm.name}: its tokenizer does not give the validation text back exactly "
-                    f"(first at {sources[bad] or f'document {bad + 1}'}), so bits per byte would score other "
-                    "text; pass --allow-lossy-tokenizer to accept it"
-                )
-            self._lossless[id(tok)] = bad is None
-        return self._lossless[id(tok)]
-
-    # -- output folder ------------------------------------------------------------
-    def _check_out(self) -> list[dict]:
-        path = self.out / RESULTS
-        if not path.exists():
-            if self.out.exists() and any(self.out.iterdir()) and not (self.cfg.overwrite or self.cfg.resume):
-                raise UserError(f"--out {self.out} exists and is not empty; pass --overwrite or choose another folder")
-            return []
-        try:
-            old = read_json(path)
-        except (OSError, ValueError):  # unreadable or not JSON: not a comparison to resume
-            old = {}
-        same = old.get("config_key") == self.config_key()
-        if self.cfg.resume and same:
-            self.search = dict(old.get("lr_search") or {})
-            self.sample = old.get("eval_sample")
-            self.ladder = [r for r in old.get("ladder") or [] if r.get("status") in ("ok", "diverged")]
-            self._wall_before = float(old.get("wall_seconds") or 0.0)
-            return [r for r in old.get("runs", []) if r.get("status") in ("ok", "diverged")]
-        if self.cfg.overwrite and dist.is_main():
-            for sub in ("runs", "tensorboard", "plots"):
-                shutil.rmtree(self.out / sub, ignore_errors=True)
-            for f in (RESULTS, REPORT_HTML, REPORT_MD):
-                (self.out / f).unlink(missing_ok=True)
-            return []
-        if self.cfg.overwrite:
-            return []
-        if self.cfg.resume:
-            old_key = dict(old.get("config_key") or {})
-            if old_key.pop("data_sha256", None) != self.config_key()["data_sha256"] and old_key == {
-                k: v for k, v in self.config_key().items() if k != "data_sha256"
-            }:
-                raise UserError(
-                    f"--out {self.out}: the data files changed since this comparison started, so its runs were "
-                    "scored on other text; cannot --resume (pass --overwrite to start again)"
-                )
-            new_key = {k: v for k, v in self.config_key().items() if k != "data_sha256"}
-            if old_key and SEARCH_IN_BUDGET not in old_key and {**old_key, SEARCH_IN_BUDGET: True} == new_key:
-                raise UserError(
-                    f"--out {self.out} was started by an earlier roundtable, whose learning-rate search ran outside "
-                    "the budget, so its runs trained on more of it; cannot --resume (pass --overwrite to start again)"
-                )
-            raise UserError(f"--out {self.out} holds a different comparison; cannot --resume it (pass --overwrite "
-                            "to replace it, or another --out)")
-        if same:
-            raise UserError(f"--out {self.out} holds this comparison already; pass --resume to continue it, "
-                            "--overwrite to start again, or another --out")
-        raise UserError(f"--out {self.out} holds a different comparison; pass --overwrite to replace it, or "
-                        "another --out")
+        prepare.apply_sample(self.task, self.corpus.valid, self._prepared, sample, self.cfg.budget.curve_eval_bytes)
 
     def config_key(self) -> dict:
-        d = self.cfg.to_dict()
-        for k in ("resume", "overwrite", "out", "device", "keep_models", "shard"):
-            d.pop(k, None)
-        d["data_sha256"] = self.corpus.fingerprint() if self.corpus else None
-        d[SEARCH_IN_BUDGET] = True  # runs of an earlier roundtable trained on all of the budget: not to be mixed
-        return d
+        """What makes two comparisons the same (outdir.config_key): --resume and shards check it."""
+        return outdir.config_key(self.cfg, self.corpus)
 
     # -- running ------------------------------------------------------------------
     def run(self) -> dict:
-        done = self._check_out()
+        resumed = outdir.check_out(self.out, self.cfg, self.config_key())
+        if resumed is not None:
+            self.search, self.sample, self.ladder = resumed.search, resumed.sample, resumed.ladder
+            self._wall_before = resumed.wall_seconds
+        done = resumed.runs if resumed is not None else []
         dist.barrier()
         self.out.mkdir(parents=True, exist_ok=True)
         finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
@@ -308,17 +151,16 @@ class Comparison:
 
     def load_data(self) -> None:
         """Only the data (no tokenizer, no model): what merging finished runs needs."""
-        self.corpus = self._load_corpus()
-        for fraction in self.cfg.fractions:
-            train = nested_subset(self.corpus.train, fraction, self.cfg.data.split_seed)
-            self._train_bytes[fraction] = Corpus(train, []).summary()["train_bytes"]
+        self.corpus = prepare.read_corpus(self.cfg, self.task)
+        self._train_bytes = prepare.train_bytes(self.cfg, self.corpus)
 
     def _estimate(self, n_runs: int) -> None:
         """Before anything runs: the most budget the comparison will spend (each arm's search once, then its runs)."""
         seconds = self.cfg.budget.seconds
         if not seconds or not n_runs:
             return
-        ladder = len(self.cfg.arms) * self.cfg.seeds * sum(LADDER_SHARES) if self.cfg.forecast_budget else 0.0
+        ladder = self.cfg.seeds * sum(sum(extra_shares(a.schedule)) for a in self.cfg.arms) \
+            if self.cfg.forecast_budget else 0.0
         reserve = self.cfg.lr_search.reserve  # at most: a slice too short is not run
         total = seconds * (n_runs + ladder)  # an arm's search comes out of its own runs' budget
         search = (f" (up to {seconds * reserve:.0f} s of each for the arm's own learning-rate search, the rest "
@@ -327,18 +169,26 @@ class Comparison:
                  f"{' (forecast included)' if ladder else ''}, plus model loading and evaluation")
 
     def _run_ladder(self, runs: list[dict]) -> None:
-        """The forecast's rungs: every arm and seed on the largest fraction at each share
-        of the budget, each with its own full schedule; scored like every run."""
+        """The forecast's extra runs (ladder.py): every arm whose rate decays, every seed,
+        on the largest fraction at a share of the budget with its own full schedule;
+        scored like every run. An arm at a constant rate needs none."""
         top = max(self.cfg.fractions)
         done = {(r["arm"], r["seed"], r["budget_share"]) for r in self.ladder}
-        for share in LADDER_SHARES:
-            for seed in range(self.cfg.seeds):
-                for arm in self.cfg.arms:
+        for arm in self.cfg.arms:
+            steps = max((r.get("steps", 0) for r in runs if r["arm"] == arm.name and r["fraction"] == top
+                         and r.get("status") == "ok"), default=0)
+            for share in extra_shares(arm.schedule):
+                if steps * share < MIN_STEPS:  # too short to fit: the forecast says so without it
+                    logger.info(f"[forecast] {arm.name}: no extra run at {share:g} of the budget: it would train "
+                                f"{steps * share:.0f} steps, fewer than the {MIN_STEPS} a fit needs")
+                    continue
+                for seed in range(self.cfg.seeds):
                     if (arm.name, seed, share) in done:
                         continue
                     if STOP.requested:
                         raise Interrupted("stopped between runs")
-                    logger.info(f"[forecast] {run_name(arm.name, seed, top)} at {share:g} of the budget")
+                    logger.info(f"[forecast] {run_name(arm.name, seed, top)} at {share:g} of the budget "
+                                f"({arm.schedule} schedule: a shorter run anneals differently)")
                     self.ladder.append(self.run_one(arm, seed, top, share))
                     self._write(self.results(runs, complete=False))
 
@@ -429,26 +279,8 @@ class Comparison:
         dist.barrier()
 
     def apply_keep_policy(self, runs: list[dict]) -> None:
-        """--keep-models: all, none, or best (per arm, its best run: what generate and
-        the report need). Resume checkpoints are already gone when a run finishes."""
-        metric, lower = self.task.primary_metric, self.task.lower_is_better
-        keep: set[str] = set()
-        if self.cfg.keep_models == "all":
-            keep = {r["run_dir"] for r in runs}
-        elif self.cfg.keep_models == "best":
-            for arm in {r["arm"] for r in runs}:
-                ok = [r for r in runs if r["arm"] == arm and r["status"] == "ok"]
-                if ok:
-                    top = max(r["fraction"] for r in ok)
-                    cands = [r for r in ok if r["fraction"] == top]
-                    best = min(cands, key=lambda r: r["final"][metric] * (1 if lower else -1))
-                    keep.add(best["run_dir"])
-        for r in runs:
-            model_dir = self.out / r["run_dir"] / "model"
-            if r["run_dir"] not in keep:
-                shutil.rmtree(model_dir, ignore_errors=True)
-            r["model_kept"] = model_dir.is_dir()
-            r["kept_bytes"] = dir_bytes(self.out / r["run_dir"])
+        """--keep-models (outdir.keep_models)."""
+        outdir.keep_models(self.out, runs, self.cfg.keep_models, self.task)
 
     def run_one(self, arm: ArmConfig, seed: int, fraction: float, share: float = 1.0) -> dict:
         """One run; ``share`` < 1 is a rung of the forecast's budget ladder (its model is
@@ -465,6 +297,8 @@ class Comparison:
             "tokenizer_lossless": prep.lossless, "budget_share": share,
             "search_reserve": self.reserve(arm.name), "train_budget": dict(zip(("kind", "value"), budget.kind)),
         }
+        if prep.sizing is not None:
+            record["sizing"] = prep.sizing
         trackers = tracker_callbacks(self.cfg.report_to, name, {"arm": arm.name, "seed": seed, "fraction": fraction,
                                                                 "budget_share": share, "task": self.cfg.task})
         t0 = time.perf_counter()
@@ -501,6 +335,7 @@ class Comparison:
                 eval_seconds=outcome.curve.eval_seconds, curve=outcome.curve.points, final=outcome.final,
                 checkpoint_bytes=dir_bytes(run_dir / "model"), padding_fraction=outcome.padding_fraction,
                 precision=self.precision, data_wait_seconds=outcome.data_wait_seconds, curve_plan=outcome.curve_plan,
+                **outcome.machine,
             )
         except Diverged as e:
             record.update(status="diverged", diverged_step=e.step, error=str(e))
@@ -525,8 +360,12 @@ class Comparison:
     def training_budget(self, arm: str, share: float = 1.0) -> BudgetConfig:
         """What a run of ``arm`` trains on: its share of the budget (a forecast rung's is
         < 1) less the arm's own search slices, so that each arm's search and training
-        together spend the same budget."""
-        return self.cfg.budget.scaled(share * (1.0 - self.reserve(arm)), curve=share == 1)
+        together spend the same budget. A forecast fits whole curves: every run then has
+        at least FORECAST_POINTS curve points."""
+        budget = self.cfg.budget
+        if self.cfg.forecast_budget and budget.curve_points < FORECAST_POINTS:
+            budget = replace(budget, curve_points=FORECAST_POINTS)
+        return budget.scaled(share * (1.0 - self.reserve(arm)), curve=True)
 
     def reserve(self, arm: str) -> float:
         """The share of ``arm``'s budget its own learning-rate search took: the slices it
@@ -583,86 +422,24 @@ class Comparison:
                               self._train_bytes)
 
     def _model_info(self) -> dict | None:
-        """Only when an arm uses the pretrained model (its weights or its architecture)."""
-        if not any(uses_pretrained(a.name) for a in self.cfg.arms):
-            return None
+        """The pretrained model's origin, asked once (assemble.pretrained_model_info)."""
         if self._model is None:
-            self._model = self.factory.model_info()
+            self._model = assemble.pretrained_model_info(self.cfg, self.factory)
         return self._model
 
-    def _baselines(self, runs: list[dict]) -> dict:
-        """The pretrained model as it is (step 0), and for summarize the lead sentence."""
-        out = {}
-        pretrained = pretrained_baseline(runs, self.task)
-        if pretrained:
-            out["pretrained"] = pretrained
-        if self.corpus:
-            out.update(self.task.baselines(self.corpus.valid))
-        return out
-
-    def _verdict(self, runs: list[dict], forecast: dict | None, baselines: dict) -> dict:
-        v = verdict(runs, self.task, self.out, Setting(self.cfg.budget.max_steps, self._model_info(),
-                                                       is_demo_data(self.cfg.data.path)))
-        wall = time.perf_counter() - self._t0 + self._wall_before
-        v["warnings"] = v.get("warnings", []) + warnings_for(
-            runs + self.ladder, self.task, self._train_bytes, baselines, self.cfg.budget.seconds, wall)
-        v["warnings"] += token_budget_warning(runs, self.cfg.budget.kind[0])
-        if forecast:
-            v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
-            v["sentence"] += " " + v["forecast_sentence"]
-        if self.sample and self.sample.get("max_bytes") is not None:
-            v["warnings"].append(
-                f"Every arm's bits per byte were scored on a random sample of {_kb(self.sample['scored_bytes'])} of "
-                f"the {_kb(self.sample['valid_bytes'])} of validation text"
-                + (f" ({self.sample['units']} units from {self.sample['documents']} documents, seed "
-                   f"{self.sample['seed']})" if self.sample.get("units") else "")
-                + f", so that one score fits in {100 * self.sample['share']:.0f}% of the budget (--eval-share; 0 "
-                "scores all of it): each score and the margin are estimates of their whole-text values, and their "
-                "interval, over the drawn units, is that of the estimate."
-            )
-        lossy = sorted({r["arm"] for r in runs if r.get("tokenizer_lossless") is False})
-        if lossy:
-            v.setdefault("warnings", []).append(
-                f"The tokenizer of {', '.join(lossy)} does not give the validation text back exactly "
-                "(accepted with --allow-lossy-tokenizer): its bits per byte score other text than the bytes counted."
-            )
-        return v
-
     def results(self, runs: list[dict], complete: bool) -> dict:
-        forecast = self._forecast(runs) if complete else None
-        baselines = self._baselines(runs)
-        data = self.corpus.summary() if self.corpus else {}
+        """results.json as it stands (assemble.py); the verdict and forecast only when ``complete``."""
         if self._prepared:
-            data["scored_valid_bytes"] = int(next(iter(self._prepared.values())).evaluator.full.n_bytes)
+            scored = int(next(iter(self._prepared.values())).evaluator.full.n_bytes)
         else:  # merging shards' runs (roundtable report): what the sample says
-            data["scored_valid_bytes"] = int((self.sample or {}).get("scored_bytes") or 0)
-        return {
-            "task": self.cfg.task,
-            "task_facts": self.task.facts(),
-            "complete": complete,
-            "kept_bytes": dir_bytes(self.out / "runs"),
-            "data": data,
-            "runs": runs,
-            "lr_search": self.search,
-            "lr_search_tuning": self.tuning_summary(),
-            "eval_sample": self.sample,
-            "ladder": self.ladder,
-            "forecast": forecast,
-            "lr_search_seconds": sum(v["seconds"] for v in self.search.values()),
-            "budget": dict(zip(("kind", "value"), self.cfg.budget.kind)),
-            "baselines": baselines,
-            "pretrained_model": self._model_info(),
-            "wall_seconds": time.perf_counter() - self._t0 + self._wall_before,
-            "verdict": self._verdict(runs, forecast, baselines) if complete else None,
-            "config": self.cfg.to_dict(),
-            "config_key": self.config_key(),
-            "flops_formula": FORMULA,
-            "environment": {
-                "roundtable": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-                "transformers": __import__("transformers").__version__, "platform": platform.platform(),
-                "device": self.device, "threads": torch.get_num_threads(), "precision": self.precision,
-            },
-        }
+            scored = int((self.sample or {}).get("scored_bytes") or 0)
+        return assemble.results_dict(
+            self.cfg, self.task, self.out, runs, complete=complete, corpus=self.corpus, scored_valid_bytes=scored,
+            search=self.search, tuning=self.tuning_summary(), sample=self.sample, ladder=self.ladder,
+            forecast=self._forecast(runs) if complete else None, model=self._model_info(),
+            train_bytes=self._train_bytes, wall_seconds=time.perf_counter() - self._t0 + self._wall_before,
+            key=self.config_key(), device=self.device, precision=self.precision,
+        )
 
 
 def _step0_scores(first, point: dict) -> np.ndarray | None:

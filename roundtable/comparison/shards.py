@@ -12,7 +12,10 @@ the validation text every run is scored on); ``comparison.json`` names the compa
 and is written once, by whichever shard comes first. The shard that finds every run
 done when it ends takes ``merge.lock`` and writes results.json and the report;
 ``roundtable report DIR`` merges whatever is there at any time, marking runs not yet
-done as pending.
+done as pending. While it runs, each shard's process leaves ``hosts/<host>-<pid>.json``:
+shards started on one machine find each other there and divide its cores
+(``core.threads.divided``), as two torch processes with every core each slow each other
+4-5x.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ import re
 import time
 from pathlib import Path
 
-from roundtable.core import dist
+from roundtable.core import dist, threads
 from roundtable.core.errors import Interrupted, UserError
 from roundtable.core.stopping import STOP
-from roundtable.forecast.ladder import LADDER_SHARES
+from roundtable.forecast.ladder import extra_shares
 from roundtable.results import COMPARISON, RESULTS, RUN_FILE, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
 WAIT_SECONDS = 2.0
 SAMPLE_FILE = "eval-sample.json"
+HOSTS = "hosts"
+"""Where each running shard's process leaves a marker naming its host: siblings on one host divide its cores."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -70,7 +75,8 @@ class Shard:
         units = [(a.name, s, f, 1.0) for f in cfg.fractions for s in range(cfg.seeds) for a in cfg.arms]
         if cfg.forecast_budget:
             top = max(cfg.fractions)
-            units += [(a.name, s, top, share) for share in LADDER_SHARES for s in range(cfg.seeds) for a in cfg.arms]
+            units += [(a.name, s, top, share) for a in cfg.arms for share in extra_shares(a.schedule)
+                      for s in range(cfg.seeds)]
         return units
 
     def run_file(self, unit) -> Path:
@@ -122,8 +128,14 @@ class Shard:
         self.comp.apply_sample(self._once(self.out / SAMPLE_FILE, self.comp.size_sample, "scoring-speed probe"))
 
     def run(self) -> tuple[dict, bool]:
-        """Run this shard's runs; returns (results merged so far, whether this shard wrote them)."""
+        """Run this shard's runs; returns (results merged so far, whether this shard wrote them).
+        Shards on one host divide its cores between them (core/threads.py) unless
+        ``--threads`` says how many threads each takes."""
         self.claim()
+        with threads.divided(self.out / HOSTS, f"shard{self.k}-rank{dist.rank()}", self.comp.cfg.threads):
+            return self._run()
+
+    def _run(self) -> tuple[dict, bool]:
         self.sample()
         arms = {a.name: a for a in self.comp.cfg.arms}
         mine = self.units()[self.k :: self.n]

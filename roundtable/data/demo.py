@@ -1,8 +1,8 @@
 """The built-in demo: data made at run time from text every Python installation carries.
 
 Language modelling uses the Python Language Reference that ships inside the standard
-library (``pydoc_data.topics``: 79 topics, about 465 KB of English prose with code);
-each topic is one document. Summarization pairs each docstring of the standard
+library (``pydoc_data.topics``: 79 topics, about 465 KB of English prose with code),
+each topic cut into documents of a few paragraphs (``reference_sections``). Summarization pairs each docstring of the standard
 library's modules, classes and functions (its body) with its own first line (the
 summary). Nothing is downloaded and none of the text is ours.
 """
@@ -27,11 +27,40 @@ def reference_topics() -> list[str]:
     return [topics[k].strip() for k in sorted(topics) if topics[k].strip()]
 
 
+DOCUMENT_BYTES = 500
+"""The demo's documents: a topic's paragraphs, joined until they hold this many bytes."""
+
+
+def reference_sections(min_bytes: int = DOCUMENT_BYTES) -> list[str]:
+    """Each topic cut at blank lines into documents of ``min_bytes`` or more (a topic's
+    last piece joins the one before it if shorter). Many short documents rather than 79
+    long ones: the text the verdict scores is sized to the budget, and within the few
+    kilobytes the pretrained model can score in a demo's share of it, short documents
+    give the bootstrap enough units to resample, where a long one read after its own
+    context gives one or two."""
+    out = []
+    for topic in reference_topics():
+        pieces: list[str] = []
+        piece = ""
+        for part in topic.split("\n\n"):
+            piece = f"{piece}\n\n{part}" if piece else part
+            if len(piece.encode()) >= min_bytes:
+                pieces.append(piece)
+                piece = ""
+        if piece:
+            if pieces:
+                pieces[-1] = f"{pieces[-1]}\n\n{piece}"
+            else:
+                pieces.append(piece)
+        out.extend(pieces)
+    return out
+
+
 def write_lm_data(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LM_FILE
     with open(path, "w", encoding="utf-8") as f:
-        for text in reference_topics():
+        for text in reference_sections():
             f.write(json.dumps({"text": text}) + "\n")
     return path
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from itertools import combinations
 
 import numpy as np
-from scipy.optimize import brentq
 
+from roundtable.forecast.arm import CurveForecast
 from roundtable.forecast.bootstrap import ArmFit, forecast_ladder
 from roundtable.forecast.law import HORIZON, Ladder, Law
 
@@ -48,26 +48,32 @@ def backtest(ladders: Iterable[Ladder], *, n_boot: int = 1000, seed: int = 0, lo
     return out
 
 
-def crossover(forecasts: Mapping[str, ArmFit], lo: float, hi: float, *, points: int = 256) -> list[dict]:
+def crossover(forecasts: Mapping[str, ArmFit | CurveForecast], lo: float, hi: float, *,
+              points: int | None = None) -> list[dict]:
     """Budgets in [lo, hi] where one arm's central forecast overtakes another's.
 
     Each crossing: {"arm": who overtakes, "overtakes": whom, "budget", "ci80", "ci95",
-    "probability"}: the intervals and the share of replicates (paired document draws)
-    that cross in the range; an upper end None means "not within the range". A pair
-    that never crosses gives {"arms": [a, b], "budget": None, "note": "not within Nx"}
-    with N = hi over the largest measured budget."""
-    grid = np.geomspace(lo, hi, points)
+    "probability"}: the intervals and the share of replicates that cross in the range;
+    an upper end None means "not within the range". A pair that never crosses gives
+    {"arms": [a, b], "budget": None, "note": "not within Nx"} with N = hi over the largest
+    measured budget. ``points``: the grid (default 256, or 64 for whole-curve forecasts,
+    each of whose points sums a schedule)."""
+    curves = any(isinstance(f, CurveForecast) for f in forecasts.values())
+    grid = np.geomspace(lo, hi, points or (64 if curves else 256))
     measured = max((m["at"] for f in forecasts.values() for m in f.measured), default=lo)
     note = f"not within {hi / measured:.3g}x"
     out = []
     fits = {a: f for a, f in forecasts.items() if f.law is not None}
+    central = {a: np.array([f.loss(g) for g in grid], float) for a, f in fits.items()}
+    reps = {a: _replicates(f, grid) for a, f in fits.items()}
     for a, b in combinations(sorted(fits), 2):
-        fa, fb = fits[a], fits[b]
-        d = fa.loss(grid) - fb.loss(grid)  # > 0: b ahead
-        dr = fa.curves(grid) - fb.curves(grid)
+        d = central[a] - central[b]  # > 0: b ahead
+        m = min(len(reps[a]), len(reps[b]))
+        dr = reps[a][:m] - reps[b][:m]
         found = False
         for i in np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0):
-            at = math.exp(brentq(_gap, math.log(grid[i]), math.log(grid[i + 1]), args=(fa, fb)))
+            t = d[i] / (d[i] - d[i + 1])  # linear in log budget between grid points
+            at = math.exp(math.log(grid[i]) + t * (math.log(grid[i + 1]) - math.log(grid[i])))
             winner, loser = (b, a) if d[i + 1] > 0 else (a, b)
             sign = 1.0 if winner == b else -1.0
             first = _first_crossing(sign * dr, grid)
@@ -79,8 +85,15 @@ def crossover(forecasts: Mapping[str, ArmFit], lo: float, hi: float, *, points: 
             leader = a if d[-1] < 0 else b
             behind = (dr > 0) if leader == a else (dr < 0)
             out.append({"arms": [a, b], "leader": leader, "budget": None, "note": note,
-                        "probability": float(np.mean(behind.any(1)))})  # replicates where the other gets ahead
+                        "probability": float(np.mean(behind.any(1))) if behind.size else math.nan})
     return out
+
+
+def _replicates(f, grid: np.ndarray) -> np.ndarray:
+    """(replicates, grid) losses of a forecast's replicates along ``grid``."""
+    if isinstance(f, CurveForecast):
+        return np.stack([f.replicate_losses(g, keep_nan=True) for g in grid], 1)
+    return f.curves(grid)
 
 
 def _first_crossing(d: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -95,10 +108,6 @@ def _first_crossing(d: np.ndarray, grid: np.ndarray) -> np.ndarray:
     t = np.where((j > 0) & (d1 != d0), -d0 / np.where(d1 != d0, d1 - d0, 1.0), 1.0)
     at = np.exp(np.log(grid[prev]) + t * (np.log(grid[j]) - np.log(grid[prev])))
     return np.where(ahead.any(1), at, np.inf)
-
-
-def _gap(log_budget: float, fa: ArmFit, fb: ArmFit) -> float:
-    return float(fa.loss(math.exp(log_budget)) - fb.loss(math.exp(log_budget)))
 
 
 def _interval_inf(s: np.ndarray, level: float) -> list[float | None]:

@@ -8,132 +8,121 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from roundtable.forecast.annealing import LRCurve, fit_annealing, forecast_annealing, schedule_steps
-from roundtable.forecast.backtest import backtest, crossover, effective_data_transferred
-from roundtable.forecast.bootstrap import ArmFit, forecast_data, forecast_ladder
-from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR, R_STAR_RANGE, DataPoint, Ladder
+from roundtable.forecast.arm import N_BOOT, ArmCurves, CurveForecast, forecast_arm
+from roundtable.forecast.backtest import crossover, effective_data_transferred
+from roundtable.forecast.bootstrap import forecast_data
+from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR, R_STAR_RANGE, DataPoint
 
 # -- the results.json block and its sentence -------------------------------------------
-METHOD = ("budget-ladder: L = E + A*(D'/D_ref)^-alpha on effective data D' (Muennighoff R*=15.4), "
-          "MAP fit (0<=E<=best, 0.05<=alpha<=2, log alpha ~ N(log 0.3, 1)), intervals by paired document/seed "
-          "bootstrap + run noise + randomised prior, scaled by the backtest's z when it exceeds 1")
+METHOD = ("whole-curve: L = L0 + A*S1^-alpha - C*S2 (Tissue et al. 2024; S1 the learning rate's area over "
+          "effective data, S2 its annealing area), Huber fit of relative residuals, the law chosen by a backtest "
+          "inside the curve in every block-bootstrap replicate, intervals scaled by split-conformal factors "
+          "measured on calibration ladders")
+BACKTEST_SHARE = 0.5
+"""The comparison's own backtest: each arm refitted on the first half of its main runs'
+curves (and its extra runs), predicting their end."""
+R_STAR_CENTRAL = R_STAR
+"""The repetition rule's R* (Muennighoff et al. 2023's 15.4): the effective data of
+repeated bytes, on which the rate's area S1 is summed."""
 
 
-def _arm_entry(fc: ArmFit, target: float, lo: float) -> dict:
-    band = np.geomspace(lo, target, 24)
+def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float) -> dict:
+    if fc.problem:
+        return {"metric": fc.metric, "value": None, "ci80": [None, None], "ci95": [None, None], "problem": fc.problem,
+                "notes": [fc.problem], "measured": fc.measured, "band": []}
+    band = np.geomspace(fc.budget / 4, target, 16)
+    top = max((r for r in ac.runs if r.main), key=lambda r: r.steps)
+    curve = [{"at": float(st / fc.steps_per_unit), "value": float(fc.show(v * fc.ratio)), "kind": "curve"}
+             for st, v in zip(top.at, top.loss)]
     entry = {"metric": fc.metric, "value": fc.value(target), "ci80": fc.interval(target, 0.8),
-             "ci95": fc.interval(target, 0.95),
-             "params": {**(fc.law.params() if fc.law else {}), "inflation": fc.inflation,
-                        "residual_scale": fc.scale, "r_star": fc.axis.r_star,
-                        "r_star_levels": sorted({float(v) for v in fc.axis.r_star_draws})
-                        if fc.axis.r_star_draws is not None else []},
-             "measured": fc.measured, "notes": list(fc.notes), "plateau": fc.plateau,
+             "ci95": fc.interval(target, 0.95), "scale": fc.scale(target), "steps": fc.steps_at(target),
+             "params": {**fc.law.params(), "law": fc.candidate.name, "floor": fc.candidate.floor,
+                        "start": fc.candidate.start, "r_star": fc.r_star, "whole_over_subset": fc.ratio,
+                        "conformal_factors": {str(k): v for k, v in fc.factors.items()},
+                        "laws_chosen": _chosen(fc)},
+             "measured": fc.measured, "curve": curve, "notes": list(fc.notes), "problem": None,
              "band": [{"budget": float(b), "value": fc.value(b), "ci80": fc.interval(b, 0.8),
-                       "ci95": fc.interval(b, 0.95)} for b in band] if fc.law else []}
-    ep = fc.axis.epochs(target)
-    if ep is not None:
+                       "ci95": fc.interval(b, 0.95)} for b in band]}
+    if fc.unique:
+        ep = fc.steps_at(target) * fc.bytes_per_step / fc.unique
         entry["epochs"] = ep
         if ep > EPOCHS_WARN:
             entry["notes"].append(f"the data would be repeated {ep:.0f} times; returns diminish and the model "
-                                  "may overfit")
+                                  "may overfit, which no monotone law foresees")
     return entry
 
 
-def forecast_block(ladders: Sequence[Ladder], target: float, *, data: Mapping[str, Sequence[DataPoint]] | None = None,
+def _chosen(fc: CurveForecast) -> dict[str, float]:
+    """How often each law was chosen across the replicates: how settled the choice is."""
+    names = [r[0].name for r in fc.replicates if r]
+    return {n: names.count(n) / len(names) for n in sorted(set(names))} if names else {}
+
+
+def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mapping[str, Mapping[str, ArmCurves]]
+                   | None = None, data: Mapping[str, Sequence[DataPoint]] | None = None,
                    user_bytes: float | None = None, multiples: Sequence[float] = (2.0, 10.0),
-                   finetuned: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0,
-                   horizon: float = HORIZON, r_star=R_STAR_RANGE, unit: str = "s",
-                   curves: Mapping[str, Sequence[LRCurve]] | None = None, multiplier=None) -> dict:
+                   finetuned: Sequence[str] | None = None, n_boot: int = N_BOOT, seed: int = 0,
+                   horizon: float = HORIZON, unit: str = "s", r_star=R_STAR_CENTRAL) -> dict:
     """The results.json ``forecast`` block.
 
-    ``ladders``: one per arm (the primary metric; a ladder for another metric of the
-    same arm goes under ``also``). ``target``: the budget to forecast (``unit``).
-    ``data``: per arm, its ``--fractions`` points (three or more sizes) for the
-    ``data`` and ``transfer`` blocks; ``user_bytes``: the user's training bytes.
-    ``curves``: per arm, the ladder runs' learning curves (``LRCurve`` with ``budget``)
-    and ``multiplier(progress)`` the schedule: adds the annealing law's forecast and
-    backtest under ``arms[arm]["alternatives"]``, for comparing methods."""
-    primary = ladders[0].metric if ladders else "valid_bits_per_byte"
-    fcs: dict[str, ArmFit] = {}
-    also: dict[str, dict] = {}
-    for lad in ladders:
-        fc = forecast_ladder(lad, n_boot=n_boot, seed=seed, r_star=r_star)
-        if lad.metric == primary:
-            fcs[lad.arm] = fc
-        else:
-            also.setdefault(lad.arm, {})[lad.metric] = fc
-    bt = backtest([lad for lad in ladders if lad.metric == primary], n_boot=n_boot, seed=seed, r_star=r_star,
-                  local={a: f.plateau for a, f in fcs.items()})
-    for b in bt:
-        z = b["z"]
-        fcs[b["arm"]].inflation = max(1.0, abs(z)) if z is not None and math.isfinite(z) else 1.0
-    measured = [m["at"] for f in fcs.values() for m in f.measured]
-    lo, top = (min(measured), max(measured)) if measured else (target, target)
+    ``arms``: each arm's curves for the primary metric (``also``: per other metric, the
+    same). ``target``: the budget to forecast (``unit``). ``data``: per arm, its
+    ``--fractions`` points (three or more sizes) for the ``data`` and ``transfer``
+    blocks; ``user_bytes``: the user's training bytes."""
+    fcs = {a: forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed) for a, ac in arms.items()}
+    bt = []
+    for a, ac in arms.items():
+        if fcs[a].problem:
+            continue
+        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=BACKTEST_SHARE)
+        actual = fcs[a].measured[0]["value"]
+        if b.law is None or actual is None or not math.isfinite(actual):
+            continue
+        pred, ci95 = b.value(ac.budget), b.interval(ac.budget, 0.95)
+        bt.append({"arm": a, "budget": float(ac.budget), "from_share": BACKTEST_SHARE, "predicted": pred,
+                   "actual": actual, "ci80": b.interval(ac.budget, 0.8), "ci95": ci95,
+                   "z": (actual - pred) / b.scale(ac.budget), "inside95": bool(ci95[0] <= actual <= ci95[1])})
+    good = {a: f for a, f in fcs.items() if not f.problem}
+    budget = max((ac.budget for ac in arms.values()), default=target)
     block = {
         "method": METHOD, "target_seconds": float(target), "unit": unit, "horizon": horizon,
-        "arms": {a: _arm_entry(f, target, lo) for a, f in fcs.items()},
-        "crossover": crossover(fcs, lo, max(horizon * top, target)) if len(fcs) > 1 else [],
+        "arms": {a: _arm_entry(f, arms[a], target) for a, f in fcs.items()},
+        "crossover": crossover(good, budget, target) if len(good) > 1 else [],
         "backtest": bt,
     }
-    for lad in ladders:  # each end of the repetition rule's range alone: which is right is measured (bench/forecast.py)
-        if lad.arm in fcs and lad.metric == primary and r_star is not None and lad.points[-1].unique_tokens:
-            for name, rule in (("fresh_data", None), ("muennighoff", R_STAR)):
-                alt = forecast_ladder(lad, n_boot=n_boot, seed=seed, r_star=rule)
-                alt.inflation = fcs[lad.arm].inflation
-                block["arms"][lad.arm].setdefault("alternatives", {})[name] = {
-                    "value": alt.value(target), "ci80": alt.interval(target, 0.8), "ci95": alt.interval(target, 0.95)}
-    for arm, by_metric in also.items():
-        if arm in block["arms"]:
-            block["arms"][arm]["also"] = {m: _arm_entry(f, target, lo) for m, f in by_metric.items()}
-    for arm, cs in (curves or {}).items():
-        if arm in block["arms"] and multiplier is not None:
-            block["arms"][arm].setdefault("alternatives", {})["annealing"] = _annealing_entry(
-                cs, fcs[arm], target, multiplier, n_boot=min(n_boot, 300), seed=seed)
-    if len(fcs) > 1:
-        block["difference"] = _difference(fcs, target)
+    for metric, by_arm in (also or {}).items():
+        for a, ac in by_arm.items():
+            if a in block["arms"]:
+                f = forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed)
+                block["arms"][a].setdefault("also", {})[metric] = _arm_entry(f, ac, target)
+    if len(good) > 1:
+        block["difference"] = _difference(good, target)
     if data:
         if finetuned is None:  # the arms that start from the pretrained weights (the arm table)
             from roundtable.arms import starts_pretrained
 
             finetuned = [a for a in data if starts_pretrained(a)]
-        block.update(_data_blocks(data, primary, user_bytes, multiples, finetuned, n_boot, seed, r_star))
+        primary = next(iter(arms.values())).metric if arms else "valid_bits_per_byte"
+        block.update(data_blocks(data, primary, user_bytes, multiples, finetuned, n_boot, seed, R_STAR_RANGE))
     return block
 
 
-def _annealing_entry(curves: Sequence[LRCurve], fc: ArmFit, target: float, multiplier, **kw) -> dict:
-    """The annealing law's forecast at ``target`` in the ladder's metric (curves score a
-    subset of the validation text: shifted by the largest run's final difference),
-    and its backtest (fit without the largest run, predict that run's end)."""
-    cs = sorted(curves, key=lambda c: len(c.lr))
-    top = cs[-1]
-    shift = fc.measured[-1]["value"] - float(top.values[-1]) if fc.measured else 0.0
-    n_target = max(1, round(len(top.lr) / top.budget * target))
-    out = forecast_annealing(cs, schedule_steps(n_target, multiplier), **kw)
-    if out["value"] is not None:
-        out["value"] += shift
-        out["ci80"], out["ci95"] = ([v + shift if v is not None else None for v in ci] for ci in (out["ci80"], out["ci95"]))
-    out.update(shift=shift, target_steps=n_target)
-    if len(cs) > 1:
-        law = fit_annealing(cs[:-1])
-        if law is not None:
-            out["backtest"] = {"predicted": law.final(top.lr) + shift, "actual": float(top.values[-1]) + shift}
-    return out
-
-
-def _difference(fcs: Mapping[str, ArmFit], target: float) -> dict:
-    """95% interval of (second best - best) at the target from paired replicates."""
-    order = sorted((a for a in fcs if fcs[a].law), key=lambda a: fcs[a].loss(target))
+def _difference(fcs: Mapping[str, CurveForecast], target: float) -> dict:
+    """95% interval of (runner-up - leader) at the target: each arm's calibrated 95%
+    half-width taken as 1.96 sd of a normal, the two arms' errors independent (their
+    errors are more often alike than opposite, so this is the wider choice)."""
+    order = sorted(fcs, key=lambda a: fcs[a].loss(target))
     if len(order) < 2:
         return {}
     a, b = order[:2]
-    sa, sb = fcs[a].samples(target), fcs[b].samples(target)
-    m = min(len(sa), len(sb))
-    d = sb[:m] - sa[:m]
-    lo, hi = np.percentile(d, [2.5, 97.5]) if m else (math.nan, math.nan)
+    d = fcs[b].loss(target) - fcs[a].loss(target)
+    sd = math.hypot(*(fcs[x].factors.get(0.95, 1.96) * fcs[x].scale(target) / 1.96 for x in (a, b)))
+    lo, hi = d - 1.96 * sd, d + 1.96 * sd
     return {"leader": a, "runner_up": b, "ci95": [float(lo), float(hi)], "separated": bool(lo > 0)}
 
 
-def _data_blocks(data, metric, user_bytes, multiples, finetuned, n_boot, seed, r_star) -> dict:
+def data_blocks(data, metric, user_bytes, multiples, finetuned, n_boot, seed, r_star) -> dict:
+    """The ``data`` and ``transfer`` blocks from ``--fractions`` runs (the saturating law of final scores)."""
     out: dict = {"data": {}, "transfer": {}}
     fits = {}
     for arm, pts in data.items():
@@ -159,5 +148,12 @@ def _data_blocks(data, metric, user_bytes, multiples, finetuned, n_boot, seed, r
             u = user_bytes or max(m["at"] for m in ft.measured)
             target = ft.measured[-1]["value"]
             res = effective_data_transferred(fc, target, u, target_samples=ft.show(ft.curves(u)))
+            seen = [p.tokens_seen for p in data[arm]]
+            if all(v is not None for v in seen) and all(v < p.train_bytes for v, p in zip(seen, data[arm])):
+                res.update(multiple=None, ci80=[None, None], ci95=[None, None],
+                           reason="withheld: the runs at each data fraction read less than one epoch of their data, "
+                                  "so within the budget more data could not have helped them, and what pretraining "
+                                  "is worth in data cannot be read from them")
+            res["train_bytes"] = res["multiple"] * u if res.get("multiple") is not None else None
             out["transfer"][arm] = {"reference": tuned[0], **res}
     return out

@@ -1,6 +1,75 @@
-"""One arm's forecast with intervals: the law refitted on paired document and seed
-bootstrap replicates, the run noise, and
-the local law for an arm still leaving its plateau."""
+"""The saturating law of final scores with intervals: fitted across ``--fractions`` (the
+score against data, and the data pretraining is worth), and across a ladder of final
+scores at shares of the budget, the 0.2 method the accuracy bench keeps as its baseline
+(bench/forecast.py). The law, in the loss (lower is better; ROUGE-L as 1 - ROUGE-L):
+
+    L(x) = E + A * (x / x_ref) ** -alpha
+
+x is the effective training data (below), x_ref the largest measured x, so A is the
+excess over the floor E at the largest measured point and the three parameters are of
+similar scale. With three points the law interpolates; Besiroglu et al. 2024
+("Chinchilla Scaling: A replication attempt") showed such constants are poorly
+identified, so the fit is a MAP fit and every number comes with intervals:
+
+- bounds: 0 <= E <= the best measured score (the floor cannot be below zero or above a
+  score already reached), 0.05 <= alpha <= 2 (flatter laws are indistinguishable from a
+  constant over a ladder of 4x; steeper ones are transients, not scaling);
+- a weak prior, log(alpha) ~ N(log 0.3, 1) (Hoffmann's data exponent is 0.28,
+  Besiroglu's 0.37), weighted against the points' noise: it decides only what the
+  points leave open, e.g. a backtest fitted on two points;
+- weights: each rung's independent noise, the run-to-run spread of one run's final
+  score (with one seed it cannot be measured, so a floor of ``NOISE_FLOOR`` = 1% of
+  the score; with more seeds their spread, if larger), over the number of seeds. The
+  validation documents are the same for every rung, so their sampling noise moves all
+  rungs together and does not weigh one rung against another;
+- intervals: each replicate redraws the validation documents (the same draw for every
+  rung and every arm: paired) and, per rung, the seeds with replacement (averaged);
+  adds the run noise the redraw cannot see (one seed: the floor); draws the prior's
+  centre from the prior ("randomised MAP", which samples the posterior of a
+  linearised model); and refits. With more rungs than parameters, a residual scatter
+  larger than the noise model says (chi-square per degree of freedom above 1) scales
+  the run noise up. The forecast adds the noise of the target run itself: these are
+  prediction intervals for a new run scored on text like the validation text (the
+  document draw is part of them, as in the verdict's interval; for the very same
+  validation text they are somewhat conservative);
+- calibration by the backtest (refit without the largest budget, predict it): if the
+  measured point fell z predictive sds from the prediction, every deviation from the
+  central forecast is scaled by max(1, |z|). This is how the law's own error
+  (misspecification, which no resampling of its inputs can show) enters the width: one
+  backtest is one sample of it at 2x extrapolation, the bootstrap spread grows with the
+  extrapolation distance, and scaling that spread is the smallest assumption that keeps
+  a missed backtest from giving narrow intervals. On synthetic ladders drawn from the
+  law (tests/forecast/test_forecast.py) the 80% interval covers about 80% of outcomes.
+
+Data repetition: small data is seen for many epochs, and repeated tokens are worth
+less than fresh ones. The law's axis is the effective data of Muennighoff et al. 2023
+("Scaling Data-Constrained Language Models"), D' = U + U * R* * (1 - exp(-R / R*)),
+U the unique training bytes, R the repetitions beyond the first epoch. Their R* = 15.4
+was fitted on transformers of 10M-9B parameters, and how much a much smaller model
+loses is uncertain: the replicates spread R* evenly in 1/R* over [1/inf, 1/15.4] (five
+values, ``R_STAR_RANGE``), and the central fit takes the middle (R* = 30.8).
+D' never exceeds U * (1 + R*). Forecasts past ``EPOCHS_WARN`` epochs (Muennighoff: up
+to about 4 repeats are as good as fresh data) are flagged, since a model may also
+overfit, which no monotone law foresees.
+
+Leaving the plateau: a small model's first rungs can sit on its initial plateau, so
+that each doubling of the budget gains more than the one before (the curve is concave
+in log-log). No law E + A * x^-alpha can follow that (its local log-log slope never
+grows), and fitted to all rungs it forecasts too little gain. Where ``accelerating``
+finds this, the arm is forecast by the local law instead: a power law without floor
+(E = 0) through its last two rungs, which continues their log-log slope. Its replicates
+and its backtest (the same law through the two rungs before the last) are made the
+same way, and a missed backtest widens it like any other; the arm is marked
+``plateau`` and the sentence never says the answer holds against it.
+
+The same law, fitted against the unique training bytes of ``--fractions`` runs, gives
+the score at 2x and 10x the user's data, and, inverted on the scratch arm, the
+*effective data transferred* by pretraining (Hernandez et al. 2021, "Scaling Laws
+for Transfer").
+
+ROUGE-L (higher is better) is fitted as 1 - ROUGE-L with the same law, and shown
+back as ROUGE-L.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +126,9 @@ class Axis:
             rate = self.rate_draws.reshape(col) if draws else self.rate
             return effective_data(v * rate, self.unique, r_star)
         x = v if self.seen is None else effective_data(self.seen, v, r_star)
-        return x if not draws else np.broadcast_to(x, (len(self.rate_draws), *np.shape(x)))
+        if not draws or (self.seen is not None and self.r_star is not None):  # R* draws already gave a row each
+            return x
+        return np.broadcast_to(x, (len(self.rate_draws), *np.shape(x)))
 
     def epochs(self, v: float) -> float | None:
         if self.kind == "budget" and self.rate and self.unique:
@@ -197,11 +268,6 @@ def _fit_arm(arm: str, metric: str, evidence: Sequence[SettingScores], xs_of, ax
 PLATEAU_NOTE = ("it is still leaving its initial plateau (each doubling of the budget gained more than the one "
                 "before), so it is forecast by a power law without floor through its last two rungs: "
                 "pessimistic if it keeps steepening, optimistic once it bends toward a floor")
-"""Measured (bench/forecast.py, token budgets, scratch-lstm, four such ladders): the
-saturating law fitted to all rungs missed at 4x by 0.34, 0.27, 0.16 and 0.14 bits per
-byte; the local law by 0.03, 0.17, 0.004 and 0.27, the last (optimistic: the gains
-shrank past 4 epochs) outside its 80% interval but inside its 95% one. The first three
-ladders were seen before the local law was chosen (README: forecast accuracy)."""
 
 
 def accelerating(x, y, sigma) -> bool:

@@ -1,11 +1,14 @@
-"""From a comparison's runs to its forecast (forecast.py does the fitting).
+"""From a comparison's runs to its forecast.
 
-With ``--forecast-budget``, every arm and seed also runs on the largest data fraction
-at 1/4 and 1/2 of the budget, each with its own full schedule (``LADDER_SHARES``);
-with the main runs these are three rungs of a budget ladder, fitted per arm with a
-law that saturates and extrapolated to the target budget. With three or more
-``--fractions`` the main runs also give the score against training data (2x and 10x
-the user's data, and the data pretraining is worth to a scratch arm).
+With ``--forecast-budget`` every arm's forecast is fitted to the whole learning curves of
+its runs (``arm.py``), which need ``FORECAST_POINTS`` curve points each. An arm trained
+at a constant rate needs nothing more: the first quarter of its run *is* a run at a
+quarter of the budget. An arm whose rate decays trains one extra run at
+``EXTRA_SHARE`` of the budget with its own full schedule (per seed, on the largest data
+fraction), which shows the law what a complete anneal gains at another length: at most
+``EXTRA_SHARE`` more training, against 75% for a ladder of rungs retrained at 1/4 and 1/2.
+With three or more ``--fractions`` the main runs also give the score against training
+data (2x and 10x the user's data, and the data pretraining is worth to a scratch arm).
 """
 
 from __future__ import annotations
@@ -19,13 +22,22 @@ import numpy as np
 from roundtable.config.settings import BudgetConfig, parse_budget
 from roundtable.core.errors import UserError
 from roundtable.decide.verdict import per_doc
-from roundtable.forecast import DataPoint, Ladder, LadderPoint, forecast_block
+from roundtable.forecast.arm import ArmCurves, curve_inputs
+from roundtable.forecast.block import forecast_block
+from roundtable.forecast.law import DataPoint
 
 if TYPE_CHECKING:
     from roundtable.tasks import Task
 
-LADDER_SHARES = (0.25, 0.5)
-"""The rungs below the full budget, as shares of it."""
+EXTRA_SHARE = 0.25
+"""The extra run of an arm whose rate decays, as a share of the budget."""
+FORECAST_POINTS = 12
+"""Curve points between step 0 and the end of every run when forecasting."""
+
+
+def extra_shares(schedule: str) -> tuple[float, ...]:
+    """The forecast's extra runs of an arm with this schedule: none at a constant rate."""
+    return () if schedule == "constant" else (EXTRA_SHARE,)
 
 
 def forecast_target(spec: str, budget: BudgetConfig) -> tuple[float, str]:
@@ -63,39 +75,33 @@ def _scores(runs: list[dict], out: Path, key: str) -> dict | None:
     return {"doc_nll": z[0], "doc_bytes": z[1]}
 
 
-def _ladders(rungs: dict[str, dict[float, list[dict]]], base: float, unique: float, out: Path, metrics) -> list[Ladder]:
-    ladders = []
-    for metric, key in metrics:
-        for arm, by_share in rungs.items():
-            points = []
-            for share, runs in sorted(by_share.items()):
-                s = _scores(runs, out, key)
-                if s is not None:
-                    seen = float(np.mean([r["train_bytes"] for r in runs]))
-                    points.append(LadderPoint(budget=share * base, tokens_seen=seen, unique_tokens=unique, **s))
-            if len(points) >= 3:
-                ladders.append(Ladder(arm, points, metric))
-    return ladders
+def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: str, task: Task) -> ArmCurves | None:
+    point_key, final_key = ("subset_bits_per_byte", "valid_bits_per_byte") if metric == "valid_bits_per_byte" \
+        else (metric, metric)
+    mine = [r for r in runs if r["arm"] == arm]
+    return curve_inputs(mine, metric, point_key, final_key, budget, unique, arm)
 
 
 def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budget: BudgetConfig, spec: str,
           train_bytes: dict[float, int]) -> dict | None:
-    """The results.json ``forecast`` block from finished runs, or None without a ladder.
+    """The results.json ``forecast`` block from finished runs, or None with no arm to forecast.
 
     ``train_bytes``: the unique training bytes at each data fraction."""
     target, unit = forecast_target(spec, budget)
     base = budget.kind[1]
     top = max(train_bytes)
     ok = [r for r in runs + ladder_runs if r.get("status") == "ok"]
-    rungs: dict[str, dict[float, list[dict]]] = {}
-    for r in ok:
-        if r["fraction"] == top:
-            rungs.setdefault(r["arm"], {}).setdefault(r.get("budget_share", 1.0), []).append(r)
-    metrics = [("valid_bits_per_byte", "doc_nll_nats")]
+    at_top = [r for r in ok if r["fraction"] == top]
+    metrics = ["valid_bits_per_byte"]
     if task.primary_metric != "valid_bits_per_byte":
-        metrics.insert(0, (task.primary_metric, task.doc_key))  # the first ladder's metric is the primary one
-    ladders = _ladders(rungs, base, float(train_bytes[top]), out, metrics)
-    if not ladders:
+        metrics.insert(0, task.primary_metric)  # the first metric is the primary one
+    arms: dict[str, dict[str, ArmCurves]] = {}
+    for metric in metrics:
+        for arm in dict.fromkeys(r["arm"] for r in at_top):
+            got = _curves(at_top, arm, base, float(train_bytes[top]), metric, task)
+            if got is not None:
+                arms.setdefault(metric, {})[arm] = got
+    if not arms.get(metrics[0]):
         return None
     data = None
     if len(train_bytes) >= 3:
@@ -104,10 +110,20 @@ def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budg
             points = []
             for f, unique in sorted(train_bytes.items()):
                 main = [r for r in ok if r["arm"] == arm and r["fraction"] == f and r.get("budget_share", 1.0) == 1.0]
-                s = _scores(main, out, metrics[0][1])
+                s = _scores(main, out, task.doc_key if metrics[0] != "valid_bits_per_byte" else "doc_nll_nats")
                 if s is not None:
                     seen = float(np.mean([r["train_bytes"] for r in main]))
                     points.append(DataPoint(train_bytes=float(unique), tokens_seen=seen, **s))
             if len(points) >= 3:
                 data[arm] = points
-    return forecast_block(ladders, target, data=data or None, user_bytes=float(train_bytes[top]), unit=unit)
+    done = [r for r in ladder_runs if r.get("status") == "ok"]
+    main = [r for r in runs if r.get("status") == "ok"]
+    extra_bytes, main_bytes = (sum(float(r.get("train_bytes", 0)) for r in rs) for rs in (done, main))
+    block = forecast_block(arms[metrics[0]], target, also={m: arms[m] for m in metrics[1:] if m in arms},
+                           data=data or None, user_bytes=float(train_bytes[top]), unit=unit)
+    block["extra_training"] = {
+        "runs": len(done), "train_bytes": extra_bytes, "main_train_bytes": main_bytes,
+        "train_seconds": sum(r.get("train_seconds", 0.0) for r in done),
+        "main_train_seconds": sum(r.get("train_seconds", 0.0) for r in main),
+        "share": extra_bytes / main_bytes if main_bytes else 0.0}  # of the training the comparison did, in bytes
+    return block

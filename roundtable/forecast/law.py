@@ -1,6 +1,6 @@
 """The law a forecast fits: its inputs (per-document scores of the ladder's rungs and of
 data fractions), effective data under repetition, and the saturating law with its
-MAP fit. The method as a whole is in ``roundtable/forecast/__init__.py``."""
+MAP fit. The method and its intervals are in ``bootstrap.py``."""
 
 from __future__ import annotations
 

@@ -35,25 +35,21 @@ def fmt_budget_range(lo: float | None, hi: float | None, unit: str = "s") -> str
 
 
 def arm_problem(block: dict, arm: str) -> str | None:
-    """Why an arm cannot be forecast at all (failed fit, score rising with budget), or
-    None. A missed backtest is not fatal: it widens the intervals, and the sentence
-    says so, and refuses to rank the arms when its error exceeds their forecast gap."""
+    """Why an arm cannot be forecast (too few steps or curve points, a failed fit), or None."""
     e = block["arms"][arm]
+    if e.get("problem"):
+        return e["problem"]
     if e.get("value") is None or not math.isfinite(e["value"]):
         return "the fit failed"
-    for n in e.get("notes", []):
-        if "fit failed" in n or "got worse" in n:
-            return n
     return None
 
 
 def forecast_sentence(block: dict, answer: str | None = None, *, fmt: str = "{:.2f}") -> str:
     """One plain sentence for the verdict: each arm's forecast at the target with its 95%
-    interval, then whether ``answer`` (the measured winner; default: the best at the
-    largest measured budget) holds, is overtaken (when, with an 80% interval), or cannot
-    be told. An arm whose fit failed, whose score rose with budget or whose backtest
-    missed gets no number but the reason; a backtest error larger than the forecast gap
-    is said instead of a ranking."""
+    interval, then what the forecast can support about ``answer`` (the measured winner;
+    default: the best at the measured budget), with the same caution for every arm: a
+    crossover or "the answer holds" only where the 95% interval of the difference at
+    the target excludes zero. An arm that cannot be forecast gets no number but the reason."""
     arms, unit = block.get("arms", {}), block.get("unit", "s")
     when = fmt_budget(block["target_seconds"], unit)
     problems = {a: arm_problem(block, a) for a in arms}
@@ -66,39 +62,29 @@ def forecast_sentence(block: dict, answer: str | None = None, *, fmt: str = "{:.
     parts = []
     for i, a in enumerate(order):
         lo, hi = (fmt.format(v) for v in ok[a]["ci95"])
-        k = ok[a].get("params", {}).get("inflation", 1.0)
-        wide = f"; widened {k:.1f}x as its backtest missed" if k > 1.0 else ""
-        wide += "; from its last two rungs, as it is still leaving its initial plateau" if ok[a].get("plateau") else ""
         parts.append(f"{a} {'is forecast at' if i == 0 else 'at'} {fmt.format(ok[a]['value'])} "
-                     f"({'95% interval ' if i == 0 else ''}{lo}-{hi}{wide})")
+                     f"({'95% interval ' if i == 0 else ''}{lo}-{hi})")
     head = f"At {when}, " + (" and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1])
     if bad:
         return f"{head}; {bad}, so the measured verdict stands alone."
     if len(order) == 1:
         return head + "."
-    if answer is None:
+    if answer is None or answer not in ok:
         sign = -1 if higher else 1
-        answer = min(arms, key=lambda a: sign * arms[a]["measured"][-1]["value"]) \
-            if all(arms[a].get("measured") for a in arms) else order[0]
-    bt = {b["arm"]: abs(b["predicted"] - b["actual"]) for b in block.get("backtest", [])}
-    gap = abs(ok[order[0]]["value"] - ok[order[1]]["value"])
-    err = max((bt[a] for a in order[:2] if a in bt), default=0.0)
-    if err > gap:
-        return (f"{head}; but the backtest error ({err:.3f}) is larger than the forecast gap ({gap:.3f}), "
-                "so the forecast cannot rank them.")
-    rising = [a for a in order if a != answer and ok[a].get("plateau")]
-    if rising:  # a law without floor through two rungs: no claim that it overtakes, nor that it never does
-        return (f"{head}: but {rising[0]} is still leaving its initial plateau, so its forecast rests on its last "
-                f"two rungs alone and whether it catches up with {answer} cannot be told yet.")
-    cross = [c for c in block.get("crossover", []) if c.get("budget") and c.get("overtakes") == answer
-             and c["budget"] <= block["target_seconds"]]
+        measured = {a: ok[a]["measured"][-1]["value"] for a in ok if ok[a].get("measured")}
+        answer = min(measured, key=lambda a: sign * measured[a]) if len(measured) == len(ok) else order[0]
+    diff = block.get("difference", {})
+    if not diff.get("separated"):
+        lo, hi = (fmt.format(v) for v in diff.get("ci95", [math.nan, math.nan]))
+        return (f"{head}: the 95% interval of their difference ({lo} to {hi}) holds zero, so the forecast cannot "
+                f"separate {diff.get('leader', order[0])} from {diff.get('runner_up', order[1])}.")
+    leader = diff["leader"]
+    if leader == answer:
+        return f"{head}: {answer} is forecast to stay ahead."
+    cross = [c for c in block.get("crossover", []) if c.get("budget") and c.get("arm") == leader
+             and c.get("overtakes") == answer and c["budget"] <= block["target_seconds"]]
     if cross:
         c = min(cross, key=lambda c: c["budget"])
-        return (f"{head}: {c['arm']} is forecast to overtake {answer} after about {fmt_budget(c['budget'], unit)} "
-                f"({fmt_budget_range(*c['ci80'], unit)}).")
-    diff = block.get("difference", {})
-    if diff and not diff.get("separated", True):
-        return f"{head}: the intervals overlap, so the forecast cannot separate {diff['leader']} from {diff['runner_up']}."
-    if order[0] == answer:
-        return f"{head}: the answer holds."
-    return f"{head}: {order[0]} is forecast to be ahead by then."
+        return (f"{head}: {leader} is forecast to overtake {answer} after about {fmt_budget(c['budget'], unit)} "
+                f"(80% interval {fmt_budget_range(*c['ci80'], unit)}).")
+    return f"{head}: {leader} is forecast to be ahead by then."

@@ -112,14 +112,96 @@ def _verdict_figure(results: Results):
     return fig
 
 
+def pareto_front(points: dict[str, tuple[float, float]], cheaper_is_lower: bool, lower_is_better: bool) -> set[str]:
+    """The arms no other arm beats on both cost and score: (cost, score) per arm;
+    ``cheaper_is_lower``: a lower cost is cheaper (parameters), else a higher one is
+    (generation speed). An arm equal to another on both stays on the front."""
+    def key(p: tuple[float, float]) -> tuple[float, float]:
+        return (p[0] if cheaper_is_lower else -p[0]), (p[1] if lower_is_better else -p[1])
+
+    k = {a: key(p) for a, p in points.items()}
+    return {a for a in k if not any(o[0] <= k[a][0] and o[1] <= k[a][1] and o != k[a] for o in k.values())}
+
+
+def frontier_points(results: Results) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per inference cost (parameters, generation tokens/s): each arm's (cost, final score),
+    means over its finished seeds at the verdict's fraction; an arm without the cost measured is left out."""
+    metric = results.facts.primary_metric
+    out: dict[str, dict[str, tuple[float, float]]] = {"params": {}, "gen_tokens_per_s": {}}
+    for arm, runs in by_arm(at_top(results)).items():
+        scores = [r.final[metric] for r in runs if r.final.get(metric) is not None]
+        if not scores:
+            continue
+        score = float(np.mean(scores))
+        params = next((r.params for r in runs if r.params), None)
+        speeds = [r.generation.tokens_per_second for r in runs
+                  if r.generation is not None and r.generation.tokens_per_second is not None]
+        if params:
+            out["params"][arm] = (float(params), score)
+        if speeds:
+            out["gen_tokens_per_s"][arm] = (float(np.mean(speeds)), score)
+    return out
+
+
+def _frontier_figure(results: Results):
+    """The quality-cost frontier: each arm's final score against its parameters and its
+    generation speed on this machine; filled markers and the line: the Pareto front."""
+    points = frontier_points(results)
+    if sum(len(p) for p in points.values()) < 2:
+        return None
+    colors = _colors(results)
+    metric, lower = results.facts.primary_metric, results.facts.lower_is_better
+    fig = Figure(figsize=(9.0, 4.0), dpi=110)
+    FigureCanvasAgg(fig)
+    panels = (("params", "parameters (log)", True), ("gen_tokens_per_s", "generated tokens per second (log)", False))
+    for i, (key, xlabel, cheap_low) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric if i == 0 else "")
+        ax.grid(alpha=0.3)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        pts = points[key]
+        if not pts:
+            ax.set_title("not measured", fontsize=9, loc="left")
+            continue
+        front = pareto_front(pts, cheap_low, lower)
+        line = sorted((pts[a] for a in front), key=lambda p: p[0])
+        ax.plot([p[0] for p in line], [p[1] for p in line], color=GREY, lw=1, ls="--", drawstyle="steps-post"
+                if cheap_low else "steps-pre")
+        for arm, (x, y) in pts.items():
+            on = arm in front
+            ax.plot([x], [y], "o", ms=8, color=colors.get(arm, GREY), mfc=colors.get(arm, GREY) if on else "white")
+            ax.annotate(arm, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_title(f"against {'size' if cheap_low else 'speed'}", fontsize=10, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def frontier_caption(results: Results) -> str:
+    """Names the arms on each front, so the caption says what the markers show."""
+    points = frontier_points(results)
+    lower = results.facts.lower_is_better
+    fronts = []
+    for key, words, cheap_low in (("params", "size", True), ("gen_tokens_per_s", "generation speed", False)):
+        if points[key]:
+            fronts.append(f"against {words}: {', '.join(sorted(pareto_front(points[key], cheap_low, lower)))}")
+    return ("Quality against inference cost: each arm's final score (mean over seeds at the verdict's fraction) against "
+            "its parameters and its generation speed measured on this machine after training. Filled markers and the "
+            "dashed line: the Pareto front, the arms no other arm beats on both score and cost (" + "; ".join(fronts)
+            + "); hollow: an arm another beats on both.")
+
+
 def _forecast_figure(results: Results):
-    """The fan chart: measured rungs, the forecast band to the target budget (log x),
-    and the backtest's prediction of the largest rung against what it measured."""
+    """The fan chart: each arm's measured curve (its main run, carried to the whole text),
+    its final score, the forecast band to the target budget (log x), and the backtest's
+    prediction of the final score from the first half of the curve."""
     f = results.forecast
     if f is None or not f.arms:
         return None
     colors = _colors(results)
-    unit = "seconds" if f.unit == "s" else "steps"
+    unit = {"s": "seconds"}.get(f.unit, f.unit)
     metric = next(iter(f.arms.values())).metric
     fig, ax = _axes(f"Forecast to {fmt(f.target_seconds, 'g')} {unit}", f"training budget ({unit})", metric)
     for arm, a in f.arms.items():
@@ -131,7 +213,11 @@ def _forecast_figure(results: Results):
             ax.fill_between(x, ci95[:, 0], ci95[:, 1], color=color, alpha=0.12)
             ax.fill_between(x, ci80[:, 0], ci80[:, 1], color=color, alpha=0.22)
             ax.plot(x, [b.value for b in band], color=color, ls="--", lw=1.2)
-        ax.plot([m.at for m in a.measured], [m.value for m in a.measured], "o", color=color, label=f"{arm} (measured)")
+        curve = [p for p in a.raw.get("curve") or [] if p.get("value") is not None]
+        if curve:
+            ax.plot([p["at"] for p in curve], [p["value"] for p in curve], color=color, lw=1.0, alpha=0.8)
+        ax.plot([m.at for m in a.measured], [m.value for m in a.measured], "o", color=color,
+                label=f"{arm} (measured)" + ("" if a.value is not None else ": no forecast"))
     for b in f.backtest:
         ax.plot([b.budget], [b.predicted], marker="x", ms=9, color=colors.get(b.arm, GREY), ls="none")
     ax.axvline(f.target_seconds or 1, color="#888888", lw=0.8, ls=":")
@@ -213,9 +299,15 @@ def _figures(results: Results) -> list[tuple[str, str, object]]:
     flops = band + f" FLOPs: {results.flops_formula or DASH}."
     bpb = "valid bits per byte"
     sweep = "Final score of each arm against the fraction of training data: mean over seeds, error bars min to max."
-    fan = ("Dots: each arm's final score at 1/4, 1/2 and the whole budget (mean over seeds). Dashed line: "
-           "the fitted law to the target budget (dotted vertical), bands: 80% and 95% intervals. Crosses: the "
-           "backtest, the whole budget's score predicted from the two smaller rungs.")
+    fan = ("Solid line: each arm's learning curve as measured (curve subset, carried to the whole text); dots: its "
+           "final score (mean over seeds). Dashed line: the forecast of a run at each budget, with its own "
+           "learning-rate schedule, to the target (dotted vertical); bands: 80% and 95% intervals. Crosses: the "
+           "backtest, the final score predicted from the first half of the curve.")
+    extra = (results.forecast.raw.get("extra_training") or {}) if results.forecast is not None else {}
+    if extra.get("runs"):
+        fan += (f" The forecast's own extra training: {extra['runs']} run{'s' if extra['runs'] > 1 else ''} at a share "
+                f"of the budget for the arms whose rate decays, {extra.get('train_seconds', 0):.0f} s, "
+                f"{extra.get('share', 0):.0%} of the comparison's training bytes.")
     figs = [
         ("verdict", _verdict_caption(results), lambda: _verdict_figure(results)),
         ("forecast", fan, lambda: _forecast_figure(results)),
@@ -223,6 +315,7 @@ def _figures(results: Results) -> list[tuple[str, str, object]]:
         ("bpb_vs_bytes", band, lambda: _curve_figure(results, "train_bytes", "training bytes", True, None, bpb)),
         ("bpb_vs_flops", flops, lambda: _curve_figure(results, "flops", "training FLOPs", True, None, bpb)),
         ("fraction_sweep", sweep, lambda: _sweep_figure(results)),
+        ("frontier", frontier_caption(results), lambda: _frontier_figure(results)),
     ]
     if results.has_rouge:
         rouge = f"Data fraction {top}. ROUGE-L of generated summaries during training: mean over seeds, band min-max."

@@ -12,7 +12,7 @@ from pathlib import Path
 from statistics import fmean
 
 from roundtable.arms import starts_pretrained
-from roundtable.config.settings import ArmConfig
+from roundtable.config.settings import RECIPE, ArmConfig
 from roundtable.report.figures import Plot
 from roundtable.report.load import at_top, by_arm, top_fraction
 from roundtable.report.samples import N_SAMPLES, clip, lm_rows, summarize_rows
@@ -93,6 +93,12 @@ def _verdict_rows(v: Verdict) -> list[list[str]]:
         rows.append(["bpb", f"means {means}, margin {fmt(v.bpb.margin)}, ci95 {_interval(v.bpb.ci95)}"])
     if v.forecast_sentence:
         rows.append(["forecast_sentence", v.forecast_sentence])
+    if v.deployment is not None:
+        d = v.deployment
+        winner = d.winner or ("none: the interval includes zero" if d.separated is False and d.runner_up else DASH)
+        rows.append(["under the deployment limit", f"leader {d.leader or DASH}, winner {winner}, margin {fmt(d.margin)}, "
+                     f"95% interval {_interval(d.ci95)}; left out: "
+                     + (", ".join(f"{a} ({why})" for a, why in d.excluded.items()) or "none")])
     return rows
 
 
@@ -105,7 +111,8 @@ def _title_section(results: Results, problem: str | None, plots: list[Plot]) -> 
     if not results.complete and not problem:
         blocks.append(Block("note", "results.json is marked incomplete: some runs are still to come."))
     blocks += [Block("note", w) for w in (v.warnings if v else ())]
-    blocks += [Block("figure", p.caption, plot=p) for p in plots if p.name == "verdict"]
+    # with a forecast the report opens with its fan chart: where the arms are heading, against what was measured
+    blocks += [Block("figure", p.caption, plot=p) for name in ("forecast", "verdict") for p in plots if p.name == name]
     if results.budget.kind == "seconds":
         blocks.append(Block("p", "The budget is wall-clock time: the result depends on this machine and its load "
                                  "(see Versions and machine); a budget in bytes (--budget 5MB) does not."))
@@ -155,8 +162,9 @@ def _cost_row(arm: str, runs: list[Run]) -> list[str]:
     ]
 
 
-def _cost_section(results: Results) -> list[Block]:
-    """What each arm costs; means over its finished seeds at the verdict's fraction."""
+def _cost_section(results: Results, frontier: list[Plot] | None = None) -> list[Block]:
+    """What each arm costs; means over its finished seeds at the verdict's fraction; the
+    quality-cost frontier (``frontier``: its figure) and the verdict under a deployment limit."""
     head = ["arm", "runs", "params", "trainable", "checkpoint MB", "train s", "train FLOPs", "eval s",
             "gen tokens/s", "gen bytes/s"]
     groups = by_arm(at_top(results))
@@ -167,7 +175,12 @@ def _cost_section(results: Results) -> list[Block]:
         return blocks + [Block("p", "No runs recorded.")]
     note = (f"Means over finished seeds at data fraction {fmt(top_fraction(results), 'g')}. "
             f"Training FLOPs: {results.flops_formula or DASH}.")
-    return blocks + [Block("table", rows=[head] + [_cost_row(a, rs) for a, rs in groups.items()]), Block("p", note)]
+    blocks += [Block("table", rows=[head] + [_cost_row(a, rs) for a, rs in groups.items()]), Block("p", note)]
+    blocks += [Block("figure", p.caption, plot=p) for p in frontier or ()]
+    dep = results.verdict.deployment if results.verdict else None
+    if dep is not None:
+        blocks += [Block("h3", "Under the deployment limit"), Block("p", dep.sentence)]
+    return blocks
 
 
 def _step0(runs: list[Run]) -> str:
@@ -300,18 +313,53 @@ def _kv_rows(d: dict) -> list[list[str]]:
 
 ALWAYS_SHOWN = ("name", "learning_rate", "batch_size", "schedule", "block_size", "tokenizer")
 """Every arm's recipe in brief, shown whatever its value."""
-ARM_SETTINGS_NOTE = ("Each arm lists its recipe and the settings where it differs from the default arm settings "
-                     "(roundtable compare --help lists them); results.json holds every setting of every arm.")
+ARM_SETTINGS_NOTE = ("Each arm lists its recipe in brief, the rest of it where it differs from the default, and its "
+                     "own settings (roundtable compare --help lists them); results.json holds every setting of "
+                     "every arm.")
 
 
-def _own_arm_settings(config: dict) -> dict:
-    """The configuration with each arm reduced to its own settings: its recipe in brief and
-    what differs from the default arm settings (an LSTM's layers, LoRA's rank), not every
-    arm's fields under every arm."""
+def _own_arm_settings(config: dict, own: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """The configuration with each arm reduced to its own settings, not every arm's fields
+    under every arm. With ``own`` (results.json's ``arm_own_settings``): the recipe in brief,
+    the rest of the recipe where it differs from the default, and every setting the arm
+    table names as the arm's own (an LSTM's layers, LoRA's rank). Without it (files written
+    before it): the recipe in brief and every field that differs from the default."""
     defaults = {f.name: f.default for f in fields(ArmConfig) if f.default is not MISSING}
-    arms = [{k: v for k, v in arm.items() if k in ALWAYS_SHOWN or k not in defaults or v != defaults[k]}
-            if isinstance(arm, dict) else arm for arm in config.get("arms") or []]
+
+    def shown(arm: dict, k: str) -> bool:
+        if own is not None and arm.get("name") in own:
+            mine = own[arm["name"]]
+            return k in mine or (k in ALWAYS_SHOWN and k != "tokenizer") or (k in RECIPE and differs(arm, k))
+        return k in ALWAYS_SHOWN or k not in defaults or differs(arm, k)
+
+    def differs(arm: dict, k: str) -> bool:
+        return k not in defaults or arm[k] != defaults[k]
+
+    arms = [{k: v for k, v in arm.items() if shown(arm, k)} if isinstance(arm, dict) else arm
+            for arm in config.get("arms") or []]
     return {**config, "arms": arms} if "arms" in config else config
+
+
+def _sizing_blocks(results: Results) -> list[Block]:
+    """``size: auto``: the shape the rule chose for each arm and fraction, and the rule's inputs."""
+    rows = [["arm", "fraction", "shape", "n_head", "params", "budget FLOPs", "unique tokens", "epochs", "tokens/param",
+             "budget as FLOPs"]]
+    seen = set()
+    for r in results.runs:
+        z = r.sizing
+        if z is None or (r.arm, r.fraction) in seen:
+            continue
+        seen.add((r.arm, r.fraction))
+        rows.append([r.arm, fmt(r.fraction, "g"), z.shape, fmt(z.n_head, "d"), _count(z.params),
+                     fmt(z.budget_flops, ".3g"), _count(z.unique_tokens), fmt(z.epochs, ".2g"),
+                     fmt(z.tokens_per_param, ".3g"), z.budget_from or DASH])
+    if len(rows) == 1:
+        return []
+    rule = next(r.sizing for r in results.runs if r.sizing is not None)
+    note = (f"size: auto: the shape chosen for each run's budget and training text by {rule.raw.get('rule') or 'the rule'} "
+            f"(roundtable/arms/sizing.py); on fresh data it trains about {fmt(rule.rule_tokens_per_param, '.3g')} tokens "
+            "per parameter, on repeated data a smaller model for more epochs.")
+    return [Block("h3", "Model size chosen for the budget"), Block("p", note), Block("table", rows=rows)]
 
 
 def _config_section(results: Results) -> list[Block]:
@@ -320,8 +368,10 @@ def _config_section(results: Results) -> list[Block]:
         blocks += [Block("h3", "Pretrained model"), Block("kv", rows=_kv_rows(results.pretrained_model))]
     if results.data:
         blocks += [Block("h3", "Data"), Block("kv", rows=_kv_rows(results.data))]
-    text = json.dumps(_own_arm_settings(results.config), indent=2, default=str) if results.config else DASH
+    text = json.dumps(_own_arm_settings(results.config, results.arm_own_settings), indent=2, default=str) \
+        if results.config else DASH
     blocks += [Block("h3", "Exact configuration"), Block("p", ARM_SETTINGS_NOTE), Block("pre", text)]
+    blocks += _sizing_blocks(results)
     env = _kv_rows(results.environment) or [["environment", DASH]]
     return blocks + [Block("h3", "Versions and machine"), Block("kv", rows=env)]
 
@@ -330,7 +380,8 @@ def build_blocks(results: Results, out: Path, plots: list[Plot], problem: str | 
     """The whole page, in reading order: verdict first, the configuration last."""
     return [
         *_title_section(results, problem, plots), *_summary_section(results),
-        *_plot_section([p for p in plots if p.name != "verdict"]), *_cost_section(results),
+        *_plot_section([p for p in plots if p.name not in ("verdict", "forecast", "frontier")]),
+        *_cost_section(results, [p for p in plots if p.name == "frontier"]),
         *_evaluation_section(results),
         *_search_section(results), *_samples_section(results, out), *_problems_section(results),
         *_config_section(results),

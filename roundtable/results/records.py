@@ -90,6 +90,9 @@ class CurvePoint:
     """The whole validation text: step 0 and the final point only."""
     rougeL: float | None = None
     """summarize: ROUGE-L of the generated summaries."""
+    machine_busy: float | None = None
+    """The share of the cores' time other processes used since the previous point."""
+    threads: int | None = None
     raw: dict = _raw()
 
 
@@ -150,6 +153,28 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class Sizing:
+    """``size: auto``: the shape arms/sizing.py's rule chose for the run, and its inputs."""
+
+    shape: str = ""
+    """n_layer x n_embd."""
+    n_layer: int | None = None
+    n_embd: int | None = None
+    n_head: int | None = None
+    params: int | None = None
+    """Matrix-multiply parameters of the shape, the rule's N."""
+    budget_flops: float | None = None
+    budget_from: str = ""
+    """How the budget became FLOPs (a wall-clock budget: at the measured matmul peak)."""
+    unique_tokens: int | None = None
+    epochs: float | None = None
+    tokens_per_param: float | None = None
+    rule_tokens_per_param: float | None = None
+    """The rule's compute-optimal tokens per parameter on fresh data (about 20)."""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
 class Sample:
     """lm: a fixed prompt and the trained model's greedy continuation."""
 
@@ -195,6 +220,13 @@ class Run:
     precision: str | None = None
     data_wait_seconds: float | None = None
     curve_plan: CurvePlan | None = None
+    threads: int | None = None
+    """torch intra-op threads when training started (--threads, or a shard's share of its host's cores)."""
+    cores: int | None = None
+    """Cores in the CPU affinity mask when training started."""
+    machine_busy: float | None = None
+    """The share of those cores' time other processes used over the run (train/busy.py):
+    under a wall-clock budget, the verdict warns from decide.caveats.BUSY_SHARE up."""
     error: str | None = None
     diverged_step: int | None = None
     final: dict[str, float | None] = field(default_factory=dict)
@@ -202,6 +234,8 @@ class Run:
     curve: tuple[CurvePoint, ...] = ()
     generation: Generation | None = None
     """Measured after training on full-budget runs."""
+    sizing: Sizing | None = None
+    """``size: auto``: the shape the rule chose and its inputs."""
     samples: tuple[Sample, ...] = ()
     raw: dict = _raw()
 
@@ -285,6 +319,28 @@ class Verdict:
     bpb: BpbClause | None = None
     versus_pretrained: VersusPretrained | None = None
     pretrained_model: TestedModel | None = None
+    deployment: Deployment | None = None
+    """The verdict again under --max-params / --min-gen-tokens-per-s."""
+    raw: dict = _raw()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The verdict among the arms within a deployment limit (decide/deployment.py)."""
+
+    limit: dict[str, float | None] = field(default_factory=dict)
+    """max_params and min_gen_tokens_per_s; None: no limit on that cost."""
+    eligible: tuple[str, ...] = ()
+    excluded: dict[str, str] = field(default_factory=dict)
+    """Arm -> why the limit left it out."""
+    winner: str | None = None
+    """Named only where the 95% interval of the margin excludes zero, as in the main verdict."""
+    leader: str | None = None
+    runner_up: str | None = None
+    separated: bool | None = None
+    margin: float | None = None
+    ci95: Interval | None = None
+    sentence: str = ""
     raw: dict = _raw()
 
 
@@ -345,7 +401,7 @@ class Search:
 # -- the forecast (forecast.py) ---------------------------------------------------------------
 @dataclass(frozen=True)
 class Measured:
-    """A rung of the budget ladder: its budget and mean score over seeds."""
+    """What a forecast was fitted to, at the comparison's budget: the final score, mean over seeds."""
 
     at: float = 0.0
     value: float | None = None
@@ -371,12 +427,16 @@ class ArmForecast:
     measured: tuple[Measured, ...] = ()
     band: tuple[BandPoint, ...] = ()
     notes: tuple[str, ...] = ()
+    problem: str | None = None
+    """Why the arm has no forecast (too few steps or curve points, a failed fit)."""
+    scale: float | None = None
+    """The forecast's scale at the target (interval half-widths are multiples of it)."""
     raw: dict = _raw()
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """The largest rung's score predicted from the smaller ones, and what it measured."""
+    """The final score predicted from the first part of the curve, and what it measured."""
 
     arm: str = ""
     budget: float = 0.0
@@ -442,6 +502,9 @@ class Results:
     """None with the search off, or in files written before it was recorded (scored on validation text)."""
     eval_sample: EvalSample | None = None
     """None in files written before the sample was sized."""
+    arm_own_settings: dict[str, tuple[str, ...]] | None = None
+    """Per arm, the fields of its recipe that are its own (the arm table's
+    ``ArmSpec.settings``); None in files written before it was recorded."""
     budget: Budget = field(default_factory=Budget)
     flops_formula: str | None = None
     pretrained_model: dict = field(default_factory=dict)

@@ -1,0 +1,332 @@
+"""One arm's forecast from its whole learning curves: the schedule-aware law, the choice
+of law redone in every bootstrap replicate, and intervals scaled by the factors measured
+on calibration ladders (``calibration.json``).
+
+Inputs are every curve point after step 0 of the arm's runs at the whole budget (every
+seed) and, for an arm whose rate decays, of its one extra run at a share of the budget
+(``ladder.py``). Curve points score the curve subset, the same bytes at every point;
+the verdict's score is on the whole scored text, so the forecast is carried over by the
+ratio of the two at the main runs' end.
+
+Intervals: replicates perturb every point by the central fit's relative residuals
+(moving blocks of ``BLOCK`` neighbouring points, since a curve's errors run in
+stretches), redo the choice of law (``curvelaw.select``) and refit. The forecast's
+*scale* at a budget adds three spreads in quadrature: the replicates' (robust sd); the
+alternatives' (the sd of the forecasts of the candidate laws the in-curve backtest
+cannot tell apart, ``curvelaw.plausible``, each fitted to all its points, and of the
+chosen law under each end of ``R_STAR_SPREAD``: where the choice matters, e.g. on a
+curve still leaving its initial plateau or at many epochs, they disagree); and, with
+several seeds, the main runs' run-to-run spread. The interval is the central value plus or
+minus the scale times a factor: split-conformal (Vovk et al. 2005; Lei et al. 2018), the
+factor is the quantile of |actual - forecast| / scale over forecasts run for real at
+their target on ladders that are not among the ones the accuracy is reported on
+(bench/forecast.py ``--calibrate``). The law's misspecification, which no resampling of
+its inputs can show, enters through that factor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from roundtable.forecast.curvelaw import Candidate, CurvePoints, ScheduleLaw, fit, holdout_errors, plausible, select
+from roundtable.forecast.law import higher_is_better
+from roundtable.forecast.schedule import LAMBDA, Schedule, areas
+
+BLOCK = 3
+N_BOOT = 100
+MIN_STEPS = 40
+"""Fewest training steps a run the forecast fits may hold: shorter curves are mostly
+their first transient."""
+MIN_POINTS = 6
+"""Fewest curve points after step 0 a main run must have (``--curve-points`` sets them)."""
+MIN_SCALE = 0.002
+"""Smallest scale, as a share of the forecast: a curve that fits its law exactly still
+leaves the next run's noise."""
+MEMORY: float | None = 0.25
+"""The annealing momentum's memory as a share of the main run's steps: lam = 1 - 1 /
+(MEMORY * steps). Tissue et al.'s lam = 0.999 per step suits their runs of tens of
+thousands of steps; over a few hundred, S2 would grow with the run's length and the law
+would promise an annealing gain that grows without bound with the budget. With a memory
+of a quarter of the main run, the gain of a complete anneal stays about the same at any
+longer budget (Hägele et al. 2024: a cooldown's gain is about the same at every length).
+None: lam = 0.999."""
+R_STAR_SPREAD = (5.0, None)
+"""The repetition rule's R* is uncertain for small models: the chosen law is also fitted
+with repeats worth less (R* = 5) and worth as much as fresh data (no rule), and the
+spread of their forecasts enters the scale; it grows with the epochs the target repeats."""
+CALIBRATION = Path(__file__).with_name("calibration.json")
+_SUBSTEPS = 2048
+
+
+def conformal_factors(path: Path = CALIBRATION) -> dict[float, float]:
+    """{level: factor} as measured on calibration ladders; normal quantiles where none is shipped."""
+    try:
+        got = json.loads(path.read_text(encoding="utf-8"))
+        return {float(k): float(v) for k, v in got["factors"].items()}
+    except (OSError, KeyError, ValueError):
+        return {0.8: 1.2816, 0.95: 1.96}
+
+
+@dataclass
+class RunInput:
+    """One run's curve as the forecast reads it."""
+
+    steps: int
+    train_bytes: float
+    schedule: Schedule
+    at: np.ndarray
+    """(n,) steps of the curve points after step 0."""
+    loss: np.ndarray
+    """(n,) loss at those points on the curve subset (bits per byte, or 1 - ROUGE-L)."""
+    main: bool = True
+    """A run at the whole budget (an extra run at a share of it otherwise)."""
+    final: float | None = None
+    """Its loss on the whole scored text at its end (main runs)."""
+
+
+@dataclass
+class ArmCurves:
+    """An arm's runs for one metric, and the budget they were trained on."""
+
+    arm: str
+    runs: list[RunInput]
+    budget: float
+    """The comparison's budget per run, in the forecast's unit."""
+    unique: float | None = None
+    """Unique training bytes (one epoch), for the repetition rule; None: none."""
+    metric: str = "valid_bits_per_byte"
+
+
+def run_areas(schedule: Schedule, n_steps: float, bytes_per_step: float, unique, r_star,
+              lam: float = LAMBDA) -> tuple[float, float]:
+    """(S1, S2) at the end of a run of ``n_steps`` (``schedule.areas``), on at most
+    ``_SUBSTEPS`` sub-steps for long runs (the momentum decays lam ** k per k steps)."""
+    n = max(int(round(n_steps)), 1)
+    if n <= _SUBSTEPS:
+        s1, s2 = areas(schedule, n, bytes_per_step, unique, r_star, lam)
+        return float(s1[-1]), float(s2[-1])
+    k = n / _SUBSTEPS
+    s1, s2 = areas(schedule, _SUBSTEPS, bytes_per_step * k, unique, r_star, lam=lam ** k)
+    return float(s1[-1]), float(s2[-1])
+
+
+def _points(arm: ArmCurves, bytes_per_step: float, r_star, ref: float, lam: float) -> CurvePoints:
+    from roundtable.forecast.schedule import at_steps
+
+    cols: list[list[np.ndarray]] = [[], [], [], [], []]
+    for r in arm.runs:
+        s1, s2 = at_steps(r.schedule, r.steps, bytes_per_step, r.at, arm.unique, r_star, lam)
+        for c, v in zip(cols, (s1 / ref, s2 / ref, r.loss, r.at / r.steps, np.full(len(r.at), r.main))):
+            c.append(np.asarray(v, float))
+    s1, s2, y, share, main = (np.concatenate(c) for c in cols)
+    return CurvePoints(s1, s2, y, share, main.astype(bool))
+
+
+def _perturbed(points: CurvePoints, law: ScheduleLaw, cand: Candidate, rng: np.random.Generator,
+               n_boot: int) -> np.ndarray:
+    """(n_boot, n) losses: every point times (1 + a residual), residuals drawn in moving blocks."""
+    used = points.share >= cand.start - 1e-9
+    res = points.y[used] / law(points.s1[used], points.s2[used]) - 1.0
+    res = res - res.mean()
+    n = len(points.y)
+    m = len(res)
+    blocks = -(-n // BLOCK)
+    starts = rng.integers(0, m, size=(n_boot, blocks))
+    idx = (starts[..., None] + np.arange(BLOCK)) % m
+    draw = res[idx.reshape(n_boot, -1)[:, :n]]
+    return points.y * (1.0 + draw)
+
+
+@dataclass
+class CurveForecast:
+    """One arm's fitted law, its replicates, and how to read them at any budget."""
+
+    arm: str
+    metric: str
+    budget: float
+    steps_per_unit: float
+    bytes_per_step: float
+    schedule: Schedule
+    unique: float | None
+    r_star: float | None
+    ref: float
+    ratio: float
+    lam: float = LAMBDA
+    """Whole scored text over curve subset at the main runs' end."""
+    candidate: Candidate | None = None
+    law: ScheduleLaw | None = None
+    replicates: list[tuple[Candidate, ScheduleLaw] | None] = field(default_factory=list)
+    alternatives: list[tuple[float | None, float, ScheduleLaw]] = field(default_factory=list)
+    """(R*, its S1 scale, law): every candidate law fitted to all its points, and the chosen
+    one under each end of ``R_STAR_SPREAD``: how much the answer depends on these choices."""
+    run_sd: float = 0.0
+    """Run-to-run sd of the main runs' final loss (seeds), added for a new run."""
+    factors: dict[float, float] = field(default_factory=conformal_factors)
+    measured: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+    """Why there is no forecast (too few steps or points, the fit failed), or None."""
+
+    @property
+    def higher(self) -> bool:
+        return higher_is_better(self.metric)
+
+    def show(self, loss):
+        return 1.0 - loss if self.higher else loss
+
+    def steps_at(self, budget: float) -> float:
+        return budget * self.steps_per_unit
+
+    def _areas(self, budget: float) -> tuple[float, float]:
+        s1, s2 = run_areas(self.schedule, self.steps_at(budget), self.bytes_per_step, self.unique, self.r_star,
+                           self.lam)
+        return s1 / self.ref, s2 / self.ref
+
+    def loss(self, budget: float) -> float:
+        """Central forecast of the whole-text loss of a run at ``budget``."""
+        if self.law is None:
+            return math.nan
+        return float(self.law(*self._areas(budget))) * self.ratio
+
+    def replicate_losses(self, budget: float, keep_nan: bool = False) -> np.ndarray:
+        """The replicates' whole-text losses at ``budget`` (NaN where a refit failed, if kept)."""
+        s1, s2 = self._areas(budget)
+        v = np.array([law(s1, s2) * self.ratio if law is not None else np.nan
+                      for law in (r[1] if r else None for r in self.replicates)], float)
+        return v if keep_nan else v[np.isfinite(v)]
+
+    def scale(self, budget: float) -> float:
+        """The forecast's scale at ``budget`` (module docstring): the robust sd of the
+        replicates, the sd of the candidate laws' forecasts and the run-to-run spread, at
+        least MIN_SCALE of the forecast."""
+        c = self.loss(budget)
+        v = self.replicate_losses(budget)
+        sd = float(np.subtract(*np.percentile(v, [84, 16]))) / 2 if len(v) > 1 else 0.0
+        alt = []
+        for r_star, ref, law in self.alternatives:
+            a1, a2 = run_areas(self.schedule, self.steps_at(budget), self.bytes_per_step, self.unique, r_star,
+                               self.lam)
+            alt.append(float(law(a1 / ref, a2 / ref)) * self.ratio)
+        choice = float(np.std(alt)) if len(alt) > 1 else 0.0
+        return max(math.sqrt(sd**2 + choice**2 + self.run_sd**2), MIN_SCALE * abs(c))
+
+    def value(self, budget: float) -> float:
+        return float(self.show(self.loss(budget)))
+
+    def interval(self, budget: float, level: float) -> list[float]:
+        c = self.loss(budget)
+        if not math.isfinite(c):
+            return [math.nan, math.nan]
+        half = self.factors.get(level, 1.96) * self.scale(budget)
+        lo, hi = max(c - half, 0.0), c + half
+        if self.higher:
+            lo, hi = min(lo, 1.0), min(hi, 1.0)
+        return sorted([float(self.show(lo)), float(self.show(hi))])
+
+
+def too_short(arm: ArmCurves) -> str | None:
+    """Why an arm's curves are too short to fit (``MIN_STEPS``, ``MIN_POINTS``), or None."""
+    mains = [r for r in arm.runs if r.main]
+    top = max(mains, key=lambda r: r.steps)
+    if top.schedule.decays and all(r.main for r in arm.runs):
+        return (f"its rate decays, so its forecast needs an extra run at a quarter of the budget, and a quarter of its "
+                f"{top.steps} step{'' if top.steps == 1 else 's'} is fewer than the {MIN_STEPS} a fit of a curve needs "
+                "(a larger budget gives more)")
+    shortest = min(arm.runs, key=lambda r: r.steps)
+    if shortest.steps < MIN_STEPS:
+        kind = "run" if shortest.main else "extra run at a share of the budget"
+        return (f"its {kind} trained {shortest.steps} step{'' if shortest.steps == 1 else 's'}, fewer than the "
+                f"{MIN_STEPS} a fit of its curve needs (a larger budget gives more)")
+    few = min(len(r.at) for r in mains)
+    if few < MIN_POINTS:
+        return (f"its run has {few} curve points after step 0, fewer than the {MIN_POINTS} a fit needs "
+                f"(--curve-points {MIN_POINTS + 2} or more; a wall-clock budget keeps fewer for a slow arm)")
+    return None
+
+
+def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N_BOOT, seed: int = 0,
+                 upto: float | None = None, memory: float | None = MEMORY) -> CurveForecast:
+    """Fit one arm's whole curves; read it with ``.value(T)``, ``.interval(T, 0.95)``.
+
+    ``upto``: use only the main runs' points up to this share of their steps, as if
+    they had stopped there (the comparison's own backtest)."""
+    mains = [r for r in arm.runs if r.main]
+    top = max(mains, key=lambda r: r.steps)
+    bps = top.train_bytes / max(top.steps, 1)
+    ratio = float(np.mean([r.final / r.loss[-1] for r in mains if r.final is not None and len(r.loss)] or [1.0]))
+    finals = [r.final for r in mains if r.final is not None]
+    sched = top.schedule
+    lam = LAMBDA if memory is None else 1.0 - 1.0 / max(memory * top.steps, 1.0)
+    s1_end, _ = run_areas(sched, top.steps, bps, arm.unique, r_star, lam)
+    fc = CurveForecast(arm.arm, arm.metric, arm.budget, top.steps / arm.budget, bps, sched, arm.unique, r_star,
+                       s1_end, ratio, lam, run_sd=float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0)
+    fc.measured = [{"at": arm.budget, "value": float(fc.show(np.mean(finals))) if finals else math.nan,
+                    "steps": int(top.steps), "seeds": len(mains)}]
+    runs = arm.runs
+    if upto is not None:
+        runs = []
+        for r in arm.runs:
+            if r.main:
+                keep = r.at <= upto * r.steps + 1e-9
+                r = RunInput(r.steps, r.train_bytes, r.schedule, r.at[keep], r.loss[keep], True, None)
+            runs.append(r)
+        arm = ArmCurves(arm.arm, runs, arm.budget, arm.unique, arm.metric)
+    fc.problem = too_short(arm) if upto is None else None
+    if fc.problem:
+        return fc
+    points = _points(arm, bps, r_star, s1_end, lam)
+    if upto is not None:  # the held-out share inside the choice is of what is kept
+        points.share = np.where(points.main, points.share / upto, points.share)
+    got = select(points)
+    if got is None:
+        fc.problem = "the fit of its curve failed"
+        return fc
+    fc.candidate, fc.law = got
+    for cand in plausible(holdout_errors(points)):
+        use = points.share >= cand.start - 1e-9
+        law = fit(points.s1[use], points.s2[use], points.y[use], floor=cand.floor)
+        if law is not None:
+            fc.alternatives.append((r_star, s1_end, law))
+    if arm.unique:
+        for other in R_STAR_SPREAD:
+            ref = run_areas(sched, top.steps, bps, arm.unique, other, lam)[0]
+            p = _points(arm, bps, other, ref, lam)
+            use = p.share >= fc.candidate.start - 1e-9
+            law = fit(p.s1[use], p.s2[use], p.y[use], floor=fc.candidate.floor)
+            if law is not None:
+                fc.alternatives.append((other, ref, law))
+    rng = np.random.default_rng([seed, len(points.y), sum(map(ord, arm.arm))])
+    for y in _perturbed(points, fc.law, fc.candidate, rng, n_boot):
+        fc.replicates.append(select(CurvePoints(points.s1, points.s2, y, points.share, points.main)))
+    return fc
+
+
+def curve_inputs(runs: Sequence[dict], metric: str, point_key: str, final_key: str, budget: float,
+                 unique: float | None, arm: str) -> ArmCurves | None:
+    """An arm's ``ArmCurves`` from its results.json run records (status ok): main runs are
+    those at the whole budget (``budget_share`` 1), the others extra runs."""
+    higher = higher_is_better(metric)
+    inputs = []
+    for r in runs:
+        pts = [p for p in r.get("curve", []) if p.get("step", 0) > 0 and p.get(point_key) is not None]
+        if not pts:
+            continue
+        loss = np.array([p[point_key] for p in pts], float)
+        final = (r.get("final") or {}).get(final_key)
+        if higher:
+            loss = 1.0 - loss
+            final = None if final is None else 1.0 - final
+        recipe = r.get("recipe") or {}
+        main = float(r.get("budget_share", 1.0)) == 1.0
+        inputs.append(RunInput(int(r["steps"]), float(r["train_bytes"]),
+                               Schedule(recipe.get("schedule", "constant"), float(recipe.get("warmup_fraction", 0.0))),
+                               np.array([p["step"] for p in pts], float), loss, main, final if main else None))
+    if not any(i.main for i in inputs):
+        return None
+    return ArmCurves(arm, inputs, budget, unique, metric)

@@ -1,0 +1,190 @@
+"""The schedule-aware law and its robust fit to whole learning curves.
+
+Tissue et al. 2024, "Scaling Law with Learning Rate Annealing":
+
+    L(S1, S2) = L0 + A * S1 ** -alpha - C * S2
+
+S1 is the area under the learning rate (here over effective data, ``schedule.py``), S2
+the annealing area; L0, A, C >= 0 and alpha in ``ALPHA_BOUNDS``. A constant rate has
+S2 = 0 and the law is the saturating power law of the data seen; a run that decays its
+rate gains ``C * S2`` at its end, which is why the first quarter of a cosine run is not
+a quarter-budget run, and why a law of final scores alone cannot tell the two apart.
+
+The fit minimises a Huber loss of relative residuals (about the residuals of log scores,
+as Besiroglu et al. 2024 fit the Chinchilla law), so a few points off the law (the
+initial plateau's edge, a noisy step) pull less than a square would. For a fixed alpha
+the law is linear in (L0, A, C): iteratively reweighted non-negative least squares,
+solved exactly for every alpha of a grid at once (a grid cannot miss the global basin
+the way one starting point can), then on a finer grid around the best.
+
+Which law extrapolates is chosen by the points themselves (``Candidate``): with or
+without a floor L0, fitted from the first curve points on or only from a later share of
+each run (a small model's curve can sit on its initial plateau first, which no power law
+follows). Each candidate is fitted without the main run's last points and scored on
+them (a backtest inside the curve); the best one is refitted on every point. The
+bootstrap (``arm.py``) repeats the choice in every replicate, so the interval includes
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+ALPHA_BOUNDS = (0.05, 2.0)
+HUBER = 0.01
+"""Relative residual at which the Huber loss turns from square to linear."""
+_GRID = np.geomspace(*ALPHA_BOUNDS, 33)
+
+
+@dataclass(frozen=True)
+class ScheduleLaw:
+    """L = L0 + A * S1 ** -alpha - C * S2, S1 and S2 scaled by the main run's S1 at its end."""
+
+    L0: float
+    A: float
+    alpha: float
+    C: float
+
+    def __call__(self, s1, s2):
+        s1 = np.maximum(np.asarray(s1, float), 1e-12)
+        return self.L0 + self.A * s1 ** -self.alpha - self.C * np.asarray(s2, float)
+
+    def params(self) -> dict:
+        return {"L0": self.L0, "A": self.A, "alpha": self.alpha, "C": self.C}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One law the choice may take: with a floor or without, from which share of each run on."""
+
+    floor: bool
+    start: float
+    """Fit only points at or after this share of their run's steps."""
+
+    @property
+    def name(self) -> str:
+        return f"{'floor' if self.floor else 'no floor'}, from {self.start:.0%} of each run"
+
+
+CANDIDATES = tuple(Candidate(f, s) for s in (0.1, 0.3, 0.5) for f in (True, False))
+HOLDOUT = 0.7
+"""The choice's backtest: fitted on the main run's points up to this share of its steps
+(and every other run's), scored on the main run's later points."""
+
+
+def _nnls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares with coefficients >= 0 for a batch of small designs:
+    X (G, n, k), y (n,), w (G, n) -> (coefficients (G, k), weighted squared error (G,)).
+
+    With k <= 3 columns every active set can be tried: each subset's free solution, kept
+    where it is non-negative, the best one wins (exact, and vectorised over the batch)."""
+    G, _, k = X.shape
+    sw = np.sqrt(w)
+    Xw, yw = X * sw[..., None], y[None, :] * sw
+    best_c = np.zeros((G, k))
+    best = (yw**2).sum(1)  # the empty set
+    for size in range(1, k + 1):
+        for cols in combinations(range(k), size):
+            A = Xw[..., list(cols)]
+            AtA = A.transpose(0, 2, 1) @ A
+            AtA += np.eye(size) * (1e-12 * np.trace(AtA, axis1=1, axis2=2)[:, None, None] + 1e-300)
+            c = np.linalg.solve(AtA, (A.transpose(0, 2, 1) @ yw[..., None]))[..., 0]
+            sse = ((yw - (A @ c[..., None])[..., 0]) ** 2).sum(1)
+            ok = np.all(c >= 0, 1) & (sse < best)
+            best = np.where(ok, sse, best)
+            full = np.zeros((G, k))
+            full[:, list(cols)] = c
+            best_c = np.where(ok[:, None], full, best_c)
+    return best_c, best
+
+
+def _fit_alphas(s1: np.ndarray, s2: np.ndarray, y: np.ndarray, alphas: np.ndarray,
+                floor: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Huber fits of relative residuals at each alpha: (loss (G,), coefficients (G, 3) L0, A, C)."""
+    u = np.maximum(s1, 1e-12)[None, :] ** -alphas[:, None]
+    cols = ([np.ones_like(u)] if floor else []) + [u, np.broadcast_to(-s2, u.shape)]
+    X = np.stack(cols, 2)
+    w = np.broadcast_to(1.0 / y**2, u.shape)
+    coef, _ = _nnls(X, y, w)
+    for _ in range(2):  # reweighting: points beyond HUBER count linearly
+        r = np.abs(y - (X @ coef[..., None])[..., 0]) / y
+        coef, _ = _nnls(X, y, w * np.minimum(1.0, HUBER / np.maximum(r, 1e-12)))
+    r = np.abs(y - (X @ coef[..., None])[..., 0]) / y
+    loss = np.where(r <= HUBER, 0.5 * r * r, HUBER * (r - 0.5 * HUBER)).sum(1)
+    if not floor:
+        coef = np.concatenate([np.zeros((len(coef), 1)), coef], 1)
+    return loss, coef
+
+
+def fit(s1, s2, y, *, floor: bool = True) -> ScheduleLaw | None:
+    """The law's robust fit to points (S1, S2, loss); None with fewer points than
+    parameters plus one (four with a floor, three without)."""
+    s1, s2, y = (np.asarray(v, float) for v in (s1, s2, y))
+    keep = np.isfinite(y) & (y > 0) & (s1 > 0)
+    s1, s2, y = s1[keep], s2[keep], y[keep]
+    if len(y) < (4 if floor else 3):
+        return None
+    loss, _ = _fit_alphas(s1, s2, y, _GRID, floor)
+    i = int(np.argmin(loss))
+    lo, hi = _GRID[max(i - 1, 0)], _GRID[min(i + 1, len(_GRID) - 1)]
+    fine = np.geomspace(lo, hi, 33)
+    loss, coef = _fit_alphas(s1, s2, y, fine, floor)
+    j = int(np.argmin(loss))
+    L0, A, C = (float(v) for v in coef[j])
+    return ScheduleLaw(L0, A, float(fine[j]), C)
+
+
+@dataclass
+class CurvePoints:
+    """The points one arm's law is fitted to: every curve point after step 0 of its runs."""
+
+    s1: np.ndarray
+    s2: np.ndarray
+    y: np.ndarray
+    """Loss at each point (bits per byte on the curve subset, or 1 - ROUGE-L)."""
+    share: np.ndarray
+    """Share of its run's steps at each point."""
+    main: np.ndarray
+    """Whether the point belongs to a run at the whole budget (the ones held out last)."""
+
+
+def holdout_errors(points: CurvePoints, candidates=CANDIDATES) -> dict[Candidate, float]:
+    """Each candidate's mean absolute relative error on the main runs' last points when
+    fitted without them (the backtest inside the curve); candidates that cannot be fitted
+    are left out."""
+    p = points
+    late = p.main & (p.share > HOLDOUT)
+    out: dict[Candidate, float] = {}
+    if not late.any():
+        return out
+    for c in candidates:
+        train = (p.share >= c.start - 1e-9) & ~late
+        law = fit(p.s1[train], p.s2[train], p.y[train], floor=c.floor)
+        if law is not None:
+            out[c] = float(np.mean(np.abs(law(p.s1[late], p.s2[late]) / p.y[late] - 1.0)))
+    return out
+
+
+def plausible(errors: dict[Candidate, float]) -> list[Candidate]:
+    """The candidates whose backtest error is within twice the best one's (plus 0.2% of
+    the score): the laws the points cannot tell apart, whose forecasts' spread is part of
+    the scale."""
+    if not errors:
+        return []
+    best = min(errors.values())
+    return [c for c, e in errors.items() if e <= 2 * best + 0.002]
+
+
+def select(points: CurvePoints, candidates=CANDIDATES) -> tuple[Candidate, ScheduleLaw] | None:
+    """The candidate whose fit without the main runs' last points predicts them best
+    (``holdout_errors``), refitted on all its points; None if none fits."""
+    errors = holdout_errors(points, candidates)
+    if not errors:
+        return None
+    c = min(errors, key=lambda k: errors[k])
+    use = points.share >= c.start - 1e-9
+    law = fit(points.s1[use], points.s2[use], points.y[use], floor=c.floor)
+    return None if law is None else (c, law)
