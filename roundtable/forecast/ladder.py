@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from roundtable.arms.sizing import shape_for
 from roundtable.config.settings import BudgetConfig, parse_budget
 from roundtable.core.errors import UserError
 from roundtable.decide.verdict import per_doc
@@ -82,6 +83,18 @@ def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: st
     return curve_inputs(mine, metric, point_key, final_key, budget, unique, arm)
 
 
+def size_at_target(mains: list[dict], multiple: float) -> dict | None:
+    """For an arm sized to its budget (``size: auto``): the shape its runs trained and the
+    shape the sizing rule chooses at ``multiple`` times their budget in FLOPs, on the same
+    training text; None for an arm of fixed size."""
+    got = next((r["sizing"] for r in mains if r.get("sizing")), None)
+    if not got:
+        return None
+    rule = shape_for(got["budget_flops"] * multiple, got["unique_tokens"], got["vocab_size"], got["context"])
+    return {"trained": got["shape"], "rule_at_target": str(rule.shape), "params_at_target": int(rule.params),
+            "budget_flops_at_target": float(rule.budget_flops)}
+
+
 def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budget: BudgetConfig, spec: str,
           train_bytes: dict[float, int]) -> dict | None:
     """The results.json ``forecast`` block from finished runs, or None with no arm to forecast.
@@ -121,6 +134,16 @@ def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budg
     extra_bytes, main_bytes = (sum(float(r.get("train_bytes", 0)) for r in rs) for rs in (done, main))
     block = forecast_block(arms[metrics[0]], target, also={m: arms[m] for m in metrics[1:] if m in arms},
                            data=data or None, user_bytes=float(train_bytes[top]), unit=unit)
+    for arm, entry in block["arms"].items():
+        size = size_at_target([r for r in at_top if r["arm"] == arm and r.get("budget_share", 1.0) == 1.0],
+                              target / base)
+        if size:
+            entry["size"] = size
+            if size["rule_at_target"] != size["trained"] and entry.get("value") is not None:
+                entry["notes"].append(
+                    f"trained at {size['trained']}; at the target the sizing rule would choose {size['rule_at_target']} "
+                    f"({size['params_at_target']:,} parameters): this forecast is for the size trained, and a model "
+                    "sized to the target budget would be expected to do better")
     block["extra_training"] = {
         "runs": len(done), "train_bytes": extra_bytes, "main_train_bytes": main_bytes,
         "train_seconds": sum(r.get("train_seconds", 0.0) for r in done),

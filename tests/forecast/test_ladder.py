@@ -84,3 +84,16 @@ def test_an_arm_too_short_to_fit_gets_no_forecast_and_the_reason(tmp_path, parag
     a = results["forecast"]["arms"]["scratch-transformer"]
     assert a["value"] is None and f"a quarter of its 60 steps is fewer than the {MIN_STEPS}" in a["problem"]
     assert "scratch-transformer cannot be forecast: its rate decays" in results["verdict"]["forecast_sentence"]
+
+
+def test_an_arm_sized_to_its_budget_says_which_size_the_rule_would_train_at_the_target():
+    from roundtable.arms.sizing import shape_for
+    from roundtable.forecast.ladder import size_at_target
+
+    trained = shape_for(3e11, 300_000, 260, 128)
+    got = size_at_target([{"sizing": trained.to_dict()}], 10.0)
+    at_target = shape_for(3e12, 300_000, 260, 128)  # ten times the FLOPs, the same text
+    assert got == {"trained": str(trained.shape), "rule_at_target": str(at_target.shape),
+                   "params_at_target": at_target.params, "budget_flops_at_target": 3e12}
+    assert at_target.params > trained.params  # more compute, a larger model
+    assert size_at_target([{"sizing": None}], 10.0) is None  # a fixed-size arm says nothing
