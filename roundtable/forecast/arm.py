@@ -36,7 +36,7 @@ import numpy as np
 
 from roundtable.forecast.curvelaw import Candidate, CurvePoints, ScheduleLaw, fit, holdout_errors, plausible, select
 from roundtable.forecast.law import higher_is_better
-from roundtable.forecast.schedule import LAMBDA, Schedule, areas
+from roundtable.forecast.schedule import LAMBDA, Schedule, areas, at_steps
 
 BLOCK = 3
 N_BOOT = 100
@@ -117,8 +117,6 @@ def run_areas(schedule: Schedule, n_steps: float, bytes_per_step: float, unique,
 
 
 def _points(arm: ArmCurves, bytes_per_step: float, r_star, ref: float, lam: float) -> CurvePoints:
-    from roundtable.forecast.schedule import at_steps
-
     cols: list[list[np.ndarray]] = [[], [], [], [], []]
     for r in arm.runs:
         s1, s2 = at_steps(r.schedule, r.steps, bytes_per_step, r.at, arm.unique, r_star, lam)
@@ -194,12 +192,11 @@ class CurveForecast:
             return math.nan
         return float(self.law(*self._areas(budget))) * self.ratio
 
-    def replicate_losses(self, budget: float, keep_nan: bool = False) -> np.ndarray:
-        """The replicates' whole-text losses at ``budget`` (NaN where a refit failed, if kept)."""
+    def replicate_losses(self, budget: float) -> np.ndarray:
+        """The replicates' whole-text losses at ``budget`` (those whose refit succeeded)."""
         s1, s2 = self._areas(budget)
-        v = np.array([law(s1, s2) * self.ratio if law is not None else np.nan
-                      for law in (r[1] if r else None for r in self.replicates)], float)
-        return v if keep_nan else v[np.isfinite(v)]
+        v = np.array([r[1](s1, s2) * self.ratio for r in self.replicates if r], float)
+        return v[np.isfinite(v)]
 
     def scale(self, budget: float) -> float:
         """The forecast's scale at ``budget`` (module docstring): the robust sd of the
@@ -283,12 +280,13 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     points = _points(arm, bps, r_star, s1_end, lam)
     if upto is not None:  # the held-out share inside the choice is of what is kept
         points.share = np.where(points.main, points.share / upto, points.share)
-    got = select(points)
+    errors = holdout_errors(points)
+    got = select(points, errors=errors)
     if got is None:
         fc.problem = "the fit of its curve failed"
         return fc
     fc.candidate, fc.law = got
-    for cand in plausible(holdout_errors(points)):
+    for cand in plausible(errors):
         use = points.share >= cand.start - 1e-9
         law = fit(points.s1[use], points.s2[use], points.y[use], floor=cand.floor)
         if law is not None:

@@ -56,10 +56,12 @@ def crossover(forecasts: Mapping[str, ArmFit | CurveForecast], lo: float, hi: fl
     "probability"}: the intervals and the share of replicates that cross in the range;
     an upper end None means "not within the range". A pair that never crosses gives
     {"arms": [a, b], "budget": None, "note": "not within Nx"} with N = hi over the largest
-    measured budget. ``points``: the grid (default 256, or 64 for whole-curve forecasts,
-    each of whose points sums a schedule)."""
-    curves = any(isinstance(f, CurveForecast) for f in forecasts.values())
-    grid = np.geomspace(lo, hi, points or (64 if curves else 256))
+    measured budget. ``points``: the grid (default 256). Whole-curve forecasts take their
+    intervals from the calibrated scale instead (``_crossover_curves``)."""
+    if any(isinstance(f, CurveForecast) for f in forecasts.values()):
+        return _crossover_curves({a: f for a, f in forecasts.items() if isinstance(f, CurveForecast)}, lo, hi,
+                                 points or 24)
+    grid = np.geomspace(lo, hi, points or 256)
     measured = max((m["at"] for f in forecasts.values() for m in f.measured), default=lo)
     note = f"not within {hi / measured:.3g}x"
     out = []
@@ -89,11 +91,62 @@ def crossover(forecasts: Mapping[str, ArmFit | CurveForecast], lo: float, hi: fl
     return out
 
 
-def _replicates(f, grid: np.ndarray) -> np.ndarray:
+def _replicates(f: ArmFit, grid: np.ndarray) -> np.ndarray:
     """(replicates, grid) losses of a forecast's replicates along ``grid``."""
-    if isinstance(f, CurveForecast):
-        return np.stack([f.replicate_losses(g, keep_nan=True) for g in grid], 1)
     return f.curves(grid)
+
+
+def _crossover_curves(fits: Mapping[str, CurveForecast], lo: float, hi: float, points: int) -> list[dict]:
+    """``crossover`` for whole-curve forecasts. Their replicates are far narrower than the
+    calibrated intervals (the conformal factors carry the law's misfit), so the crossing's
+    intervals come from the calibrated spread of the difference at every budget, as the
+    block's ``difference``: each arm's 95% half-width as 1.96 sd of a normal, the two
+    independent. The 80% interval of the crossing runs from the first budget where the
+    overtaking arm's lead is inside the difference's 80% interval (it may have crossed) to
+    the first where the whole interval is past zero (it has, at that level); ``probability``
+    is that of a lead at the top of the range."""
+    from scipy.stats import norm
+
+    grid = np.geomspace(lo, hi, points)
+    note = f"not within {hi / lo:.3g}x"
+    good = {a: f for a, f in fits.items() if f.law is not None}
+    loss = {a: np.array([f.loss(g) for g in grid]) for a, f in good.items()}
+    sd = {a: np.array([f.factors.get(0.95, 1.96) * f.scale(g) / 1.96 for g in grid]) for a, f in good.items()}
+    out = []
+    for a, b in combinations(sorted(good), 2):
+        d = loss[a] - loss[b]  # > 0: b ahead
+        s = np.hypot(sd[a], sd[b])
+        crossings = np.flatnonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)
+        if not len(crossings):
+            leader = a if d[-1] < 0 else b
+            lead = -d if leader == a else d
+            out.append({"arms": [a, b], "leader": leader, "budget": None, "note": note,
+                        "probability": float(norm.cdf(-lead[-1] / s[-1]))})  # that the other is ahead at the top
+            continue
+        i = crossings[0]
+        t = d[i] / (d[i] - d[i + 1])
+        at = math.exp(math.log(grid[i]) + t * (math.log(grid[i + 1]) - math.log(grid[i])))
+        winner, loser = (b, a) if d[i + 1] > 0 else (a, b)
+        lead = d if winner == b else -d
+        entry = {"arm": winner, "overtakes": loser, "budget": at, "probability": float(norm.cdf(lead[-1] / s[-1]))}
+        for level in (0.8, 0.95):
+            z = norm.ppf(0.5 + level / 2)
+            entry[f"ci{int(level * 100)}"] = [_first_above(lead + z * s, grid), _first_above(lead - z * s, grid)]
+        out.append(entry)
+    return out
+
+
+def _first_above(v: np.ndarray, grid: np.ndarray) -> float | None:
+    """The first budget where ``v`` reaches zero from below, linear in log budget between grid
+    points (the grid's start if it is already there); None if it never does."""
+    above = np.flatnonzero(v >= 0)
+    if not len(above):
+        return None
+    j = int(above[0])
+    if j == 0:
+        return float(grid[0])
+    t = -v[j - 1] / (v[j] - v[j - 1])
+    return float(math.exp(math.log(grid[j - 1]) + t * (math.log(grid[j]) - math.log(grid[j - 1]))))
 
 
 def _first_crossing(d: np.ndarray, grid: np.ndarray) -> np.ndarray:

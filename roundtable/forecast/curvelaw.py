@@ -178,10 +178,12 @@ def plausible(errors: dict[Candidate, float]) -> list[Candidate]:
     return [c for c, e in errors.items() if e <= 2 * best + 0.002]
 
 
-def select(points: CurvePoints, candidates=CANDIDATES) -> tuple[Candidate, ScheduleLaw] | None:
+def select(points: CurvePoints, candidates=CANDIDATES,
+           errors: dict[Candidate, float] | None = None) -> tuple[Candidate, ScheduleLaw] | None:
     """The candidate whose fit without the main runs' last points predicts them best
-    (``holdout_errors``), refitted on all its points; None if none fits."""
-    errors = holdout_errors(points, candidates)
+    (``holdout_errors``, or ``errors`` already computed), refitted on all its points; None
+    if none fits."""
+    errors = holdout_errors(points, candidates) if errors is None else errors
     if not errors:
         return None
     c = min(errors, key=lambda k: errors[k])

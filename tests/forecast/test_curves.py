@@ -169,29 +169,46 @@ def test_the_block_keeps_the_contract_names():
 
 
 def test_a_crossover_is_claimed_only_where_the_difference_at_the_target_excludes_zero():
-    # the scratch arm starts far behind but falls fast: it overtakes well before 10x
+    # the scratch arm starts far behind but falls fast: the two laws cross at about 715 steps
+    # (noise-free curves: the fits give back the laws), well before the 3k-step target
     fast = ScheduleLaw(0.3, 1.5, 1.0, 0.0)
     block = forecast_block(two_arms(fast), 3000.0, n_boot=20, unit="steps")
     d = block["difference"]
+    assert d["separated"] and d["leader"] == "scratch-lstm" and d["ci95"][0] > 0
+    (c,) = block["crossover"]
+    assert c["arm"] == "scratch-lstm" and c["overtakes"] == "finetune" and c["budget"] == pytest.approx(715, rel=0.05)
+    # the crossing's intervals come from the calibrated spread: nested, around the central crossing
+    assert c["ci95"][0] <= c["ci80"][0] <= c["budget"] <= c["ci80"][1] <= c["ci95"][1]
     s = forecast_sentence(block, answer="finetune")
-    if d["separated"]:
-        assert d["leader"] == "scratch-lstm" and "scratch-lstm is forecast to overtake finetune after about" in s, s
-    else:
-        assert "overtake" not in s and "cannot separate" in s, s
-    # the same arms with intervals forced wide: nothing is claimed, for either arm
-    for a in ("finetune", "scratch-lstm"):
-        block["arms"][a]["ci95"] = [0.0, 9.0]
+    assert "scratch-lstm is forecast to overtake finetune after about 715 steps (80% interval" in s, s
+    # the same arms with the difference's interval holding zero: nothing is claimed, for either arm
     block["difference"] = {**d, "ci95": [-1.0, 1.0], "separated": False}
     s = forecast_sentence(block, answer="finetune")
-    assert "overtake" not in s and "stay ahead" not in s and "holds zero" in s
+    assert "overtake" not in s and "stay ahead" not in s and "holds zero" in s, s
+
+
+def test_the_crossings_interval_widens_with_the_calibrated_factors():
+    fast = ScheduleLaw(0.3, 1.5, 1.0, 0.0)
+    arms = two_arms(fast)
+    narrow = forecast_block(arms, 3000.0, n_boot=20, unit="steps")["crossover"][0]
+    from roundtable.forecast.arm import forecast_arm as fit_arm
+    from roundtable.forecast.backtest import crossover
+
+    fits = {a: fit_arm(ac, n_boot=20) for a, ac in arms.items()}
+    for f in fits.values():
+        f.factors = {k: 10 * v for k, v in f.factors.items()}
+    wide = crossover(fits, 300.0, 3000.0)[0]
+    assert wide["budget"] == pytest.approx(narrow["budget"])
+    assert wide["ci80"][0] < narrow["ci80"][0] and wide["ci80"][1] > narrow["ci80"][1]
 
 
 def test_the_measured_winner_stays_ahead_only_with_a_separated_difference():
-    slow = ScheduleLaw(2.0, 0.3, 0.3, 0.0)
+    slow = ScheduleLaw(2.0, 0.3, 0.3, 0.0)  # the scratch arm stays above 2 bits per byte: far behind
     block = forecast_block(two_arms(slow), 1200.0, n_boot=20, unit="steps")
-    s = forecast_sentence(block, answer="finetune")
-    assert block["difference"]["leader"] == "finetune"
-    assert s.endswith("finetune is forecast to stay ahead.") == block["difference"]["separated"], s
+    assert block["difference"]["leader"] == "finetune" and block["difference"]["separated"]
+    assert forecast_sentence(block, answer="finetune").endswith("finetune is forecast to stay ahead.")
+    block["difference"]["separated"] = False
+    assert "stay ahead" not in forecast_sentence(block, answer="finetune")
 
 
 def test_intervals_cover_noisy_curves_of_the_law_at_the_shipped_factors():
