@@ -1,17 +1,24 @@
 """Is ``size: auto`` the right size? (``python -m bench --only sizing``)
 
-At two budgets in FLOPs, 10x apart, the scratch transformer is trained at the size the
+At three budgets in FLOPs, each 10x or more apart, the scratch transformer is trained at the size the
 rule (roundtable/arms/sizing.py) chooses, through ``size: auto``, and at sizes around it on
 a ladder of shapes (two smaller, two larger where the ladder has them), all else equal:
 one comparison per size, the same data, split, seed, recipe and evaluator, byte-level,
 --context-bytes 128, no learning-rate search (the recipe's rate for every size). Each
 budget reports where the measured best size falls against the rule's, and how far the
-rule's score is from the best (goal: within 0.02 bits per byte). Budgets in FLOPs do not
-depend on the machine's load; the figures do not either, only the wall clock does.
+rule's score is from the best (goal: within 0.02 bits per byte). At the smallest budget
+each size is trained with SEEDS seeds and scored by their mean: there the sizes differ by
+a few hundredths, as much as two seeds do. Budgets in FLOPs do not depend on the
+machine's load; the figures do not either, only the wall clock does.
 
 The data is built at run time: the docstrings of the standard library's modules, classes
 and functions (200 bytes or more, each once), about 1.2 MB, 10% of them held out.
-About 13 minutes on one core beside other work (``--quick``: the smaller budget only).
+About 40 minutes on one core (``--quick``: the smallest budget only, 3 minutes).
+
+``--calibrate`` runs the grid the rule's tokens per parameter was measured on (six
+shapes by four budgets on two other corpora: the Python reference's prose and a 1.2 MB
+pool of the standard library's source; about 45 minutes on one core) and prints, for
+each ratio tried, how far the rule's choice falls from the best measured.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from pathlib import Path
 
 from roundtable.arms.sizing import Shape, matmul_params
 
-BUDGETS = (3e11, 3e12)
-"""Training FLOPs per run: the rule picks 1 x 64 and 2 x 64 here on this data."""
+BUDGETS = (3e11, 3e12, 1e13)
+"""Training FLOPs per run: the rule picks 1 x 64, 2 x 64 and 2 x 128 here on this data."""
+SEEDS = {3e11: 3}
+"""Seeds per size where one is not enough to tell the sizes apart (1 elsewhere)."""
 LADDER = (Shape(1, 32), Shape(1, 64), Shape(2, 64), Shape(2, 128), Shape(4, 128), Shape(4, 256))
-"""Sizes tried around the rule's, smallest first (1 x 32, one head of 32, is below the family)."""
+"""Sizes tried around the rule's, smallest first."""
 AROUND = 2
 """Sizes tried on each side of the rule's."""
 CONTEXT_BYTES = 128
@@ -69,50 +78,85 @@ def sizes_around(rule: Shape, ladder: tuple[Shape, ...] = LADDER, around: int = 
     return [*smaller, rule, *larger]
 
 
-def settings(data: Path, out: Path, budget: float, arm: dict) -> dict:
+def settings(data: Path, out: Path, budget: float, arm: dict, seeds: int = 1) -> dict:
     return {"task": "lm", "data": str(data), "valid_fraction": 0.1, "split_seed": 0, "arms": "scratch-transformer",
             "arm_settings": {"scratch-transformer": arm}, "budget": f"{budget:g}flop", "curve_points": 0,
-            "lr_search": 0, "seeds": 1, "context_bytes": CONTEXT_BYTES, "out": str(out), "device": "cpu",
+            "lr_search": 0, "seeds": seeds, "context_bytes": CONTEXT_BYTES, "out": str(out), "device": "cpu",
             "precision": "fp32", "keep_models": "none", "threads": 1}
 
 
-def one_run(data: Path, out: Path, budget: float, arm: dict) -> dict:
+def one_run(data: Path, out: Path, budget: float, arm: dict, seeds: int = 1) -> dict:
+    """The first seed's run, its ``final`` score replaced by the mean over ``seeds`` seeds
+    (``seed_scores`` holds each)."""
     from bench.calibration import run_comparison
 
-    _, results = run_comparison(settings(data, out, budget, arm))
-    return results["runs"][0]
+    _, results = run_comparison(settings(data, out, budget, arm, seeds))
+    runs = results["runs"]
+    scores = [r["final"]["valid_bits_per_byte"] for r in runs if r["status"] == "ok"]
+    run = dict(runs[0])
+    if scores:
+        run["final"] = {**run["final"], "valid_bits_per_byte": sum(scores) / len(scores)}
+    run["seed_scores"] = [round(x, 4) for x in scores]
+    run["unique_train_bytes"] = results["data"]["train_bytes"]
+    return run
 
 
-def bench_sizing(quick: bool, tmp: Path, emit: Callable[..., None]) -> list[dict]:
+def fixed(shape: Shape) -> dict:
+    """The arm settings that train ``shape`` as given."""
+    return {"n_layer": shape.n_layer, "n_embd": shape.n_embd, "n_head": shape.n_head}
+
+
+def _one(job: tuple[str, str, float, dict, int]) -> dict:
+    """One comparison in a worker process, on one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    data, out, budget, arm, seeds = job
+    return one_run(Path(data), Path(out), budget, arm, seeds)
+
+
+def _map(jobs: list[tuple], workers: int) -> list[dict]:
+    if workers <= 1:
+        return [_one(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers) as ex:
+        return list(ex.map(_one, jobs))
+
+
+def bench_sizing(quick: bool, tmp: Path, emit: Callable[..., None], workers: int = 1) -> list[dict]:
     from bench.calibration import write_jsonl
     from roundtable.evaluate.precision import peak_gflops
 
-    data = write_jsonl(tmp / "sizing" / "docstrings.jsonl", docstring_texts())
+    data = str(write_jsonl(tmp / "sizing" / "docstrings.jsonl", docstring_texts()))
     peak = peak_gflops("fp32")
+    budgets = BUDGETS[:1] if quick else BUDGETS
+    t0 = time.perf_counter()
+    autos = _map([(data, str(tmp / "sizing" / f"{b:g}-auto"), b, {"size": "auto"}, SEEDS.get(b, 1))
+                  for b in budgets], workers)
+    rules = {b: Shape(a["sizing"]["n_layer"], a["sizing"]["n_embd"]) for b, a in zip(budgets, autos)}
+    jobs = [(data, str(tmp / "sizing" / f"{b:g}-{x.n_layer}x{x.n_embd}"), b, fixed(x), SEEDS.get(b, 1))
+            for b in budgets for x in sizes_around(rules[b]) if x != rules[b]]
+    jobs.sort(key=lambda j: -j[2])  # the longest first: the workers finish together
+    done = dict(zip([(j[2], (j[3]["n_layer"], j[3]["n_embd"])) for j in jobs], _map(jobs, workers)))
     rows = []
-    for budget in BUDGETS[:1] if quick else BUDGETS:
-        t0 = time.perf_counter()
-        auto = one_run(data, tmp / "sizing" / f"{budget:g}-auto", budget, {"size": "auto"})
-        s = auto["sizing"]
-        rule = Shape(s["n_layer"], s["n_embd"])
-        scores = {rule: auto}
-        for shape in sizes_around(rule):
-            if shape not in scores:
-                scores[shape] = one_run(data, tmp / "sizing" / f"{budget:g}-{shape.n_layer}x{shape.n_embd}", budget,
-                                        {"n_layer": shape.n_layer, "n_embd": shape.n_embd,
-                                         "n_head": max(1, shape.n_embd // 64)})
+    for budget, auto in zip(budgets, autos):
+        s, rule = auto["sizing"], rules[budget]
+        scores = {rule: auto} | {x: done[(budget, (x.n_layer, x.n_embd))] for x in sizes_around(rule) if x != rule}
         table = sorted(scores.items(), key=lambda kv: kv[1]["params"])
         bpb = {str(k): r["final"]["valid_bits_per_byte"] for k, r in table if r["status"] == "ok"}
         best = min(bpb, key=lambda k: bpb[k])
         gap = bpb[str(rule)] - bpb[best]
         sizes = [{"shape": str(k), "params": r["params"], "bits_per_byte": round(bpb.get(str(k), float("nan")), 4),
+                  "seed_scores": r["seed_scores"],
                   "steps": r.get("steps"), "epochs": round((r.get("train_bytes") or 0) / max(s["unique_tokens"], 1), 2),
                   "gflop_per_s": round(r["train_flops"] / r["train_seconds"] / 1e9, 1) if r.get("train_seconds") else None}
                  for k, r in table]
         mfu = [x["gflop_per_s"] / peak for x in sizes if x["gflop_per_s"]]
         row = {"name": f"sizing_{budget:g}flop_rule_minus_best", "value": round(gap, 4), "unit": "bits/byte",
-               "goal": f"<= {GOAL}", "rule": str(rule), "best": best, "unique_tokens": s["unique_tokens"],
-               "rule_epochs": round(s["epochs"], 2), "sizes": sizes, "peak_gflops_1_thread": round(peak, 1),
+               "goal": f"<= {GOAL}", "rule": str(rule), "best": best, "seeds": SEEDS.get(budget, 1),
+               "unique_tokens": s["unique_tokens"], "rule_epochs": round(s["epochs"], 2), "sizes": sizes,
+               "peak_gflops_1_thread": round(peak, 1),
                "mfu_range": [round(min(mfu), 2), round(max(mfu), 2)] if mfu else None,
                "wall_seconds": round(time.perf_counter() - t0, 1)}
         emit(**row)
@@ -120,11 +164,84 @@ def bench_sizing(quick: bool, tmp: Path, emit: Callable[..., None]) -> list[dict
     return rows
 
 
+# -- the calibration of the rule's tokens per parameter ----------------------------------------
+GRID_SHAPES = (Shape(1, 32), Shape(1, 64), Shape(2, 64), Shape(1, 128), Shape(2, 128), Shape(4, 128))
+GRID_BUDGETS = (1e11, 3e11, 1e12, 3e12)
+RATIOS = (4, 6, 8, 10, 12, 14, 17, 19.6, 25)
+"""Tokens per parameter tried; the rule's family (aspect ratios up to 64) chooses among the grid's shapes."""
+
+
+def grid_corpora(tmp: Path) -> dict[str, Path]:
+    """The calibration corpora: the Python reference's prose, and 1.2 MB of the standard library's source."""
+    from bench.calibration import draw_pool, prose_texts, write_jsonl
+    from bench.forecast import source_texts
+
+    return {"prose": write_jsonl(tmp / "grid" / "prose.jsonl", prose_texts()),
+            "source": write_jsonl(tmp / "grid" / "source.jsonl", draw_pool(source_texts(), 7, 1_200_000))}
+
+
+def rule_gaps(cells: list[dict], ratio: float) -> list[float]:
+    """Per (corpus, budget) of the grid: the rule's size's score minus the best measured, at ``ratio``."""
+    import math
+
+    from roundtable.arms import sizing
+
+    def loss(n: float, d: float, u: float) -> float:
+        u_d = min(u, d)
+        d_eff = u_d + u_d * sizing.R_D_STAR * (1 - math.exp(-(d / u_d - 1) / sizing.R_D_STAR))
+        u_n = min(u_d / ratio, n)
+        n_eff = u_n + u_n * sizing.R_N_STAR * (1 - math.exp(-(n / u_n - 1) / sizing.R_N_STAR))
+        return 1 / n_eff**sizing.ALPHA + ratio**sizing.BETA / d_eff**sizing.BETA
+
+    gaps = []
+    for key in sorted({(c["corpus"], c["budget"]) for c in cells}):
+        got = {(c["n_layer"], c["n_embd"]): c for c in cells if (c["corpus"], c["budget"]) == key}
+        allowed = [k for k in got if k[1] // k[0] <= sizing.ASPECT[1]]
+        pick = min(allowed, key=lambda k: loss(got[k]["params"], got[k]["tokens"], got[k]["unique_tokens"]))
+        gaps.append(got[pick]["bits_per_byte"] - min(c["bits_per_byte"] for c in got.values()))
+    return gaps
+
+
+def calibrate(tmp: Path, emit: Callable[..., None], workers: int = 1) -> dict:
+    corpora = grid_corpora(tmp)
+    cells = [(c, x, b) for b in GRID_BUDGETS for c in corpora for x in GRID_SHAPES]
+    cells.sort(key=lambda j: -j[2])
+    runs = _map([(str(corpora[c]), str(tmp / "grid" / f"{c}-{b:g}-{x.n_layer}x{x.n_embd}"), b, fixed(x),
+                  SEEDS.get(b, 1)) for c, x, b in cells], workers)
+    grid = []
+    for (c, x, b), r in zip(cells, runs):
+        grid.append({"corpus": c, "budget": b, "n_layer": x.n_layer, "n_embd": x.n_embd, "params": r["params"],
+                     "tokens": r["train_bytes"], "unique_tokens": r["unique_train_bytes"],
+                     "bits_per_byte": r["final"]["valid_bits_per_byte"], "seed_scores": r["seed_scores"]})
+    for cell in grid:
+        emit(name="sizing_grid_cell", **cell)
+    table = {str(ratio): [round(g, 3) for g in rule_gaps(grid, ratio)] for ratio in RATIOS}
+    row = {"name": "sizing_ratio_calibration", "unit": "bits/byte", "rule_minus_best_per_cell": table,
+           "best_ratio": min(RATIOS, key=lambda r: (max(rule_gaps(grid, r)), sum(rule_gaps(grid, r))))}
+    emit(**row)
+    return row
+
+
 def main() -> None:
+    import argparse
     import tempfile
 
+    p = argparse.ArgumentParser(prog="python -m bench.sizing", description=__doc__.splitlines()[0])
+    p.add_argument("--calibrate", action="store_true", help="run the calibration grid instead of the check")
+    p.add_argument("--quick", action="store_true", help="the smallest budget only")
+    p.add_argument("--workers", type=int, default=1, help="comparisons at once, one core each (default 1)")
+    p.add_argument("--keep", help="folder for the comparisons (default: a temporary one)")
+    args = p.parse_args()
+
+    def emit(**row) -> None:
+        print(json.dumps(row), flush=True)
+
     with tempfile.TemporaryDirectory(prefix="roundtable-sizing-") as d:
-        bench_sizing(False, Path(d), lambda **row: print(json.dumps(row), flush=True))
+        folder = Path(args.keep or d)
+        if args.calibrate:
+            calibrate(folder, emit, args.workers)
+        else:
+            bench_sizing(args.quick, folder, emit, args.workers)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,10 @@ def parse_arms(text: str, overrides: dict | None = None) -> list[ArmConfig]:
     return arm_configs([a.strip() for a in text.split(",") if a.strip()], overrides)
 
 
+SHAPE_SETTINGS = {"n_layer", "n_embd", "n_head"}
+"""Settings that give a transformer's shape by hand: they imply ``size: fixed``."""
+
+
 def arm_configs(names: list[str] | None, overrides: dict | None = None) -> list[ArmConfig]:
     """ArmConfigs of ``names`` (None: the default arms), each its recipe with its
     ``overrides``; a misspelt arm or setting is one line with a "did you mean"."""
@@ -155,6 +159,8 @@ def arm_configs(names: list[str] | None, overrides: dict | None = None) -> list[
             raise UserError(f"unknown setting(s) for arm {n}: {', '.join(sorted(bad))}"
                             f"{did_you_mean(sorted(bad), list(ARM_FIELDS))}")
         _check_own(n, o)
+        if SHAPE_SETTINGS & set(o) and "size" not in o and "size" in get_arm(n).settings:
+            o["size"] = "fixed"  # a shape given by hand is the shape wanted, not a default the rule replaces
         arms.append(arm_defaults(n, **o))
     return arms
 
@@ -257,12 +263,13 @@ for _spec in (
         defaults=dict(learning_rate=1e-2, weight_decay=0.0, batch_size=8, schedule="constant", warmup_fraction=0.0),
     ),
     ArmSpec(
-        "scratch-transformer", "scratch", "a small Llama-style transformer (4 x 128)",
+        "scratch-transformer", "scratch", "a small Llama-style transformer sized to the budget",
         "train the small transformer from scratch", _own_tokenizer, _transformer,
         lambda model, arm: f"llama-{arm.n_layer}x{arm.n_embd}-{arm.tokenizer}",
         settings=(*OWN_TOKENIZER, "n_layer", "n_embd", "n_head", "size", "dropout"),
-        # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla)
-        defaults=dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8, schedule="cosine"),
+        # pretraining from scratch: warmup then cosine decay (GPT-3, Chinchilla); its size chosen
+        # for the budget (arms/sizing.py), as one would size a nanoGPT for one's compute
+        defaults=dict(learning_rate=1e-3, weight_decay=0.01, batch_size=8, schedule="cosine", size="auto"),
     ),
     ArmSpec(
         "scratch-same", "scratch", "the pretrained architecture and tokenizer, random weights",

@@ -290,9 +290,10 @@ class ArmConfig:
     n_head: int = 4
     """Small transformer size (scratch-transformer)."""
     size: str = "fixed"
-    """fixed: n_layer, n_embd and n_head as given; auto: chosen from the comparison's
-    budget in FLOPs and the training text's size by a compute-optimal rule for small,
-    repeated data (arms/sizing.py), which then sets all three (scratch-transformer)."""
+    """fixed: n_layer, n_embd and n_head as given; auto (scratch-transformer's default,
+    unless its shape is given): chosen from the comparison's budget in FLOPs and the
+    training text's size by a compute-optimal rule for small, repeated data
+    (arms/sizing.py), which then sets all three."""
     lstm_embed: int = 128
     lstm_hidden: int = 128
     lstm_layers: int = 2
