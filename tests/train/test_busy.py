@@ -70,7 +70,7 @@ def test_too_short_or_unreadable_is_not_measured():
 
 
 def test_our_own_work_is_not_counted_as_other_work():
-    """This process spinning alone on one core: the machine is not busy with other work."""
+    """This process spinning on one core: what it uses is not other work."""
     if not Path("/proc/stat").is_file() or not hasattr(os, "sched_setaffinity"):
         pytest.skip("needs /proc/stat and CPU affinity (Linux)")
     before = threads.mask_cores()
@@ -79,15 +79,17 @@ def test_our_own_work_is_not_counted_as_other_work():
         meter = BusyMeter()
         import time
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         while time.perf_counter() - t0 < 1.0:
             pass
         share = meter.total()
+        own = (time.process_time() - c0) / (time.perf_counter() - t0)
     finally:
         threads.pin(before)
     assert share is not None and 0.0 <= share <= 1.0
-    # others may run on a shared machine, but never more than the core's time this process did not use
-    assert share < 0.5
+    # others may run on a shared machine, but never more than the core's time this process
+    # did not use: its own spinning is not counted as other work (on an idle core, own ~ 1)
+    assert share <= 1.0 - own + 0.1
 
 
 def _spinner() -> subprocess.Popen:
