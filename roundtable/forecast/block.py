@@ -11,19 +11,24 @@ import numpy as np
 from roundtable.forecast.arm import N_BOOT, ArmCurves, CurveForecast, forecast_arm
 from roundtable.forecast.backtest import crossover, effective_data_transferred
 from roundtable.forecast.bootstrap import forecast_data
-from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR, R_STAR_RANGE, DataPoint
+from roundtable.forecast.curvelaw import CANDIDATES, Candidate
+from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR_RANGE, DataPoint
 
 # -- the results.json block and its sentence -------------------------------------------
-METHOD = ("whole-curve: L = L0 + A*S1^-alpha - C*S2 (Tissue et al. 2024; S1 the learning rate's area over "
-          "effective data, S2 its annealing area), Huber fit of relative residuals, the law chosen by a backtest "
-          "inside the curve in every block-bootstrap replicate, intervals scaled by split-conformal factors "
-          "measured on calibration ladders")
+METHOD = ("whole-curve: L = L0 + A*(S1+S0)^-alpha - C*S2 (Tissue et al. 2024, S1 shifted as in Luo et al. "
+          "2025; S1 the learning rate's area over effective data, S2 its annealing area), Huber fit of relative "
+          "residuals, the law chosen by a backtest inside the curve in every block-bootstrap replicate, intervals "
+          "scaled by split-conformal factors measured on calibration ladders")
 BACKTEST_SHARE = 0.5
 """The comparison's own backtest: each arm refitted on the first half of its main runs'
 curves (and its extra runs), predicting their end."""
-R_STAR_CENTRAL = R_STAR
-"""The repetition rule's R* (Muennighoff et al. 2023's 15.4): the effective data of
-repeated bytes, on which the rate's area S1 is summed."""
+R_STAR_CENTRAL = 4.0
+"""The repetition rule's R* for the whole-curve forecast: the effective data of repeated
+bytes, on which the rate's area S1 is summed. Muennighoff et al. 2023's 15.4 was fitted
+on transformers of 10M-9B parameters; the small models a comparison trains gain far
+less from repeats (on the calibration corpus, bench/forecast.py prose, their curves
+flatten after 2-4 epochs, and 3-5 fits their runs at 8-19 epochs; 15.4 forecast them
+0.1-0.5 bits per byte too low)."""
 
 
 def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float) -> dict:
@@ -62,19 +67,23 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
                    | None = None, data: Mapping[str, Sequence[DataPoint]] | None = None,
                    user_bytes: float | None = None, multiples: Sequence[float] = (2.0, 10.0),
                    finetuned: Sequence[str] | None = None, n_boot: int = N_BOOT, seed: int = 0,
-                   horizon: float = HORIZON, unit: str = "s", r_star=R_STAR_CENTRAL) -> dict:
+                   horizon: float = HORIZON, unit: str = "s", r_star=R_STAR_CENTRAL,
+                   candidates: Sequence[Candidate] = CANDIDATES) -> dict:
     """The results.json ``forecast`` block.
 
     ``arms``: each arm's curves for the primary metric (``also``: per other metric, the
     same). ``target``: the budget to forecast (``unit``). ``data``: per arm, its
     ``--fractions`` points (three or more sizes) for the ``data`` and ``transfer``
-    blocks; ``user_bytes``: the user's training bytes."""
-    fcs = {a: forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed) for a, ac in arms.items()}
+    blocks; ``user_bytes``: the user's training bytes. ``candidates``: the laws each arm's
+    choice may take (``curvelaw.CANDIDATES``)."""
+    fcs = {a: forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed, candidates=candidates)
+           for a, ac in arms.items()}
     bt = []
     for a, ac in arms.items():
         if fcs[a].problem:
             continue
-        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=BACKTEST_SHARE)
+        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=BACKTEST_SHARE,
+                         candidates=candidates)
         actual = fcs[a].measured[0]["value"]
         if b.law is None or actual is None or not math.isfinite(actual):
             continue
@@ -93,7 +102,7 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
     for metric, by_arm in (also or {}).items():
         for a, ac in by_arm.items():
             if a in block["arms"]:
-                f = forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed)
+                f = forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed, candidates=candidates)
                 block["arms"][a].setdefault("also", {})[metric] = _arm_entry(f, ac, target)
     if len(good) > 1:
         block["difference"] = _difference(good, target)

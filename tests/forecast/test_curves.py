@@ -21,7 +21,7 @@ from roundtable.forecast.arm import (
     run_areas,
 )
 from roundtable.forecast.block import forecast_block
-from roundtable.forecast.curvelaw import CurvePoints, ScheduleLaw, fit, select
+from roundtable.forecast.curvelaw import FLOORED, SHIFT_STEPS, CurvePoints, ScheduleLaw, fit, select
 from roundtable.forecast.schedule import Schedule, areas, at_steps
 from roundtable.train.budget import lr_multiplier
 
@@ -87,8 +87,9 @@ def test_the_fit_gives_back_the_law_of_noise_free_points():
 
 def test_a_stretched_cosine_is_forecast_from_its_run_and_one_quarter_run():
     # the law predicts a 4x longer cosine run from the main run's curve and the extra run's
+    # (a law with a floor and no shift: the choice among the unshifted laws with and without one)
     runs = [synthetic(LAW, COSINE, 400, 400), synthetic(LAW, COSINE, 100, 400, main=False)]
-    fc = forecast_arm(ArmCurves("scratch-transformer", runs, budget=400.0), n_boot=20)
+    fc = forecast_arm(ArmCurves("scratch-transformer", runs, budget=400.0), n_boot=20, candidates=FLOORED)
     assert fc.problem is None
     for k in (4, 10):
         assert fc.value(400.0 * k) == pytest.approx(truth(LAW, COSINE, 400 * k, 400), abs=0.01)
@@ -98,8 +99,23 @@ def test_a_stretched_cosine_is_forecast_from_its_run_and_one_quarter_run():
 
 def test_a_constant_rate_is_forecast_from_its_own_curve_alone():
     law = ScheduleLaw(L0=1.0, A=2.0, alpha=0.3, C=0.0)
-    fc = forecast_arm(ArmCurves("scratch-lstm", [synthetic(law, CONSTANT, 300, 300)], budget=300.0), n_boot=20)
+    fc = forecast_arm(ArmCurves("scratch-lstm", [synthetic(law, CONSTANT, 300, 300)], budget=300.0), n_boot=20,
+                      candidates=FLOORED)
     assert fc.value(3000.0) == pytest.approx(truth(law, CONSTANT, 3000, 300), abs=0.01)
+
+
+def test_a_curve_still_leaving_its_plateau_is_forecast_by_the_shifted_law():
+    # no floor, S1 shifted by SHIFT_STEPS steps at the full rate (the default choice): the
+    # curve's log-log slope still steepens over the run, and the fit gives the law back
+    ref = run_areas(CONSTANT, 300, BPS, None, None, lam_of(300))[0]
+    law = ScheduleLaw(L0=0.0, A=3.0, alpha=0.4, C=0.0, S0=SHIFT_STEPS * BPS / ref)
+    fc = forecast_arm(ArmCurves("scratch-lstm", [synthetic(law, CONSTANT, 300, 300)], budget=300.0), n_boot=20)
+    assert fc.law.S0 == pytest.approx(law.S0) and fc.law.alpha == pytest.approx(0.4, rel=0.03)
+    assert fc.value(3000.0) == pytest.approx(truth(law, CONSTANT, 3000, 300), abs=0.01)
+    # the unshifted law fitted to the same curve forecasts too little gain
+    plain = forecast_arm(ArmCurves("scratch-lstm", [synthetic(law, CONSTANT, 300, 300)], budget=300.0), n_boot=20,
+                         candidates=FLOORED)
+    assert plain.value(3000.0) > fc.value(3000.0) + 0.05
 
 
 def test_a_plateau_before_the_power_law_is_left_out_by_the_choice():
@@ -113,7 +129,7 @@ def test_a_plateau_before_the_power_law_is_left_out_by_the_choice():
     assert law(2.0, 0.0) == pytest.approx(3.0 * 2.0 ** -0.35, rel=0.02)
 
 
-def test_replicates_redo_the_choice_and_noise_widens_the_interval():
+def test_replicates_redo_the_choice_and_noise_widens_the_interval(fit_spread_only):
     rng = np.random.default_rng(3)
     clean = forecast_arm(ArmCurves("a", [synthetic(LAW, CONSTANT, 300, 300)], budget=300.0), n_boot=40)
     noisy = forecast_arm(ArmCurves("a", [synthetic(LAW, CONSTANT, 300, 300, noise=0.01, rng=rng)], budget=300.0),
@@ -121,6 +137,18 @@ def test_replicates_redo_the_choice_and_noise_widens_the_interval():
     assert len(noisy.replicates) == 40 and {c.name for c, _ in noisy.replicates if c}  # a choice per replicate
     w = lambda f: np.diff(f.interval(1200.0, 0.95))[0]  # noqa: E731
     assert w(noisy) > w(clean)
+
+
+def test_the_forecast_gain_enters_the_scale():
+    from roundtable.forecast.arm import GAIN_SHARE
+
+    fc = forecast_arm(ArmCurves("a", [synthetic(LAW, CONSTANT, 300, 300)], budget=300.0), n_boot=20)
+    for k in (4, 10):
+        gain = fc.loss(300.0) - fc.loss(300.0 * k)
+        assert gain > 0.1 and fc.scale(300.0 * k) >= GAIN_SHARE * gain
+    # a clean curve: the fit's own spreads are small, the further gain sets the width
+    assert fc.scale(3000.0) > fc.scale(1200.0) > fc.scale(300.0)
+    assert fc.scale(3000.0) == pytest.approx(GAIN_SHARE * (fc.loss(300.0) - fc.loss(3000.0)), rel=0.2)
 
 
 def test_too_few_steps_or_points_give_no_forecast_and_say_why():
@@ -168,11 +196,20 @@ def test_the_block_keeps_the_contract_names():
     assert all({"predicted", "actual", "from_share"} <= set(b) for b in block["backtest"])
 
 
-def test_a_crossover_is_claimed_only_where_the_difference_at_the_target_excludes_zero():
+@pytest.fixture
+def fit_spread_only(monkeypatch):
+    """Scales of the fit's own spreads (no gain term): noise-free curves then give narrow
+    intervals, and the claims' logic is what is tested."""
+    from roundtable.forecast import arm as arm_module
+
+    monkeypatch.setattr(arm_module, "GAIN_SHARE", 0.0)
+
+
+def test_a_crossover_is_claimed_only_where_the_difference_at_the_target_excludes_zero(fit_spread_only):
     # the scratch arm starts far behind but falls fast: the two laws cross at about 715 steps
     # (noise-free curves: the fits give back the laws), well before the 3k-step target
     fast = ScheduleLaw(0.3, 1.5, 1.0, 0.0)
-    block = forecast_block(two_arms(fast), 3000.0, n_boot=20, unit="steps")
+    block = forecast_block(two_arms(fast), 3000.0, n_boot=20, unit="steps", candidates=FLOORED)
     d = block["difference"]
     assert d["separated"] and d["leader"] == "scratch-lstm" and d["ci95"][0] > 0
     (c,) = block["crossover"]
@@ -187,7 +224,7 @@ def test_a_crossover_is_claimed_only_where_the_difference_at_the_target_excludes
     assert "overtake" not in s and "stay ahead" not in s and "holds zero" in s, s
 
 
-def test_the_crossings_interval_widens_with_the_calibrated_factors():
+def test_the_crossings_interval_widens_with_the_calibrated_factors(fit_spread_only):
     fast = ScheduleLaw(0.3, 1.5, 1.0, 0.0)
     arms = two_arms(fast)
     narrow = forecast_block(arms, 3000.0, n_boot=20, unit="steps")["crossover"][0]
