@@ -18,6 +18,9 @@ from roundtable.tasks import Task
 SEARCH_IN_BUDGET = "search_in_budget"
 """Marks the comparison key of versions whose search is paid for out of the budget."""
 
+SIZING_DIR = "sizing"
+"""Each ``size: auto`` arm's first choice of shape, per budget and training text
+(``prepare.agree_sizes``): every shard and resumed session trains that one."""
 NOT_IN_KEY = ("resume", "overwrite", "out", "device", "keep_models", "shard", "threads", "max_params",
               "min_gen_tokens_per_s")
 """Settings that change where or how a comparison runs, or what the verdict is asked, not what it measures."""
@@ -70,7 +73,7 @@ def check_out(out: Path, cfg: CompareConfig, key: dict) -> Resumed | None:
         )
     if cfg.overwrite:
         if dist.is_main():
-            for sub in ("runs", "tensorboard", "plots"):
+            for sub in ("runs", "tensorboard", "plots", SIZING_DIR):
                 shutil.rmtree(out / sub, ignore_errors=True)
             for f in (RESULTS, REPORT_HTML, REPORT_MD):
                 (out / f).unlink(missing_ok=True)

@@ -8,14 +8,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from roundtable.arms import sizing
 from roundtable.arms.factory import ArmFactory
+from roundtable.comparison.outdir import SIZING_DIR
 from roundtable.config.settings import ArmConfig, CompareConfig
 from roundtable.core import dist
 from roundtable.core.errors import UserError
+from roundtable.core.files import write_json_once
 from roundtable.data.corpus import Corpus, Record, first_by_bytes, load_corpus, nested_subset
 from roundtable.data.tokenization import first_lossy
 from roundtable.evaluate.precision import peak_gflops
@@ -110,6 +113,27 @@ def size_arm(cfg: CompareConfig, arm: ArmConfig, dataset: object, vocab_size: in
                 f"{choice.tokens_per_param:.0f} tokens per parameter")
     record = {**choice.to_dict(), "budget_from": how, "search_reserve": cfg.lr_search.reserve}
     return replace(arm, n_layer=s.n_layer, n_embd=s.n_embd, n_head=s.n_head), record
+
+
+def agree_sizes(out: Path, cfg: CompareConfig, prepared: dict[tuple[str, float], Prepared]) -> None:
+    """Every ``size: auto`` arm trains the first shape chosen for it in ``out``
+    (``SIZING_DIR``). A wall-clock budget's FLOPs depend on the peak each process
+    measures, so a shard on a slower or busier host, or a resumed session, could choose
+    another shape for the same arm, and reuse a learning rate searched for that one.
+    Called once ``out`` is checked (and, with --overwrite, emptied)."""
+    kind, value = cfg.budget.kind
+    for (name, _), prep in prepared.items():
+        if prep.sizing is None:
+            continue
+        key = (f"{name}-{kind}-{value:g}-{cfg.lr_search.reserve:g}-{prep.arm.batch_size}x{prep.arm.block_size}-"
+               f"{prep.sizing['unique_tokens']}-{prep.sizing['vocab_size']}")
+        stored = write_json_once(out / SIZING_DIR / f"{key}.json", prep.sizing)
+        if stored["shape"] != prep.sizing["shape"]:
+            logger.info(f"  {name}: size auto keeps {stored['shape']}, chosen first in {out} (this process's "
+                        f"measured speed chose {prep.sizing['shape']})")
+            prep.arm = replace(prep.arm, n_layer=stored["n_layer"], n_embd=stored["n_embd"],
+                               n_head=stored["n_head"])
+            prep.sizing = stored
 
 
 def flops_per_second(device: str, precision: str) -> float:

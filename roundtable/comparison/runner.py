@@ -94,6 +94,10 @@ class Comparison:
         self._prepared = prepare.prepare_arms(self.cfg, self.task, self.factory, self.corpus, self.progress,
                                               self.device, self.precision)
 
+    def agree_sizes(self) -> None:
+        """Every sized arm trains the first shape chosen for it in --out (prepare.agree_sizes)."""
+        prepare.agree_sizes(self.out, self.cfg, self._prepared)
+
     def size_sample(self) -> dict:
         """How much of the validation text every arm is scored on (prepare.size_sample)."""
         return prepare.size_sample(self.cfg, self.task, self.factory, self.corpus.valid, self._prepared,
@@ -117,6 +121,7 @@ class Comparison:
         done = resumed.runs if resumed is not None else []
         dist.barrier()
         self.out.mkdir(parents=True, exist_ok=True)
+        self.agree_sizes()
         finished = {(r["arm"], r["seed"], r["fraction"]) for r in done}
         runs = list(done)
         self.apply_sample(self.sample or self.size_sample())

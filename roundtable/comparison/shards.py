@@ -8,7 +8,9 @@ Nothing two shards write is the same file: each run writes its own
 run by the first shard to reach it (it creates ``lr-search/<arm>.lock``) and read by
 the others from ``lr-search/<arm>.json`` (every shard needs every arm's search before its
 first run: the budget the searches set aside is every arm's), and so is ``eval-sample.json`` (how much of
-the validation text every run is scored on); ``comparison.json`` names the comparison
+the validation text every run is scored on), and so is each ``size: auto`` arm's shape
+(``sizing/``, which a seconds budget would otherwise turn into FLOPs at each host's own
+speed); ``comparison.json`` names the comparison
 and is written once, by whichever shard comes first. The shard that finds every run
 done when it ends takes ``merge.lock`` and writes results.json and the report;
 ``roundtable report DIR`` merges whatever is there at any time, marking runs not yet
@@ -136,6 +138,7 @@ class Shard:
             return self._run()
 
     def _run(self) -> tuple[dict, bool]:
+        self.comp.agree_sizes()
         self.sample()
         arms = {a.name: a for a in self.comp.cfg.arms}
         mine = self.units()[self.k :: self.n]

@@ -66,6 +66,26 @@ def write_json(path: Path, data: Any) -> None:
         raise
 
 
+def write_json_once(path: Path, data: Any) -> Any:
+    """``data`` written to ``path`` unless another process wrote it first; what ``path``
+    holds afterwards, for every process the same (a hard link publishes the whole file at
+    once, and fails where one is there)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_clean(data), f, indent=2)
+        group_readable(Path(tmp))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+    return read_json(path)
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)

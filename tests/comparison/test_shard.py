@@ -102,3 +102,31 @@ def test_report_merges_a_partial_sharded_comparison_with_pending_runs(setup, tmp
     assert results["complete"] is False and results["verdict"] is None
     statuses = sorted(r["status"] for r in results["runs"])
     assert statuses.count("ok") == 1 and statuses.count("pending") == 3  # one of four runs is shard 0's
+
+
+def test_a_sized_arm_trains_the_first_shape_chosen_in_its_out_folder(tmp_path, monkeypatch):
+    """Under a wall-clock budget each process turns seconds into FLOPs at the peak it
+    measures: a shard on a slower or busier host, or a resumed session, would choose
+    another shape for the same arm. The first choice in --out is everyone's."""
+    from types import SimpleNamespace
+
+    from roundtable.comparison import prepare
+    from roundtable.comparison.settings import compare_config
+
+    cfg = compare_config({"task": "lm", "data": "x.txt", "budget": "120s", "arms": "scratch-transformer",
+                          "out": str(tmp_path)})
+    (arm,) = cfg.arms
+    assert arm.size == "auto"
+    arm = prepare.replace(arm, block_size=128)
+    data = SimpleNamespace(n_tokens=1_000_000, bytes_per_token=1.0)
+    chosen = []
+    for peak in (1e9, 1e12):  # a machine 1000x faster chooses a much larger model on its own
+        monkeypatch.setattr(prepare, "flops_per_second", lambda device, precision, p=peak: p)
+        sized, record = prepare.size_arm(cfg, arm, data, 259, "cpu", "fp32")
+        own = record["shape"]
+        prep = SimpleNamespace(arm=sized, sizing=record)
+        prepare.agree_sizes(tmp_path, cfg, {(arm.name, 1.0): prep})
+        chosen.append((own, prep.sizing["shape"], (prep.arm.n_layer, prep.arm.n_embd, prep.arm.n_head)))
+    (first, first_kept, first_shape), (second, second_kept, second_shape) = chosen
+    assert second != first  # the faster process alone would have trained another shape
+    assert second_kept == first_kept == first and second_shape == first_shape
