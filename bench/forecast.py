@@ -12,7 +12,8 @@ at run time from what every Python installation carries, on budgets in training 
   two other splits (1 and 2) of each evaluation corpus. Split-conformal factors hold
   where the calibration's forecasts are like the evaluated ones; factors measured on
   prose alone were too narrow for code (80% intervals covered 59%). The law's own
-  choices (no floor, the shift, R*) were made on prose alone.
+  choices (no floor, the shift, R*) were made on prose alone, the scale's share of the
+  forecast gain (``arm.GAIN_SHARE``) on all the calibration splits.
 
 Each split is a pool of ``POOL_BYTES`` of documents (10% held out for validation). On
 each, two arms (the seed's LSTM and the small transformer, both shrunk to train fast on
@@ -274,7 +275,7 @@ def write_calibration(factors: dict[str, float], rows: list[dict]) -> Path:
 
 def bench_forecast(quick: bool, folder: Path, emit: Callable[..., None], *, workers: int = 2,
                    run: bool = True, write: bool = False) -> list[dict]:
-    """Run (unless ``run`` is False), calibrate on the calibration corpus, judge the evaluation corpora."""
+    """Run (unless ``run`` is False), calibrate on the calibration splits, judge the evaluation splits."""
     ev, cal = (({"docstrings": (1,)}, {"prose": (1,)}) if quick else (EVAL, CALIBRATE))
     budgets = (100_000,) if quick else BUDGETS
     if run:

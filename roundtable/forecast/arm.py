@@ -183,6 +183,9 @@ class CurveForecast:
     one under each end of ``R_STAR_SPREAD``: how much the answer depends on these choices."""
     run_sd: float = 0.0
     """Run-to-run sd of the main runs' final loss (seeds), added for a new run."""
+    fitted_at: float = 0.0
+    """The budget the fit's main runs reached (the budget; a share of it for the
+    comparison's own backtest): where the forecast gain of the scale starts."""
     factors: dict[float, float] = field(default_factory=conformal_factors)
     measured: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -221,7 +224,7 @@ class CurveForecast:
         replicates, the sd of the candidate laws' forecasts, the run-to-run spread and
         GAIN_SHARE of the forecast gain, at least MIN_SCALE of the forecast."""
         c = self.loss(budget)
-        gain = abs(c - self.loss(self.measured[0]["at"])) if self.measured else 0.0
+        gain = max(self.loss(self.fitted_at) - c, 0.0) if self.fitted_at > 0 else 0.0
         v = self.replicate_losses(budget)
         sd = float(np.subtract(*np.percentile(v, [84, 16]))) / 2 if len(v) > 1 else 0.0
         alt = []
@@ -285,6 +288,7 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     s1_end, _ = run_areas(sched, top.steps, bps, arm.unique, r_star, lam)
     fc = CurveForecast(arm.arm, arm.metric, arm.budget, top.steps / arm.budget, bps, sched, arm.unique, r_star,
                        s1_end, ratio, lam, run_sd=float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0)
+    fc.fitted_at = arm.budget * (upto or 1.0)
     fc.measured = [{"at": arm.budget, "value": float(fc.show(np.mean(finals))) if finals else math.nan,
                     "steps": int(top.steps), "seeds": len(mains)}]
     runs = arm.runs

@@ -100,8 +100,8 @@ lands near the curve's end (above the loss longer training reaches) and the fore
 far too pessimistic; at many epochs the flattening comes from the repetition rule
 (``block.R_STAR_CENTRAL``) instead."""
 FLOORED = tuple(Candidate(f, s, 0.0) for s in (0.1, 0.3, 0.5) for f in (True, False))
-"""The unshifted laws with and without a floor (the choice before the shift): for curves
-known to follow Tissue et al.'s law itself, e.g. a fine-tuned arm close to its floor."""
+"""The unshifted laws with and without a floor: for curves known to follow Tissue et
+al.'s law itself, e.g. a fine-tuned arm close to its floor."""
 HOLDOUT = 0.7
 """The choice's backtest: fitted on the main run's points up to this share of its steps
 (and every other run's), scored on the main run's later points."""

@@ -149,6 +149,12 @@ def test_the_forecast_gain_enters_the_scale():
     # a clean curve: the fit's own spreads are small, the further gain sets the width
     assert fc.scale(3000.0) > fc.scale(1200.0) > fc.scale(300.0)
     assert fc.scale(3000.0) == pytest.approx(GAIN_SHARE * (fc.loss(300.0) - fc.loss(3000.0)), rel=0.2)
+    # the comparison's own backtest is fitted on half the curve: its gain starts there
+    half = forecast_arm(ArmCurves("a", [synthetic(LAW, CONSTANT, 300, 300)], budget=300.0), n_boot=20, upto=0.5)
+    assert half.fitted_at == 150.0 and half.loss(150.0) - half.loss(300.0) > 0.05
+    assert half.scale(300.0) >= GAIN_SHARE * (half.loss(150.0) - half.loss(300.0))
+    # and no gain is counted below where the fit ends
+    assert fc.scale(75.0) < fc.scale(1200.0)
 
 
 def test_too_few_steps_or_points_give_no_forecast_and_say_why():
