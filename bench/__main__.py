@@ -21,11 +21,11 @@
     budgets are optimizer steps, so it needs no quiet machine, unlike (a)-(g), and its
     figures are for the documentation, not for each speed check.
 (i) ``sizing`` (bench/sizing.py), only when named in ``--only``: the scratch transformer at
-    the size ``size: auto`` chooses against sizes around it at two budgets in FLOPs (goal:
-    the rule's size within 0.02 bits per byte of the best measured), about 13 minutes;
+    the size ``size: auto`` chooses against sizes around it at three budgets in FLOPs (goal:
+    the rule's size within 0.02 bits per byte of the best measured), about 40 minutes;
 (j) ``forecast`` (bench/forecast.py), only when named in ``--only``: forecasts at 4x and 10x
-    run for real there, 32 of them on two corpora, calibrated on a third; about 40 minutes
-    on 2 cores.
+    run for real there, 32 of them on two splits each of two corpora, calibrated on 56 of
+    other splits; about 60 minutes on 2 cores.
 
 Each figure is printed as one JSON line: name, value, unit, and goal where one applies.
 ``python -m bench --quick`` uses fewer steps, 30 s demo budgets (fixed costs weigh more
@@ -184,6 +184,8 @@ def arm_setup(name: str, texts: list[str], valid: list[str], factory):
     from roundtable.tasks import LMTask
 
     arm = arm_defaults(name)
+    if arm.size == "auto":  # the speed bench times one fixed shape (4 x 128), the same on every machine
+        arm = replace(arm, size="fixed")
     train = [Record(text=t) for t in texts]
     tok = factory.tokenizer(arm, [r.text for r in train])
     context = CompareConfig.__dataclass_fields__["context_bytes"].default  # the comparison's default

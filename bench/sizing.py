@@ -1,6 +1,6 @@
 """Is ``size: auto`` the right size? (``python -m bench --only sizing``)
 
-At three budgets in FLOPs, each 10x or more apart, the scratch transformer is trained at the size the
+At three budgets in FLOPs (3e11, 3e12 and 1e13: seconds to minutes), the scratch transformer is trained at the size the
 rule (roundtable/arms/sizing.py) chooses, through ``size: auto``, and at sizes around it on
 a ladder of shapes (two smaller, two larger where the ladder has them), all else equal:
 one comparison per size, the same data, split, seed, recipe and evaluator, byte-level,
@@ -15,8 +15,8 @@ The data is built at run time: the docstrings of the standard library's modules,
 and functions (200 bytes or more, each once), about 1.2 MB, 10% of them held out.
 About 40 minutes on one core (``--quick``: the smallest budget only, 3 minutes).
 
-``--calibrate`` runs the grid the rule's tokens per parameter was measured on (six
-shapes by four budgets on two other corpora: the Python reference's prose and a 1.2 MB
+``--calibrate`` runs the grid the rule's tokens per parameter was measured on (48 cells:
+six shapes by four budgets on two other corpora, three seeds each at 3e11: the Python reference's prose and a 1.2 MB
 pool of the standard library's source; about 45 minutes on one core) and prints, for
 each ratio tried, how far the rule's choice falls from the best measured.
 """

@@ -10,7 +10,7 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from roundtable.arms import DEFAULT_MODEL, arm_defaults, arm_names, default_arms
+from roundtable.arms import DEFAULT_MODEL, SHAPE_SETTINGS, arm_defaults, arm_names, default_arms
 from roundtable.comparison.settings import compare_config, read_settings
 from roundtable.config.settings import ALIASES, RECIPE, SECTIONS, ArmConfig, choices_of, format_default, settings
 from roundtable.core.errors import Interrupted, UserError
@@ -83,7 +83,12 @@ def _arm_settings_epilog() -> str:
     for name in arm_fields:
         takers = [a for a in arm_names() if name in get_arm(a).settings]
         if name not in RECIPE and name != "name":
-            lines.append(f"  {name} {format_default(arm_fields[name].default)} ({', '.join(takers) or 'no arm'})")
+            default = arm_fields[name].default
+            own = {a.name: getattr(a, name) for a in recipes if a.name in takers}
+            if own and len(set(map(str, own.values()))) == 1:  # every taker's recipe agrees: that is the default
+                default = next(iter(own.values()))
+            shape = " when size is fixed; giving one sets size fixed" if name in SHAPE_SETTINGS else ""
+            lines.append(f"  {name} {format_default(default)}{shape} ({', '.join(takers) or 'no arm'})")
     return "\n".join(lines)
 
 
