@@ -48,9 +48,8 @@ def publish_dir(tmp: Path, final: Path, marker: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder, then atomically replace."""
-    path = Path(path)
+def _temp_json(path: Path, data: Any) -> str:
+    """``data`` written, synced and made group-readable in a temporary file beside ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -59,10 +58,19 @@ def write_json(path: Path, data: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         group_readable(Path(tmp))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same folder, then atomically replace."""
+    tmp = _temp_json(Path(path), data)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
 
 
@@ -70,17 +78,11 @@ def write_json_once(path: Path, data: Any) -> Any:
     """``data`` written to ``path`` unless another process wrote it first; what ``path``
     holds afterwards, for every process the same (a hard link publishes the whole file at
     once, and fails where one is there)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = _temp_json(Path(path), data)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_clean(data), f, indent=2)
-        group_readable(Path(tmp))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
     finally:
         os.unlink(tmp)
     return read_json(path)
