@@ -182,22 +182,14 @@ def grid_corpora(tmp: Path) -> dict[str, Path]:
 
 def rule_gaps(cells: list[dict], ratio: float) -> list[float]:
     """Per (corpus, budget) of the grid: the rule's size's score minus the best measured, at ``ratio``."""
-    import math
-
     from roundtable.arms import sizing
-
-    def loss(n: float, d: float, u: float) -> float:
-        u_d = min(u, d)
-        d_eff = u_d + u_d * sizing.R_D_STAR * (1 - math.exp(-(d / u_d - 1) / sizing.R_D_STAR))
-        u_n = min(u_d / ratio, n)
-        n_eff = u_n + u_n * sizing.R_N_STAR * (1 - math.exp(-(n / u_n - 1) / sizing.R_N_STAR))
-        return 1 / n_eff**sizing.ALPHA + ratio**sizing.BETA / d_eff**sizing.BETA
 
     gaps = []
     for key in sorted({(c["corpus"], c["budget"]) for c in cells}):
         got = {(c["n_layer"], c["n_embd"]): c for c in cells if (c["corpus"], c["budget"]) == key}
         allowed = [k for k in got if k[1] // k[0] <= sizing.ASPECT[1]]
-        pick = min(allowed, key=lambda k: loss(got[k]["params"], got[k]["tokens"], got[k]["unique_tokens"]))
+        pick = min(allowed, key=lambda k: sizing.predicted_loss(got[k]["params"], got[k]["tokens"],
+                                                                got[k]["unique_tokens"], ratio))
         gaps.append(got[pick]["bits_per_byte"] - min(c["bits_per_byte"] for c in got.values()))
     return gaps
 

@@ -75,8 +75,6 @@ TOKENS_PER_PARAM = 10.0
 20k to 800k parameters, measured on the calibration grid (Chinchilla's is about 20)."""
 PUBLISHED_TOKENS_PER_PARAM = (1488.0 / A) ** (1 / ALPHA)
 """Muennighoff et al.'s own ratio, from their B = 1488: about 19.6."""
-B = A * TOKENS_PER_PARAM**BETA
-"""The data term's constant that makes TOKENS_PER_PARAM the optimum (alpha = beta)."""
 RULE = ("Muennighoff et al. 2023 data-constrained law over the Hoffmann et al. 2022 (Chinchilla) form, at 10 "
         "tokens per parameter on fresh data (measured): the shape minimising E + A/N'^a + B/D'^b at D = budget FLOPs "
         "/ FLOPs per token")
@@ -117,13 +115,15 @@ def flops_per_token(shape: Shape, vocab_size: int, context: int) -> float:
     return 6.0 * matmul_params(shape.n_layer, shape.n_embd, vocab_size) + 6.0 * shape.n_layer * context * shape.n_embd
 
 
-def predicted_loss(params: float, tokens: float, unique_tokens: float) -> float:
-    """Muennighoff et al. 2023's L(N, D, U) (the module's docstring), in their units."""
+def predicted_loss(params: float, tokens: float, unique_tokens: float,
+                   tokens_per_param: float = TOKENS_PER_PARAM) -> float:
+    """Muennighoff et al. 2023's L(N, D, U) (the module's docstring), in their units, with
+    B = A r^beta for ``tokens_per_param`` r (the calibration tries several)."""
     u_d = min(unique_tokens, tokens)
     d_eff = u_d + u_d * R_D_STAR * (1 - math.exp(-(tokens / u_d - 1) / R_D_STAR))
-    u_n = min(u_d / TOKENS_PER_PARAM, params)
+    u_n = min(u_d / tokens_per_param, params)
     n_eff = u_n + u_n * R_N_STAR * (1 - math.exp(-(params / u_n - 1) / R_N_STAR))
-    return E + A / n_eff**ALPHA + B / d_eff**BETA
+    return E + A / n_eff**ALPHA + A * tokens_per_param**BETA / d_eff**BETA
 
 
 def family(max_embd: int = MAX_EMBD) -> list[Shape]:

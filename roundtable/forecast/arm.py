@@ -17,7 +17,7 @@ cannot tell apart, ``curvelaw.plausible``, each fitted to all its points, and of
 chosen law under each end of ``R_STAR_SPREAD``: where the choice matters, e.g. on a
 curve still leaving its initial plateau or at many epochs, they disagree); and, with
 several seeds, the main runs' run-to-run spread; and GAIN_SHARE of the gain the law
-forecasts beyond the measured budget. The interval is the central value plus or
+forecasts beyond the budget its fit reached. The interval is the central value plus or
 minus the scale times a factor: split-conformal (Vovk et al. 2005; Lei et al. 2018), the
 factor is the quantile of |actual - forecast| / scale over forecasts run for real at
 their target on ladders that are not among the ones the accuracy is reported on
@@ -60,8 +60,8 @@ MIN_SCALE = 0.002
 """Smallest scale, as a share of the forecast: a curve that fits its law exactly still
 leaves the next run's noise."""
 GAIN_SHARE = 0.3
-"""The share of the forecast gain (the law's loss at the measured budget minus at the
-target) that enters the scale: a forecast of a large further gain is less certain than
+"""The share of the forecast gain (the law's loss at the budget its fit reached minus at
+the target) that enters the scale: a forecast of a large further gain is less certain than
 the fit's own spread says. Chosen on the calibration splits (bench/forecast.py): with it
 the 95% factor fell from 7.3 to 1.5 and the median 95% width at 4x from 1.25 to 0.82
 bits per byte at the same coverage; 0.2 and 0.5 did about as well."""

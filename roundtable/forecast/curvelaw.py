@@ -101,7 +101,8 @@ far too pessimistic; at many epochs the flattening comes from the repetition rul
 (``block.R_STAR_CENTRAL``) instead."""
 FLOORED = tuple(Candidate(f, s, 0.0) for s in (0.1, 0.3, 0.5) for f in (True, False))
 """The unshifted laws with and without a floor: for curves known to follow Tissue et
-al.'s law itself, e.g. a fine-tuned arm close to its floor."""
+al.'s law itself, as the tests' synthetic ones do. Every arm of a comparison is
+forecast with CANDIDATES."""
 HOLDOUT = 0.7
 """The choice's backtest: fitted on the main run's points up to this share of its steps
 (and every other run's), scored on the main run's later points."""
