@@ -111,7 +111,8 @@ def _crossover_curves(fits: Mapping[str, CurveForecast], lo: float, hi: float, p
     note = f"not within {hi / lo:.3g}x"
     good = {a: f for a, f in fits.items() if f.law is not None}
     loss = {a: np.array([f.loss(g) for g in grid]) for a, f in good.items()}
-    sd = {a: np.array([f.factors.get(0.95, 1.96) * f.scale(g) / 1.96 for g in grid]) for a, f in good.items()}
+    scale = {a: np.array([f.scale(g) for g in grid]) for a, f in good.items()}
+    sd = {a: good[a].factors.get(0.95, 1.96) * scale[a] / 1.96 for a in good}
     out = []
     for a, b in combinations(sorted(good), 2):
         d = loss[a] - loss[b]  # > 0: b ahead
@@ -129,9 +130,10 @@ def _crossover_curves(fits: Mapping[str, CurveForecast], lo: float, hi: float, p
         winner, loser = (b, a) if d[i + 1] > 0 else (a, b)
         lead = d if winner == b else -d
         entry = {"arm": winner, "overtakes": loser, "budget": at, "probability": float(norm.cdf(lead[-1] / s[-1]))}
-        for level in (0.8, 0.95):
+        for level in (0.8, 0.95):  # each level's half-width from that level's calibrated factors
             z = norm.ppf(0.5 + level / 2)
-            entry[f"ci{int(level * 100)}"] = [_first_above(lead + z * s, grid), _first_above(lead - z * s, grid)]
+            half = np.hypot(good[a].factors.get(level, z) * scale[a], good[b].factors.get(level, z) * scale[b])
+            entry[f"ci{int(level * 100)}"] = [_first_above(lead + half, grid), _first_above(lead - half, grid)]
         out.append(entry)
     return out
 

@@ -189,8 +189,9 @@ def frontier_caption(results: Results) -> str:
             fronts.append(f"against {words}: {', '.join(sorted(pareto_front(points[key], cheap_low, lower)))}")
     return ("Quality against inference cost: each arm's final score (mean over seeds at the verdict's fraction) against "
             "its parameters and its generation speed measured on this machine after training. Filled markers and the "
-            "dashed line: the Pareto front, the arms no other arm beats on both score and cost (" + "; ".join(fronts)
-            + "); hollow: an arm another beats on both.")
+            "dashed line: the Pareto front, the arms no other arm beats on both mean score and cost (" + "; ".join(fronts)
+            + "); hollow: an arm another beats on both. The front compares mean scores without their intervals: "
+            "the verdict says which differences its intervals separate.")
 
 
 def _forecast_figure(results: Results):
