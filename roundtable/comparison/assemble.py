@@ -23,6 +23,7 @@ from roundtable.decide.caveats import (
     pretrained_baseline,
     sample_warning,
     token_budget_warning,
+    unequal_threads_warning,
     warnings_for,
 )
 from roundtable.decide.deployment import Limit, deployment_verdict
@@ -62,7 +63,9 @@ def verdict_block(runs: list[dict], task: Task, out: Path, cfg: CompareConfig, *
     v = verdict(runs, task, out, setting)
     v["warnings"] = v.get("warnings", []) + warnings_for(
         runs + ladder, task, train_bytes, baselines, cfg.budget.seconds, wall_seconds)
-    v["warnings"] += token_budget_warning(runs, cfg.budget.kind[0]) + busy_machine_warning(runs, cfg.budget.kind[0])
+    kind = cfg.budget.kind[0]
+    v["warnings"] += (token_budget_warning(runs, kind) + busy_machine_warning(runs, kind)
+                      + unequal_threads_warning(runs, kind))
     if forecast:
         v["forecast_sentence"] = forecast_sentence(forecast, answer=v.get("winner"))
         v["sentence"] += " " + v["forecast_sentence"]

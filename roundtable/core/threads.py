@@ -117,13 +117,16 @@ def start(requested: int | None) -> ThreadSetting:
 
 
 def share_of(cores: list[int], index: int, n: int) -> list[int]:
-    """The ``index``-th of ``n`` contiguous, near-equal slices of ``cores`` (one core each,
-    shared round-robin, when there are fewer cores than processes)."""
+    """The ``index``-th of ``n`` contiguous slices of ``cores``, all of one size (one core
+    each, shared round-robin, when there are fewer cores than processes). Equal, not near
+    equal: shards often train one arm each, and under a wall-clock budget an arm on 4 cores
+    beside one on 3 would be given a third more compute; the remainder stays idle."""
     if n <= 1:
         return list(cores)
     if len(cores) < n:
         return [cores[index % len(cores)]]
-    return cores[index * len(cores) // n : (index + 1) * len(cores) // n]
+    k = len(cores) // n
+    return cores[index * k : (index + 1) * k]
 
 
 def _started(pid: int) -> str | None:
@@ -190,16 +193,20 @@ class Siblings:
         me = f"{self.name}\0{os.getpid()}"
         return share_of(_BASE_CORES, live.index(me) if me in live else 0, max(len(live), 1))
 
-    def follow(self, force: bool = False) -> ThreadSetting | None:
+    def follow(self, force: bool = False, grow: bool = True) -> ThreadSetting | None:
         """Take this process's share of the cores anew when siblings came or went (at
-        most every CHECK_SECONDS unless ``force``): the new setting, or None if unchanged."""
+        most every CHECK_SECONDS unless ``force``): the new setting, or None if unchanged.
+        ``grow`` False (during a run): a smaller share or another of the same size is
+        taken at once, so that a sibling that came is not crowded, but a larger one waits
+        for the next run, so that a run under a wall-clock budget does not gain cores its
+        peers in other shards did not have."""
         now = time.monotonic()
         if not force and now - self.checked < CHECK_SECONDS:
             return None
         self.checked = now
         live = self.live()
         cores = self.share(live)
-        if cores == self.cores:
+        if cores == self.cores or (not grow and self.cores and len(cores) > len(self.cores)):
             return None
         self.cores = cores
         pin(cores)
@@ -249,10 +256,11 @@ def divided(folder: Path, name: str, requested: int | None) -> Iterator[None]:
         start(None)
 
 
-def follow(force: bool = False) -> ThreadSetting | None:
-    """Called between training steps, on the thread that trains (OpenMP's thread count is
-    that thread's own): the share of the cores anew when siblings came or went."""
-    return _SIBLINGS.follow(force) if _SIBLINGS is not None else None
+def follow(force: bool = False, grow: bool = True) -> ThreadSetting | None:
+    """Called at a run's start and between its steps, on the thread that trains (OpenMP's
+    thread count is that thread's own): the share of the cores anew when siblings came or
+    went (``Siblings.follow``; between steps with ``grow`` False)."""
+    return _SIBLINGS.follow(force, grow) if _SIBLINGS is not None else None
 
 
 def current() -> dict:

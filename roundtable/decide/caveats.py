@@ -68,6 +68,24 @@ def busy_machine_warning(runs: list[dict], budget_kind: str) -> list[str]:
             for arm, busy in busiest.items() if busy >= BUSY_SHARE]
 
 
+def unequal_threads_warning(runs: list[dict], budget_kind: str) -> list[str]:
+    """Under a wall-clock budget, one sentence when the arms' runs trained on different
+    numbers of threads (the fewest each run had, as results.json records it): shards on
+    one host share its cores equally, but a shard alone on a larger host, or one that
+    shrank when a sibling came mid-run, buys more or fewer steps for the same seconds."""
+    if budget_kind != "seconds":
+        return []
+    by_arm: dict[str, set[int]] = {}
+    for r in runs:
+        if r.get("status") == "ok" and r.get("budget_share", 1.0) == 1.0 and r.get("threads") is not None:
+            by_arm.setdefault(r["arm"], set()).add(int(r["threads"]))
+    if len({t for ts in by_arm.values() for t in ts}) <= 1:
+        return []
+    told = ", ".join(f"{arm} {'-'.join(map(str, sorted(ts)))}" for arm, ts in by_arm.items())
+    return [f"The runs trained on unequal threads ({told}): under a wall-clock budget an arm with more threads "
+            "bought more training; --threads fixes the number, and a budget in bytes or FLOPs does not depend on it."]
+
+
 def pretrained_baseline(runs: list[dict], task: Task) -> dict | None:
     """The pretrained model as it is: the step-0 scores of the arms that start from it."""
     points = [r["curve"][0] for r in runs if starts_pretrained(r.get("arm")) and r.get("curve")]

@@ -229,7 +229,8 @@ class BudgetCallback(TrainerCallback):
         lr_scheduler.follow()  # the rate for the progress agreed before this step, on every process
 
     def on_step_end(self, args, state, control, **kw):
-        threads.follow()  # a sibling shard came or went: its share of the cores anew
+        if threads.follow(grow=False) is not None:  # a sibling shard came: a smaller share now (a larger one waits)
+            self.machine = {k: min(v, self.machine.get(k, v)) for k, v in threads.current().items()}  # the fewest
         self._count(state)
         now = self.clock.elapsed()
         self.step_seconds = now - self._last

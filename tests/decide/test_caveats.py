@@ -1,8 +1,8 @@
-"""caveats.py: the warning that a wall-clock budget shared a busy machine."""
+"""caveats.py: the warnings that a wall-clock budget shared a busy machine or unequal threads."""
 
 from __future__ import annotations
 
-from roundtable.decide.caveats import BUSY_SHARE, busy_machine_warning
+from roundtable.decide.caveats import BUSY_SHARE, busy_machine_warning, unequal_threads_warning
 
 
 def _run(arm: str, busy: float | None, **extra) -> dict:
@@ -26,3 +26,15 @@ def test_the_threshold_and_what_does_not_count():
 def test_budgets_that_do_not_depend_on_the_clock_need_no_warning():
     for kind in ("steps", "tokens", "bytes", "flops"):
         assert busy_machine_warning([_run("a", 0.9)], kind) == []
+
+
+def test_arms_trained_on_unequal_threads_under_a_wall_clock_budget_are_named():
+    runs = [_run("scratch-lstm", 0.0, threads=3), _run("scratch-lstm", 0.0, threads=3), _run("finetune", 0.0, threads=4)]
+    (got,) = unequal_threads_warning(runs, "seconds")
+    assert "unequal threads (scratch-lstm 3, finetune 4)" in got
+    # one arm's seeds on different threads count too; equal threads, other budgets, rungs: nothing
+    assert "a 2-4" in unequal_threads_warning([_run("a", 0.0, threads=4), _run("a", 0.0, threads=2)], "seconds")[0]
+    assert unequal_threads_warning([_run("a", 0.0, threads=2), _run("b", 0.0, threads=2)], "seconds") == []
+    assert unequal_threads_warning(runs, "bytes") == []
+    assert unequal_threads_warning([_run("a", 0.0, threads=2), _run("b", 0.0, threads=8, budget_share=0.25)],
+                                   "seconds") == []
