@@ -20,6 +20,7 @@ from roundtable.core import dist
 from roundtable.core.errors import UserError
 from roundtable.core.files import write_json_once
 from roundtable.data.corpus import Corpus, Record, first_by_bytes, load_corpus, nested_subset
+from roundtable.data.entropy import bigram_bits_per_byte
 from roundtable.data.tokenization import first_lossy
 from roundtable.evaluate.precision import peak_gflops
 from roundtable.evaluate.sample import arm_cost, scoring_line
@@ -56,6 +57,13 @@ def train_bytes(cfg: CompareConfig, corpus: Corpus) -> dict[float, int]:
     """Training bytes of each data fraction (nested subsets of the training split)."""
     return {f: Corpus(nested_subset(corpus.train, f, cfg.data.split_seed), []).summary()["train_bytes"]
             for f in cfg.fractions}
+
+
+def train_bigram(cfg: CompareConfig, corpus: Corpus) -> float | None:
+    """The bigram entropy of the largest fraction's training text (data/entropy.py): the
+    score a run must beat to be forecast (forecast/arm.py)."""
+    records = nested_subset(corpus.train, max(cfg.fractions), cfg.data.split_seed)
+    return bigram_bits_per_byte(part for r in records for part in (r.text, r.summary or ""))
 
 
 def prepare_arms(cfg: CompareConfig, task: Task, factory: ArmFactory, corpus: Corpus,

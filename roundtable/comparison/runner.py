@@ -423,8 +423,9 @@ class Comparison:
     def _forecast(self, runs: list[dict]) -> dict | None:
         if not self.cfg.forecast_budget:
             return None
+        bigram = prepare.train_bigram(self.cfg, self.corpus) if self.corpus is not None else None
         return build_forecast(runs, self.ladder, self.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
-                              self._train_bytes)
+                              self._train_bytes, bigram)
 
     def _model_info(self) -> dict | None:
         """The pretrained model's origin, asked once (assemble.pretrained_model_info)."""

@@ -6,7 +6,12 @@ Inputs are every curve point after step 0 of the arm's runs at the whole budget 
 seed) and, for an arm whose rate decays, of its one extra run at a share of the budget
 (``ladder.py``). Curve points score the curve subset, the same bytes at every point;
 the verdict's score is on the whole scored text, so the forecast is carried over by the
-ratio of the two at the main runs' end.
+ratio of the two at the main runs' end. Points at or above the bigram entropy of the
+training text are left out, and an arm whose runs end there, or have too few points
+below it, gets no forecast (``too_short``; data/entropy.py says why). For an arm sized
+to its budget, the forecast at a larger budget is for the shape the sizing rule chooses
+there: the trained shape's plus the step ``size.py`` gives, SIZE_SHARE of which joins
+the scale.
 
 Intervals: replicates perturb every point by the central fit's relative residuals
 (moving blocks of ``BLOCK`` neighbouring points, since a curve's errors run in
@@ -32,7 +37,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,7 @@ from roundtable.forecast.curvelaw import (
 )
 from roundtable.forecast.law import higher_is_better
 from roundtable.forecast.schedule import LAMBDA, Schedule, areas, at_steps
+from roundtable.forecast.size import SIZE_SHARE, SizeTerm
 
 BLOCK = 3
 N_BOOT = 100
@@ -119,6 +125,13 @@ class ArmCurves:
     unique: float | None = None
     """Unique training bytes (one epoch), for the repetition rule; None: none."""
     metric: str = "valid_bits_per_byte"
+    size: SizeTerm | None = None
+    """How the arm was sized (``size: auto``): its forecast at a larger budget is for the
+    shape the rule chooses there (``size.py``); None: a fixed size."""
+    bits_per_byte: float | None = None
+    """The main runs' mean score at their end on the scored text, in bits per byte."""
+    bigram: float | None = None
+    """The bigram entropy of the training text (data/entropy.py): the transient's gate."""
 
 
 def run_areas(schedule: Schedule, n_steps: float, bytes_per_step: float, unique, r_star,
@@ -186,6 +199,8 @@ class CurveForecast:
     fitted_at: float = 0.0
     """The budget the fit's main runs reached (the budget; a share of it for the
     comparison's own backtest): where the forecast gain of the scale starts."""
+    size: SizeTerm | None = None
+    """For an arm sized to its budget, the step to the rule's shape at a larger one (bits per byte only)."""
     factors: dict[float, float] = field(default_factory=conformal_factors)
     measured: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -207,24 +222,35 @@ class CurveForecast:
                            self.lam)
         return s1 / self.ref, s2 / self.ref
 
-    def loss(self, budget: float) -> float:
-        """Central forecast of the whole-text loss of a run at ``budget``."""
+    def curve_loss(self, budget: float) -> float:
+        """Central forecast of the whole-text loss of the shape trained, at ``budget``."""
         if self.law is None:
             return math.nan
         return float(self.law(*self._areas(budget))) * self.ratio
 
+    def size_delta(self, budget: float) -> float:
+        """The step from the shape trained to the rule's shape at ``budget`` (0 for a fixed size)."""
+        return self.size.delta(budget / self.budget) if self.size is not None else 0.0
+
+    def loss(self, budget: float) -> float:
+        """Central forecast of the whole-text loss of a run at ``budget``: of the shape the
+        sizing rule chooses there, for an arm sized to its budget."""
+        return self.curve_loss(budget) + self.size_delta(budget)
+
     def replicate_losses(self, budget: float) -> np.ndarray:
         """The replicates' whole-text losses at ``budget`` (those whose refit succeeded)."""
         s1, s2 = self._areas(budget)
-        v = np.array([r[1](s1, s2) * self.ratio for r in self.replicates if r], float)
+        v = np.array([r[1](s1, s2) * self.ratio for r in self.replicates if r], float) + self.size_delta(budget)
         return v[np.isfinite(v)]
 
     def scale(self, budget: float) -> float:
         """The forecast's scale at ``budget`` (module docstring): the robust sd of the
-        replicates, the sd of the candidate laws' forecasts, the run-to-run spread and
-        GAIN_SHARE of the forecast gain, at least MIN_SCALE of the forecast."""
+        replicates, the sd of the candidate laws' forecasts, the run-to-run spread,
+        GAIN_SHARE of the curve's forecast gain and SIZE_SHARE of the size step, at least
+        MIN_SCALE of the forecast."""
         c = self.loss(budget)
-        gain = max(self.loss(self.fitted_at) - c, 0.0) if self.fitted_at > 0 else 0.0
+        curve = self.curve_loss(budget)
+        gain = max(self.curve_loss(self.fitted_at) - curve, 0.0) if self.fitted_at > 0 else 0.0
         v = self.replicate_losses(budget)
         sd = float(np.subtract(*np.percentile(v, [84, 16]))) / 2 if len(v) > 1 else 0.0
         alt = []
@@ -233,7 +259,8 @@ class CurveForecast:
                                self.lam)
             alt.append(float(law(a1 / ref, a2 / ref)) * self.ratio)
         choice = float(np.std(alt)) if len(alt) > 1 else 0.0
-        spread = math.sqrt(sd**2 + choice**2 + self.run_sd**2 + (GAIN_SHARE * gain) ** 2)
+        size = SIZE_SHARE * self.size_delta(budget)
+        spread = math.sqrt(sd**2 + choice**2 + self.run_sd**2 + (GAIN_SHARE * gain) ** 2 + size**2)
         return max(spread, MIN_SCALE * abs(c))
 
     def value(self, budget: float) -> float:
@@ -267,7 +294,39 @@ def too_short(arm: ArmCurves) -> str | None:
     if few < MIN_POINTS:
         return (f"its run has {few} curve points after step 0, fewer than the {MIN_POINTS} a fit needs "
                 f"(--curve-points {MIN_POINTS + 2} or more; a wall-clock budget keeps fewer for a slow arm)")
+    if arm.bigram is None:
+        return None
+    table = f"the {arm.bigram:.2f} bits per byte of a table of byte pairs fitted to its training text"
+    why = ("above it a model is still learning what single bytes and pairs tell (its first transient), where a "
+           "learning curve follows no law that can be extrapolated (a larger budget gives more)")
+    if arm.bits_per_byte is not None and arm.bits_per_byte >= arm.bigram:
+        return f"its score at the budget, {arm.bits_per_byte:.2f} bits per byte, is not yet below {table}: {why}"
+    past = min(len(r.at) for r in past_transient(arm).runs if r.main)
+    if past < MIN_POINTS:
+        return (f"its run has {past} curve point{'' if past == 1 else 's'} below {table}, fewer than the {MIN_POINTS} "
+                f"a fit needs: {why}")
     return None
+
+
+def _ratio(mains: Sequence[RunInput]) -> float:
+    """Whole scored text over curve subset at the main runs' end."""
+    return float(np.mean([r.final / r.loss[-1] for r in mains if r.final is not None and len(r.loss)] or [1.0]))
+
+
+def past_transient(arm: ArmCurves) -> ArmCurves:
+    """The arm with its main runs' curve points at or above the bigram entropy left out
+    (bits per byte only: data/entropy.py says why); the extra runs, which show the law
+    a complete anneal at another length, are kept whole."""
+    if arm.bigram is None or arm.metric != "valid_bits_per_byte":
+        return arm
+    ratio = _ratio([r for r in arm.runs if r.main])
+    runs = []
+    for r in arm.runs:
+        if r.main:
+            keep = r.loss * ratio < arm.bigram
+            r = RunInput(r.steps, r.train_bytes, r.schedule, r.at[keep], r.loss[keep], True, r.final)
+        runs.append(r)
+    return replace(arm, runs=runs)
 
 
 def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N_BOOT, seed: int = 0,
@@ -281,16 +340,21 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     mains = [r for r in arm.runs if r.main]
     top = max(mains, key=lambda r: r.steps)
     bps = top.train_bytes / max(top.steps, 1)
-    ratio = float(np.mean([r.final / r.loss[-1] for r in mains if r.final is not None and len(r.loss)] or [1.0]))
+    ratio = _ratio(mains)
     finals = [r.final for r in mains if r.final is not None]
     sched = top.schedule
     lam = LAMBDA if memory is None else 1.0 - 1.0 / max(memory * top.steps, 1.0)
     s1_end, _ = run_areas(sched, top.steps, bps, arm.unique, r_star, lam)
     fc = CurveForecast(arm.arm, arm.metric, arm.budget, top.steps / arm.budget, bps, sched, arm.unique, r_star,
-                       s1_end, ratio, lam, run_sd=float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0)
+                       s1_end, ratio, lam, run_sd=float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+                       size=arm.size if arm.metric == "valid_bits_per_byte" else None)
     fc.fitted_at = arm.budget * (upto or 1.0)
     fc.measured = [{"at": arm.budget, "value": float(fc.show(np.mean(finals))) if finals else math.nan,
                     "steps": int(top.steps), "seeds": len(mains)}]
+    fc.problem = too_short(arm)
+    if fc.problem:
+        return fc
+    arm = past_transient(arm)
     runs = arm.runs
     if upto is not None:
         runs = []
@@ -299,10 +363,7 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
                 keep = r.at <= upto * r.steps + 1e-9
                 r = RunInput(r.steps, r.train_bytes, r.schedule, r.at[keep], r.loss[keep], True, None)
             runs.append(r)
-        arm = ArmCurves(arm.arm, runs, arm.budget, arm.unique, arm.metric)
-    fc.problem = too_short(arm) if upto is None else None
-    if fc.problem:
-        return fc
+        arm = replace(arm, runs=runs)
     points = _points(arm, bps, r_star, s1_end, lam)
     if upto is not None:  # the held-out share inside the choice is of what is kept
         points.share = np.where(points.main, points.share / upto, points.share)
@@ -330,9 +391,10 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
 
 
 def curve_inputs(runs: Sequence[dict], metric: str, point_key: str, final_key: str, budget: float,
-                 unique: float | None, arm: str) -> ArmCurves | None:
+                 unique: float | None, arm: str, bigram: float | None = None) -> ArmCurves | None:
     """An arm's ``ArmCurves`` from its results.json run records (status ok): main runs are
-    those at the whole budget (``budget_share`` 1), the others extra runs."""
+    those at the whole budget (``budget_share`` 1), the others extra runs. ``bigram``: the
+    training text's bigram entropy, below which a run must score to be forecast."""
     higher = higher_is_better(metric)
     inputs = []
     for r in runs:
@@ -351,4 +413,8 @@ def curve_inputs(runs: Sequence[dict], metric: str, point_key: str, final_key: s
                                np.array([p["step"] for p in pts], float), loss, main, final if main else None))
     if not any(i.main for i in inputs):
         return None
-    return ArmCurves(arm, inputs, budget, unique, metric)
+    bpb = [(r.get("final") or {}).get("valid_bits_per_byte") for r in runs
+           if float(r.get("budget_share", 1.0)) == 1.0 and r.get("curve")]
+    bpb = [v for v in bpb if v is not None]
+    return ArmCurves(arm, inputs, budget, unique, metric, bits_per_byte=float(np.mean(bpb)) if bpb else None,
+                     bigram=bigram)

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from roundtable.arms.sizing import shape_for
 from roundtable.config.settings import BudgetConfig, parse_budget
 from roundtable.core.errors import UserError
 from roundtable.decide.verdict import per_doc
 from roundtable.forecast.arm import ArmCurves, curve_inputs
 from roundtable.forecast.block import forecast_block
 from roundtable.forecast.law import DataPoint
+from roundtable.forecast.size import SizeTerm
 
 if TYPE_CHECKING:
     from roundtable.tasks import Task
@@ -76,30 +76,25 @@ def _scores(runs: list[dict], out: Path, key: str) -> dict | None:
     return {"doc_nll": z[0], "doc_bytes": z[1]}
 
 
-def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: str, task: Task) -> ArmCurves | None:
+def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: str, kind: str,
+            bigram: float | None) -> ArmCurves | None:
     point_key, final_key = ("subset_bits_per_byte", "valid_bits_per_byte") if metric == "valid_bits_per_byte" \
         else (metric, metric)
     mine = [r for r in runs if r["arm"] == arm]
-    return curve_inputs(mine, metric, point_key, final_key, budget, unique, arm)
-
-
-def size_at_target(mains: list[dict], multiple: float) -> dict | None:
-    """For an arm sized to its budget (``size: auto``): the shape its runs trained and the
-    shape the sizing rule chooses at ``multiple`` times their budget in FLOPs, on the same
-    training text; None for an arm of fixed size."""
-    got = next((r["sizing"] for r in mains if r.get("sizing")), None)
-    if not got:
-        return None
-    rule = shape_for(got["budget_flops"] * multiple, got["unique_tokens"], got["vocab_size"], got["context"])
-    return {"trained": got["shape"], "rule_at_target": str(rule.shape), "params_at_target": int(rule.params),
-            "budget_flops_at_target": float(rule.budget_flops)}
+    got = curve_inputs(mine, metric, point_key, final_key, budget, unique, arm, bigram)
+    sized = next((r["sizing"] for r in mine if r.get("sizing") and r.get("budget_share", 1.0) == 1.0), None)
+    if got is not None and sized:
+        got.size = SizeTerm.from_record(sized, kind)
+    return got
 
 
 def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budget: BudgetConfig, spec: str,
-          train_bytes: dict[float, int]) -> dict | None:
+          train_bytes: dict[float, int], bigram: float | None = None) -> dict | None:
     """The results.json ``forecast`` block from finished runs, or None with no arm to forecast.
 
-    ``train_bytes``: the unique training bytes at each data fraction."""
+    ``train_bytes``: the unique training bytes at each data fraction; ``bigram``: the
+    bigram entropy of the largest fraction's training text (data/entropy.py), which a
+    run's score must be below for its arm to be forecast (None: no such gate)."""
     target, unit = forecast_target(spec, budget)
     base = budget.kind[1]
     top = max(train_bytes)
@@ -111,7 +106,7 @@ def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budg
     arms: dict[str, dict[str, ArmCurves]] = {}
     for metric in metrics:
         for arm in dict.fromkeys(r["arm"] for r in at_top):
-            got = _curves(at_top, arm, base, float(train_bytes[top]), metric, task)
+            got = _curves(at_top, arm, base, float(train_bytes[top]), metric, budget.kind[0], bigram)
             if got is not None:
                 arms.setdefault(metric, {})[arm] = got
     if not arms.get(metrics[0]):
@@ -135,15 +130,23 @@ def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budg
     block = forecast_block(arms[metrics[0]], target, also={m: arms[m] for m in metrics[1:] if m in arms},
                            data=data or None, user_bytes=float(train_bytes[top]), unit=unit)
     for arm, entry in block["arms"].items():
-        size = size_at_target([r for r in at_top if r["arm"] == arm and r.get("budget_share", 1.0) == 1.0],
-                              target / base)
-        if size:
-            entry["size"] = size
-            if size["rule_at_target"] != size["trained"] and entry.get("value") is not None:
-                entry["notes"].append(
-                    f"trained at {size['trained']}; at the target the sizing rule would choose {size['rule_at_target']} "
-                    f"({size['params_at_target']:,} parameters): this forecast is for the size trained, and a model "
-                    "sized to the target budget would be expected to do better")
+        term = arms[metrics[0]][arm].size if arm in arms[metrics[0]] else None
+        if term is None:
+            continue
+        size = entry["size"] = term.describe(target / base)
+        if size["rule_at_target"] == size["trained"] or entry.get("value") is None:
+            continue
+        if metrics[0] == "valid_bits_per_byte":
+            entry["notes"].append(
+                f"trained at {size['trained']}; forecast for {size['rule_at_target']} ({size['params_at_target']:,} "
+                f"parameters), the size the sizing rule chooses at the target: the trained size's curve plus "
+                f"{size['delta']:+.2f} bits per byte from the Chinchilla form (roundtable/forecast/size.py)")
+        else:
+            entry["notes"].append(
+                f"trained at {size['trained']}; at the target the sizing rule would choose {size['rule_at_target']} "
+                f"({size['params_at_target']:,} parameters): this forecast is for the size trained (the size step "
+                "is measured in bits per byte only), and a model sized to the target would be expected to do better")
+    block["bigram_bits_per_byte"] = bigram
     block["extra_training"] = {
         "runs": len(done), "train_bytes": extra_bytes, "main_train_bytes": main_bytes,
         "train_seconds": sum(r.get("train_seconds", 0.0) for r in done),
