@@ -8,8 +8,11 @@ learning-rate schedule and extrapolated to the target budget:
 - ``schedule.py``: a run's schedule as areas under its rate (S1) and its annealing (S2);
 - ``curvelaw.py``: the law L0 + A * S1^-alpha - C * S2 (Tissue et al. 2024), its robust
   fit, and the choice among its variants by a backtest inside the curve;
-- ``arm.py``: one arm's forecast, its block-bootstrap replicates and intervals scaled
-  by the split-conformal factors of ``calibration.json``;
+- ``arm.py``: one arm's forecast (none from a run still in its first transient), its
+  block-bootstrap replicates and intervals scaled by the split-conformal factors of
+  ``calibration.json``;
+- ``size.py``: for an arm sized to its budget, the step to the shape the sizing rule
+  chooses at the target;
 - ``ladder.py``: which runs a forecast needs (the main runs' curves; one extra short run
   for an arm whose rate decays) and the block built from a comparison's runs;
 - ``block.py``, ``backtest.py``, ``sentences.py``: the results.json block, crossovers
