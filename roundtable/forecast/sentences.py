@@ -62,7 +62,9 @@ def forecast_sentence(block: dict, answer: str | None = None, *, fmt: str = "{:.
     parts = []
     for i, a in enumerate(order):
         lo, hi = (fmt.format(v) for v in ok[a]["ci95"])
-        parts.append(f"{a} {'is forecast at' if i == 0 else 'at'} {fmt.format(ok[a]['value'])} "
+        size = ok[a].get("size") or {}
+        sized = f" (at {size['rule_at_target']}, the size chosen for that budget)" if size.get("delta") else ""
+        parts.append(f"{a}{sized} {'is forecast at' if i == 0 else 'at'} {fmt.format(ok[a]['value'])} "
                      f"({'95% interval ' if i == 0 else ''}{lo}-{hi})")
     head = f"At {when}, " + (" and ".join(parts) if len(parts) <= 2 else ", ".join(parts[:-1]) + " and " + parts[-1])
     if bad:

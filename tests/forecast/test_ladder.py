@@ -138,3 +138,6 @@ def test_an_arm_sized_to_its_budget_is_forecast_at_the_size_the_rule_chooses_at_
     assert auto["value"] == pytest.approx(fixed["value"] + term.delta(10.0)) and term.delta(10.0) < 0
     assert any(f"forecast for {rule.shape}" in n for n in auto["notes"])
     assert "size" not in fixed
+    from roundtable.forecast import forecast_sentence
+
+    assert f"scratch-transformer (at {rule.shape}, the size chosen for that budget)" in forecast_sentence(block)
