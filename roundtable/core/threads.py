@@ -196,8 +196,9 @@ class Siblings:
     def follow(self, force: bool = False, grow: bool = True) -> ThreadSetting | None:
         """Take this process's share of the cores anew when siblings came or went (at
         most every CHECK_SECONDS unless ``force``): the new setting, or None if unchanged.
-        ``grow`` False (during a run): a smaller share or another of the same size is
-        taken at once, so that a sibling that came is not crowded, but a larger one waits
+        ``grow`` False (during a run): a smaller share is taken at once, so that a sibling
+        that came is not crowded; a larger one is cut to the cores the run has now, taken
+        from the start of the new share (which no sibling's overlaps), and the rest waits
         for the next run, so that a run under a wall-clock budget does not gain cores its
         peers in other shards did not have."""
         now = time.monotonic()
@@ -206,7 +207,9 @@ class Siblings:
         self.checked = now
         live = self.live()
         cores = self.share(live)
-        if cores == self.cores or (not grow and self.cores and len(cores) > len(self.cores)):
+        if not grow and self.cores and len(cores) > len(self.cores):
+            cores = cores[: len(self.cores)]  # within the new share, which no sibling's overlaps
+        if cores == self.cores:
             return None
         self.cores = cores
         pin(cores)

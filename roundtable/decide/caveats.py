@@ -70,15 +70,17 @@ def busy_machine_warning(runs: list[dict], budget_kind: str) -> list[str]:
 
 def unequal_threads_warning(runs: list[dict], budget_kind: str) -> list[str]:
     """Under a wall-clock budget, one sentence when the arms' runs trained on different
-    numbers of threads (the fewest each run had, as results.json records it): shards on
-    one host share its cores equally, but a shard alone on a larger host, or one that
-    shrank when a sibling came mid-run, buys more or fewer steps for the same seconds."""
+    numbers of threads (the fewest and the most each run had, as results.json records
+    them): shards on one host share its cores equally, but a shard alone on a larger
+    host, or one that shrank when a sibling came mid-run, buys more or fewer steps for
+    the same seconds."""
     if budget_kind != "seconds":
         return []
     by_arm: dict[str, set[int]] = {}
     for r in runs:
         if r.get("status") == "ok" and r.get("budget_share", 1.0) == 1.0 and r.get("threads") is not None:
-            by_arm.setdefault(r["arm"], set()).add(int(r["threads"]))
+            by_arm.setdefault(r["arm"], set()).update(int(r[k]) for k in ("threads", "threads_most")
+                                                      if r.get(k) is not None)
     if len({t for ts in by_arm.values() for t in ts}) <= 1:
         return []
     told = ", ".join(f"{arm} {'-'.join(map(str, sorted(ts)))}" for arm, ts in by_arm.items())

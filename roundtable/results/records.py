@@ -221,9 +221,12 @@ class Run:
     data_wait_seconds: float | None = None
     curve_plan: CurvePlan | None = None
     threads: int | None = None
-    """torch intra-op threads when training started (--threads, or a shard's share of its host's cores)."""
+    """The fewest torch intra-op threads the run trained on (--threads, or a shard's share
+    of its host's cores, which shrinks when a sibling shard arrives mid-run)."""
+    threads_most: int | None = None
+    """The most threads it trained on: unlike ``threads`` only where its share changed."""
     cores: int | None = None
-    """Cores in the CPU affinity mask when training started."""
+    """The fewest cores in the CPU affinity mask while it trained."""
     machine_busy: float | None = None
     """The share of those cores' time other processes used over the run (train/busy.py):
     under a wall-clock budget, the verdict warns from decide.caveats.BUSY_SHARE up."""

@@ -210,7 +210,7 @@ class BudgetCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         threads.follow(force=True)  # shards on one host: this one's share of the cores, as it stands now
-        self.machine = threads.current()
+        self.machine = {**threads.current(), "threads_most": threads.current()["threads"]}
         self.clock.start()
         self._count(state)
         self.clock.agreed = self.clock.progress(state.global_step)  # same on every process (from the checkpoint)
@@ -230,7 +230,9 @@ class BudgetCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         if threads.follow(grow=False) is not None:  # a sibling shard came: a smaller share now (a larger one waits)
-            self.machine = {k: min(v, self.machine.get(k, v)) for k, v in threads.current().items()}  # the fewest
+            now = threads.current()
+            self.machine = {**{k: min(v, self.machine.get(k, v)) for k, v in now.items()},  # the fewest
+                            "threads_most": max(now["threads"], self.machine.get("threads_most", now["threads"]))}
         self._count(state)
         now = self.clock.elapsed()
         self.step_seconds = now - self._last

@@ -116,3 +116,28 @@ def test_divided_leaves_a_marker_while_it_runs_and_restores_the_mask(tmp_path):
     assert not list(tmp_path.glob("*.json")) and threads.mask_cores() == mask
     with threads.divided(tmp_path / "given", "shard0-rank0", requested=1):  # --threads: no division
         assert not (tmp_path / "given").exists()
+
+
+@linux
+def test_a_share_that_may_not_grow_mid_run_moves_within_the_new_division(tmp_path, monkeypatch):
+    # three shards on 6 cores (2 each); the first ends while this one (the middle) trains:
+    # it keeps 2 cores, taken from its new share (0-2), never the last one's new share (3-5)
+    pinned = []
+    monkeypatch.setattr(threads, "_BASE_CORES", [0, 1, 2, 3, 4, 5])
+    monkeypatch.setattr(threads, "pin", pinned.append)
+    first, last = (subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2))
+    try:
+        _marker(tmp_path, "shard0-rank0", first.pid)
+        _marker(tmp_path, "shard2-rank0", last.pid)
+        me = Siblings(tmp_path, "shard1-rank0")
+        me.join()
+        assert me.follow(force=True).threads == 2 and pinned[-1] == [2, 3]
+        first.kill()
+        first.wait()
+        assert me.follow(force=True, grow=False).threads == 2 and pinned[-1] == [0, 1]
+        assert set(pinned[-1]).isdisjoint(threads.share_of([0, 1, 2, 3, 4, 5], 1, 2))  # the last shard's new share
+        assert me.follow(force=True).threads == 3 and pinned[-1] == [0, 1, 2]  # the next run: its whole share
+    finally:
+        for p in (first, last):
+            p.kill()
+            p.wait()

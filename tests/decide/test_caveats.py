@@ -36,5 +36,8 @@ def test_arms_trained_on_unequal_threads_under_a_wall_clock_budget_are_named():
     assert "a 2-4" in unequal_threads_warning([_run("a", 0.0, threads=4), _run("a", 0.0, threads=2)], "seconds")[0]
     assert unequal_threads_warning([_run("a", 0.0, threads=2), _run("b", 0.0, threads=2)], "seconds") == []
     assert unequal_threads_warning(runs, "bytes") == []
+    # a run that shrank mid-run beside one that had its fewest all along
+    shrank = [_run("a", 0.0, threads=3, threads_most=6), _run("b", 0.0, threads=3, threads_most=3)]
+    assert "a 3-6, b 3" in unequal_threads_warning(shrank, "seconds")[0]
     assert unequal_threads_warning([_run("a", 0.0, threads=2), _run("b", 0.0, threads=8, budget_share=0.25)],
                                    "seconds") == []
