@@ -92,8 +92,8 @@ budgets forecast at 4x (8 MB runs), on 2 MB pools of the source corpus (the only
 that large). The short tier's factors alone were too narrow here: its forecasts lean
 optimistic as runs grow (0.18 bits per byte at 4x on two calibration splits)."""
 SIZED = Plan(arms=("scratch-transformer",), arm_settings={"scratch-transformer": {"size": "auto", "batch_size": 8}},
-             skip=((625_000, 10),), calibrate={"prose": (1, 2, 3), "docstrings": (1, 2), "source": (1, 2)},
-             folder="sized")
+             skip=((625_000, 10),), evaluate={"docstrings": (5, 6), "source": (5, 6)},
+             calibrate={"prose": (1, 2, 3), "docstrings": (1, 2), "source": (1, 2)}, folder="sized")
 """``--sized``: the transformer sized to each budget by the rule (``size: auto``), so the
 shape at the target differs from the one trained (1 x 32 or 1 x 64 grows to 1 x 64 or
 2 x 64), and the forecast's size term (roundtable/forecast/size.py) is what is judged.

@@ -194,6 +194,49 @@ def rule_gaps(cells: list[dict], ratio: float) -> list[float]:
     return gaps
 
 
+STEP_LAW_FROM = 3e11
+"""The size step's law is fitted on the grid's cells from this budget up: below it runs of
+18 to 650 steps are still in their first transient."""
+
+
+def fit_step_law(cells: list[dict], min_budget: float = STEP_LAW_FROM) -> dict:
+    """The Chinchilla form with repeated data, ``E_corpus + A/N^alpha + B/D'^beta`` in bits
+    per byte (D' with R* = roundtable/forecast/size.py's), fitted to the grid's cells: N
+    the shape's matrix-multiply parameters, D its training tokens (bytes), one E per
+    corpus; a Huber loss (delta 1e-3) on log bits per byte from 36 starting points. Its A,
+    alpha, B, beta are forecast/size.py's constants (E cancels in the step)."""
+    import math
+
+    import numpy as np
+    from scipy.optimize import minimize
+
+    from roundtable.forecast.size import R_STAR
+
+    use = [c for c in cells if c["budget"] >= min_budget]
+    corpora = sorted({c["corpus"] for c in use})
+    n = np.array([matmul_params(c["n_layer"], c["n_embd"], VOCAB) for c in use], float)
+    d, u = (np.array([c[k] for c in use], float) for k in ("tokens", "unique_tokens"))
+    ud = np.minimum(u, d)
+    d_eff = ud + ud * R_STAR * (1 - np.exp(-(d / ud - 1) / R_STAR))
+    which = np.array([corpora.index(c["corpus"]) for c in use])
+    y = np.log([c["bits_per_byte"] for c in use])
+
+    def objective(p: np.ndarray) -> float:
+        pred = np.exp(p[4:])[which] + math.exp(p[0]) / n ** p[1] + math.exp(p[2]) / d_eff ** p[3]
+        r = np.abs(np.log(pred) - y)
+        return float(np.where(r <= 1e-3, 0.5 * r * r, 1e-3 * (r - 0.5e-3)).sum())
+
+    bounds = [(-5, 30), (0.01, 3), (-5, 30), (0.01, 3)] + [(-5, 2)] * len(corpora)
+    best = min((minimize(objective, [a, al, b, be] + [0.0] * len(corpora), method="L-BFGS-B", bounds=bounds)
+                for a in (2, 6) for b in (2, 6) for al in (0.2, 0.5, 0.9) for be in (0.2, 0.5, 0.9)),
+               key=lambda o: o.fun)
+    p = best.x
+    pred = np.exp(p[4:])[which] + math.exp(p[0]) / n ** p[1] + math.exp(p[2]) / d_eff ** p[3]
+    return {"A": math.exp(p[0]), "alpha": float(p[1]), "B": math.exp(p[2]), "beta": float(p[3]),
+            "E": dict(zip(corpora, np.exp(p[4:]).tolist())), "cells": len(use),
+            "mean_abs_error": float(np.mean(np.abs(pred - np.exp(y))))}
+
+
 def calibrate(tmp: Path, emit: Callable[..., None], workers: int = 1) -> dict:
     corpora = grid_corpora(tmp)
     cells = [(c, x, b) for b in GRID_BUDGETS for c in corpora for x in GRID_SHAPES]
@@ -211,6 +254,7 @@ def calibrate(tmp: Path, emit: Callable[..., None], workers: int = 1) -> dict:
     row = {"name": "sizing_ratio_calibration", "unit": "bits/byte", "rule_minus_best_per_cell": table,
            "best_ratio": min(RATIOS, key=lambda r: (max(rule_gaps(grid, r)), sum(rule_gaps(grid, r))))}
     emit(**row)
+    emit(name="sizing_step_law", unit="bits/byte", **fit_step_law(grid))
     return row
 
 

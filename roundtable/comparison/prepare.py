@@ -61,9 +61,9 @@ def train_bytes(cfg: CompareConfig, corpus: Corpus) -> dict[float, int]:
 
 def train_bigram(cfg: CompareConfig, corpus: Corpus) -> float | None:
     """The bigram entropy of the largest fraction's training text (data/entropy.py): the
-    score a run must beat to be forecast (forecast/arm.py)."""
+    score a language model's run must beat to be forecast (forecast/arm.py)."""
     records = nested_subset(corpus.train, max(cfg.fractions), cfg.data.split_seed)
-    return bigram_bits_per_byte(part for r in records for part in (r.text, r.summary or ""))
+    return bigram_bits_per_byte(r.text for r in records)
 
 
 def prepare_arms(cfg: CompareConfig, task: Task, factory: ArmFactory, corpus: Corpus,

@@ -423,7 +423,8 @@ class Comparison:
     def _forecast(self, runs: list[dict]) -> dict | None:
         if not self.cfg.forecast_budget:
             return None
-        bigram = prepare.train_bigram(self.cfg, self.corpus) if self.corpus is not None else None
+        use = self.corpus is not None and self.task.scores_whole_text  # the transient's gate (Task says where)
+        bigram = prepare.train_bigram(self.cfg, self.corpus) if use else None
         return build_forecast(runs, self.ladder, self.task, self.out, self.cfg.budget, self.cfg.forecast_budget,
                               self._train_bytes, bigram)
 

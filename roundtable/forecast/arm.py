@@ -44,6 +44,7 @@ import numpy as np
 
 from roundtable.forecast.curvelaw import (
     CANDIDATES,
+    HOLDOUT,
     Candidate,
     CurvePoints,
     ScheduleLaw,
@@ -62,6 +63,9 @@ MIN_STEPS = 40
 their first transient."""
 MIN_POINTS = 6
 """Fewest curve points after step 0 a main run must have (``--curve-points`` sets them)."""
+MIN_EARLY = 3
+"""Fewest points the choice of law fits before the held-out end of the main runs (a law
+without a floor has three parameters)."""
 MIN_SCALE = 0.002
 """Smallest scale, as a share of the forecast: a curve that fits its law exactly still
 leaves the next run's noise."""
@@ -301,10 +305,15 @@ def too_short(arm: ArmCurves) -> str | None:
            "learning curve follows no law that can be extrapolated (a larger budget gives more)")
     if arm.bits_per_byte is not None and arm.bits_per_byte >= arm.bigram:
         return f"its score at the budget, {arm.bits_per_byte:.2f} bits per byte, is not yet below {table}: {why}"
-    past = min(len(r.at) for r in past_transient(arm).runs if r.main)
-    if past < MIN_POINTS:
-        return (f"its run has {past} curve point{'' if past == 1 else 's'} below {table}, fewer than the {MIN_POINTS} "
-                f"a fit needs: {why}")
+    kept = past_transient(arm).runs
+    past = min(len(r.at) for r in kept if r.main)
+    # the choice of law fits without the main runs' last share (HOLDOUT) and tests on it
+    early = min(int(np.sum(r.at <= HOLDOUT * r.steps)) for r in kept if r.main)
+    early += sum(len(r.at) for r in kept if not r.main)
+    if past < MIN_POINTS or early < MIN_EARLY:
+        return (f"its run has {past} curve point{'' if past == 1 else 's'} below {table} ({early} before the last "
+                f"{1 - HOLDOUT:.0%} of its steps, which the choice of law holds out), fewer than a fit needs "
+                f"({MIN_POINTS}, {MIN_EARLY} of them before): {why}")
     return None
 
 

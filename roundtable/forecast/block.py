@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from roundtable.forecast.arm import N_BOOT, ArmCurves, CurveForecast, forecast_arm
+from roundtable.forecast.arm import MIN_EARLY, N_BOOT, ArmCurves, CurveForecast, forecast_arm, past_transient
 from roundtable.forecast.backtest import crossover, effective_data_transferred
 from roundtable.forecast.bootstrap import forecast_data
-from roundtable.forecast.curvelaw import CANDIDATES, Candidate
+from roundtable.forecast.curvelaw import CANDIDATES, HOLDOUT, Candidate
 from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR_RANGE, DataPoint
 
 # -- the results.json block and its sentence -------------------------------------------
@@ -31,7 +31,30 @@ flatten after 2-4 epochs, and 3-5 fits their runs at 8-19 epochs; 15.4 forecast 
 0.1-0.5 bits per byte too low)."""
 
 
-def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float) -> dict:
+REPEATED = "the data would be repeated"
+
+
+def repeated_note(epochs: float) -> str:
+    return (f"{REPEATED} {epochs:.0f} times; returns diminish and the model may overfit, which no monotone "
+            "law foresees")
+
+
+def backtest_share(ac: ArmCurves) -> float | None:
+    """Where the comparison's own backtest cuts the main runs: at BACKTEST_SHARE of their
+    steps, or later where the first transient took so much of the curve that the fit
+    before the cut would not have its MIN_EARLY points before the held-out end and one
+    after (the choice of law holds out the last 1 - HOLDOUT of what it fits); None where
+    no cut before the end leaves them."""
+    runs = past_transient(ac).runs
+    top = max((r for r in runs if r.main), key=lambda r: r.steps)
+    shares = np.sort(top.at / top.steps)
+    if len(shares) <= MIN_EARLY:
+        return None
+    cut = max(BACKTEST_SHARE, float(shares[MIN_EARLY - 1]) / HOLDOUT, float(shares[MIN_EARLY]))
+    return cut if cut < 1.0 - 1e-9 else None
+
+
+def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float, no_backtest: str | None = None) -> dict:
     if fc.problem:
         return {"metric": fc.metric, "value": None, "ci80": [None, None], "ci95": [None, None], "problem": fc.problem,
                 "notes": [fc.problem], "measured": fc.measured, "band": []}
@@ -45,15 +68,15 @@ def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float) -> dict:
                         "start": fc.candidate.start, "r_star": fc.r_star, "whole_over_subset": fc.ratio,
                         "conformal_factors": {str(k): v for k, v in fc.factors.items()},
                         "laws_chosen": _chosen(fc)},
-             "measured": fc.measured, "curve": curve, "notes": list(fc.notes), "problem": None,
+             "measured": fc.measured, "curve": curve, "notes": list(fc.notes) + ([no_backtest] if no_backtest else []),
+             "problem": None,
              "band": [{"budget": float(b), "value": fc.value(b), "ci80": fc.interval(b, 0.8),
                        "ci95": fc.interval(b, 0.95)} for b in band]}
     if fc.unique:
         ep = fc.steps_at(target) * fc.bytes_per_step / fc.unique
         entry["epochs"] = ep
         if ep > EPOCHS_WARN:
-            entry["notes"].append(f"the data would be repeated {ep:.0f} times; returns diminish and the model "
-                                  "may overfit, which no monotone law foresees")
+            entry["notes"].append(repeated_note(ep))
     return entry
 
 
@@ -79,23 +102,30 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
     fcs = {a: forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed, candidates=candidates)
            for a, ac in arms.items()}
     bt = []
+    missing: dict[str, str] = {}
     for a, ac in arms.items():
         if fcs[a].problem:
             continue
-        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=BACKTEST_SHARE,
+        share = backtest_share(ac)
+        if share is None:
+            missing[a] = "no backtest: too few curve points past the first transient to leave any out"
+            continue
+        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=share,
                          candidates=candidates)
         actual = fcs[a].measured[0]["value"]
+        if b.law is None:
+            missing[a] = f"no backtest: the fit of the curve up to {share:.0%} of its run failed"
         if b.law is None or actual is None or not math.isfinite(actual):
             continue
         pred, ci95 = b.value(ac.budget), b.interval(ac.budget, 0.95)
-        bt.append({"arm": a, "budget": float(ac.budget), "from_share": BACKTEST_SHARE, "predicted": pred,
+        bt.append({"arm": a, "budget": float(ac.budget), "from_share": share, "predicted": pred,
                    "actual": actual, "ci80": b.interval(ac.budget, 0.8), "ci95": ci95,
                    "z": (actual - pred) / b.scale(ac.budget), "inside95": bool(ci95[0] <= actual <= ci95[1])})
     good = {a: f for a, f in fcs.items() if not f.problem}
     budget = max((ac.budget for ac in arms.values()), default=target)
     block = {
         "method": METHOD, "target_seconds": float(target), "unit": unit, "horizon": horizon,
-        "arms": {a: _arm_entry(f, arms[a], target) for a, f in fcs.items()},
+        "arms": {a: _arm_entry(f, arms[a], target, missing.get(a)) for a, f in fcs.items()},
         "crossover": crossover(good, budget, target) if len(good) > 1 else [],
         "backtest": bt,
     }

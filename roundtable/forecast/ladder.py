@@ -23,8 +23,8 @@ from roundtable.config.settings import BudgetConfig, parse_budget
 from roundtable.core.errors import UserError
 from roundtable.decide.verdict import per_doc
 from roundtable.forecast.arm import ArmCurves, curve_inputs
-from roundtable.forecast.block import forecast_block
-from roundtable.forecast.law import DataPoint
+from roundtable.forecast.block import REPEATED, forecast_block, repeated_note
+from roundtable.forecast.law import EPOCHS_WARN, DataPoint
 from roundtable.forecast.size import SizeTerm
 
 if TYPE_CHECKING:
@@ -88,6 +88,18 @@ def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: st
     return got
 
 
+def _steps_of_rule_shape(entry: dict, term: SizeTerm, multiple: float) -> None:
+    """The entry's steps and epochs at the target for the rule's shape, which the value is
+    for: under a budget in FLOPs or seconds a larger shape reads fewer tokens."""
+    k = term.tokens(term.shape_at(multiple), multiple) / term.tokens(term.trained, multiple)
+    entry["steps"] *= k
+    if "epochs" in entry:
+        entry["epochs"] *= k
+        entry["notes"] = [n for n in entry["notes"] if not n.startswith(REPEATED)]
+        if entry["epochs"] > EPOCHS_WARN:
+            entry["notes"].append(repeated_note(entry["epochs"]))
+
+
 def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budget: BudgetConfig, spec: str,
           train_bytes: dict[float, int], bigram: float | None = None) -> dict | None:
     """The results.json ``forecast`` block from finished runs, or None with no arm to forecast.
@@ -134,9 +146,12 @@ def build(runs: list[dict], ladder_runs: list[dict], task: Task, out: Path, budg
         if term is None:
             continue
         size = entry["size"] = term.describe(target / base)
+        if metrics[0] != "valid_bits_per_byte":
+            del size["delta"]  # the step is in bits per byte: this forecast is of the size trained
         if size["rule_at_target"] == size["trained"] or entry.get("value") is None:
             continue
         if metrics[0] == "valid_bits_per_byte":
+            _steps_of_rule_shape(entry, term, target / base)
             entry["notes"].append(
                 f"trained at {size['trained']}; forecast for {size['rule_at_target']} ({size['params_at_target']:,} "
                 f"parameters), the size the sizing rule chooses at the target: the trained size's curve plus "

@@ -17,14 +17,15 @@ more FLOPs), and D' those tokens' effective data under repetition (R* = 15.4). T
 forecast at the target is the trained shape's whole-curve forecast plus ``delta``;
 SIZE_SHARE of |delta| joins the forecast's scale, since the law is fitted on other text.
 
-A, alpha, B, beta are fitted on the sizing calibration grid (``python -m bench.sizing
---calibrate``: six shapes of 20k to 820k parameters at 3e11 to 3e12 FLOPs on the
-Python reference's prose and the standard library's source; a Huber fit of log bits per
-byte with one E per corpus; mean absolute error 0.11). With the 1e11 cells, runs of 18
-to 650 steps still leaving their first transient, the fit moves (A 74, alpha 0.38), but
-the difference between 1 x 32 and 2 x 64 at the same tokens moves by 0.06 only. How
-well the sum forecasts the rule's shape: ``python -m bench.forecast --sized``
-(docs/forecast.md).
+A, alpha, B, beta are fitted on the sizing calibration grid by bench/sizing.py's
+``fit_step_law`` (``python -m bench.sizing --calibrate`` emits it as
+``sizing_step_law``): six shapes of 20k to 820k parameters at 3e11 to 3e12 FLOPs on the
+Python reference's prose and the standard library's source, a Huber fit of log bits per
+byte with one E per corpus, mean absolute error 0.11 (the unique tokens taken as 90% of
+each corpus, its training share). With the 1e11 cells, runs of 18 to 650 steps still in
+their first transient, the fit moves (A 74, alpha 0.38), but the step from 1 x 32 to 2 x
+64 at the same tokens moves by 0.06 only. How well the sum forecasts the rule's shape:
+``python -m bench.forecast --sized`` (docs/forecast.md).
 """
 
 from __future__ import annotations

@@ -61,6 +61,10 @@ class Task:
     extra_metrics: ClassVar[tuple[str, ...]] = ()
     """Scores besides bits per byte in a run's ``final``, each in [0, 1] with higher better
     (ROUGE): columns of the tables, and what the forecast fits as 1 - score."""
+    scores_whole_text: ClassVar[bool] = False
+    """Bits per byte are of the training text's kind as a whole (language modelling), so a
+    table of its byte pairs bounds the first transient (forecast/arm.py); not of summaries
+    given their documents."""
 
     @classmethod
     def facts(cls) -> dict:

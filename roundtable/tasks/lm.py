@@ -60,6 +60,7 @@ class LMTask(Task):
     """The comparison's --context-bytes: how much text a sampled piece is read after."""
 
     name = "lm"
+    scores_whole_text = True
     primary_metric = "valid_bits_per_byte"
     lower_is_better = True
     curve_key = "subset_bits_per_byte"

@@ -26,12 +26,15 @@ def test_a_run_not_yet_below_the_bigram_entropy_gets_no_forecast_and_says_why():
 
 
 def test_a_run_that_crossed_it_late_has_too_few_points_past_it():
-    run = synthetic(LAW, CONSTANT, 300, 300)
-    bigram = float(np.sort(run.loss)[MIN_POINTS - 2]) + 1e-9  # MIN_POINTS - 1 points below it
-    assert len(past_transient(arm(run, bigram)).runs[0].at) == MIN_POINTS - 1
-    assert f"has {MIN_POINTS - 1} curve points below the" in too_short(arm(run, bigram))
-    assert f"fewer than the {MIN_POINTS} a fit needs" in too_short(arm(run, bigram))
-    assert too_short(arm(run, float(np.sort(run.loss)[MIN_POINTS - 1]) + 1e-9)) is None
+    run = synthetic(LAW, CONSTANT, 300, 300)  # 13 points, every 23 steps
+    below = lambda k: float(np.sort(run.loss)[k - 1]) + 1e-9  # noqa: E731  (the last k points are below it)
+    assert len(past_transient(arm(run, below(MIN_POINTS - 1))).runs[0].at) == MIN_POINTS - 1
+    got = too_short(arm(run, below(MIN_POINTS - 1)))
+    assert f"has {MIN_POINTS - 1} curve points below the" in got and f"fewer than a fit needs ({MIN_POINTS}" in got
+    # six below, but only two before the last 30% the choice of law holds out: its fit would fail
+    assert "has 6 curve points below" in too_short(arm(run, below(6))) and "(2 before the last 30%" in too_short(
+        arm(run, below(6)))
+    assert too_short(arm(run, below(7))) is None and forecast_arm(arm(run, below(7)), n_boot=10).law is not None
 
 
 def test_points_above_it_are_left_out_of_the_fit():
@@ -50,3 +53,17 @@ def test_a_rouge_forecast_is_gated_by_the_score_in_bits_per_byte_alone():
     a = dataclasses.replace(arm(run, bigram=99.0, metric="rougeL"), bits_per_byte=3.0)
     assert past_transient(a) is a and too_short(a) is None  # 1 - ROUGE points are not bits per byte
     assert "not yet below" in too_short(dataclasses.replace(a, bigram=2.9))
+
+
+def test_the_backtest_cuts_late_enough_to_fit_past_the_transient():
+    from roundtable.forecast.block import BACKTEST_SHARE, backtest_share, forecast_block
+
+    run = synthetic(LAW, CONSTANT, 300, 300, points=24)  # 25 points, every 12 steps
+    assert backtest_share(arm(run, None)) == BACKTEST_SHARE  # no transient left out: half the run
+    last_out = int(np.flatnonzero(run.at <= 120)[-1])  # the transient ends at 40% of the run
+    bigram = float(run.loss[last_out] + run.loss[last_out + 1]) / 2
+    kept = run.at[last_out + 1:] / 300
+    want = kept[2] / 0.7  # three points before the held-out last 30% of what the backtest fits
+    assert backtest_share(arm(run, bigram)) == pytest.approx(want) and 0.5 < want < 1
+    block = forecast_block({"a": arm(run, bigram)}, 1200.0, n_boot=10, unit="steps")
+    assert [b["from_share"] for b in block["backtest"]] == [pytest.approx(want)]
