@@ -71,19 +71,24 @@ def test_a_tiny_forecast_end_to_end(tmp_path, paragraphs, run_cli, monkeypatch):
     assert md.index("plots/forecast.png") < md.index("plots/verdict.png")  # the report opens with it
 
 
-def test_an_arm_too_short_to_fit_gets_no_forecast_and_the_reason(tmp_path, paragraphs, run_cli):
+def _one_arm(tmp_path, paragraphs, run_cli, arm: str, settings: dict, steps: int, multiple: str) -> tuple[dict, str]:
+    """A tiny comparison of one arm with a forecast: (results.json, stderr)."""
     train = write_paragraphs(tmp_path / "train.txt", paragraphs[:200])
     valid = write_paragraphs(tmp_path / "valid.txt", paragraphs[1200:1230])
-    config = write_yaml(tmp_path / "c.yaml", {"arm_settings": {
-        "scratch-transformer": {"n_layer": 1, "n_embd": 16, "n_head": 2, "batch_size": 4}}})
+    config = write_yaml(tmp_path / "c.yaml", {"arm_settings": {arm: settings}})
     out = tmp_path / "out"
     rc, _, err = run_cli([
-        "compare", "--task", "lm", "--data", train, "--valid", valid, "--arms", "scratch-transformer",
-        "--max-steps", "60", "--forecast-budget", "10x", "--context-bytes", "32", "--lr-search", "0",
-        "--config", config, "--out", out, "--no-progress", "--device", "cpu",
+        "compare", "--task", "lm", "--data", train, "--valid", valid, "--arms", arm, "--max-steps", str(steps),
+        "--forecast-budget", multiple, "--context-bytes", "32", "--lr-search", "0", "--config", config,
+        "--out", out, "--no-progress", "--device", "cpu",
     ])
     assert rc == 0, err
-    results = json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text()), err
+
+
+def test_an_arm_too_short_to_fit_gets_no_forecast_and_the_reason(tmp_path, paragraphs, run_cli):
+    results, err = _one_arm(tmp_path, paragraphs, run_cli, "scratch-transformer",
+                            {"n_layer": 1, "n_embd": 16, "n_head": 2, "batch_size": 4}, 60, "10x")
     # a quarter of 60 steps could not be fitted: the extra run is not trained, and the forecast says why
     assert results["ladder"] == [] and "no extra run at 0.25 of the budget" in err
     a = results["forecast"]["arms"]["scratch-transformer"]
@@ -94,18 +99,8 @@ def test_an_arm_too_short_to_fit_gets_no_forecast_and_the_reason(tmp_path, parag
 
 
 def test_a_run_still_in_its_first_transient_gets_no_forecast_end_to_end(tmp_path, paragraphs, run_cli):
-    train = write_paragraphs(tmp_path / "train.txt", paragraphs[:200])
-    valid = write_paragraphs(tmp_path / "valid.txt", paragraphs[1200:1230])
-    config = write_yaml(tmp_path / "c.yaml", {"arm_settings": {
-        "scratch-lstm": {"lstm_embed": 16, "lstm_hidden": 16, "batch_size": 4}}})
-    out = tmp_path / "out"
-    rc, _, err = run_cli([
-        "compare", "--task", "lm", "--data", train, "--valid", valid, "--arms", "scratch-lstm",
-        "--max-steps", "80", "--forecast-budget", "4x", "--context-bytes", "32", "--lr-search", "0",
-        "--config", config, "--out", out, "--no-progress", "--device", "cpu",
-    ])
-    assert rc == 0, err
-    results = json.loads((out / "results.json").read_text())
+    results, _ = _one_arm(tmp_path, paragraphs, run_cli, "scratch-lstm",
+                          {"lstm_embed": 16, "lstm_hidden": 16, "batch_size": 4}, 80, "4x")
     f = results["forecast"]
     a, final = f["arms"]["scratch-lstm"], results["runs"][0]["final"]["valid_bits_per_byte"]
     assert final > f["bigram_bits_per_byte"]  # 80 steps of a 16-wide LSTM: not yet past byte pairs
