@@ -64,7 +64,7 @@ def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float, no_backtest: str
              for st, v in zip(top.at, top.loss)]
     entry = {"metric": fc.metric, "value": fc.value(target), "ci80": fc.interval(target, 0.8),
              "ci95": fc.interval(target, 0.95), "scale": fc.scale(target), "steps": fc.steps_at(target),
-             "params": {**fc.law.params(), "law": fc.candidate.name, "floor": fc.candidate.floor,
+             "params": {**fc.law.params(), "law": fc.candidate.name, "floor": fc.candidate.floor or fc.candidate.floor_share > 0,
                         "start": fc.candidate.start, "r_star": fc.r_star, "whole_over_subset": fc.ratio,
                         "conformal_factors": {str(k): v for k, v in fc.factors.items()},
                         "laws_chosen": _chosen(fc)},

@@ -242,7 +242,9 @@ def test_the_crossings_interval_widens_with_the_calibrated_factors(fit_spread_on
         f.factors = {k: 10 * v for k, v in f.factors.items()}
     wide = crossover(fits, 300.0, 3000.0)[0]
     assert wide["budget"] == pytest.approx(narrow["budget"])
-    assert wide["ci80"][0] < narrow["ci80"][0] and wide["ci80"][1] > narrow["ci80"][1]
+    # wider on both sides; an upper end past the target is None (the crossing may not come by then)
+    assert wide["ci80"][0] < narrow["ci80"][0] and (wide["ci80"][1] is None or wide["ci80"][1] > narrow["ci80"][1])
+    assert narrow["ci80"][1] is not None
 
 
 def test_the_measured_winner_stays_ahead_only_with_a_separated_difference():
