@@ -21,7 +21,8 @@ METHOD = ("whole-curve: L = L0 + A*(S1+S0)^-alpha - C*S2 (Tissue et al. 2024, S1
           "scaled by split-conformal factors measured on calibration ladders")
 BACKTEST_SHARE = 0.5
 """The comparison's own backtest: each arm refitted on the first half of its main runs'
-curves (and its extra runs), predicting their end."""
+curves (and its extra runs), predicting their end; later where the first transient took
+more of the curve (``backtest_share``)."""
 R_STAR_CENTRAL = 4.0
 """The repetition rule's R* for the whole-curve forecast: the effective data of repeated
 bytes, on which the rate's area S1 is summed. Muennighoff et al. 2023's 15.4 was fitted

@@ -30,6 +30,7 @@ their first transient, the fit moves (A 74, alpha 0.38), but the step from 1 x 3
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -76,6 +77,7 @@ class SizeTerm:
         """The rule's FLOPs at ``multiple`` times the budget: a token budget's compute is 6 D^2 / r."""
         return self.budget_flops * (multiple**2 if self.data_budget else multiple)
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019  (a frozen value: the scale asks for the same budgets often)
     def shape_at(self, multiple: float) -> Shape:
         """The shape the rule chooses at ``multiple`` times the budget; the trained one up to the budget."""
         if multiple <= 1.0:

@@ -210,7 +210,8 @@ class BudgetCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         threads.follow(force=True)  # shards on one host: this one's share of the cores, as it stands now
-        self.machine = {**threads.current(), "threads_most": threads.current()["threads"]}
+        now = threads.current()
+        self.machine = {**now, "threads_most": now["threads"]}
         self.clock.start()
         self._count(state)
         self.clock.agreed = self.clock.progress(state.global_step)  # same on every process (from the checkpoint)

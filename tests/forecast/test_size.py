@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from roundtable.arms.sizing import TOKENS_PER_PARAM, Shape, flops_for_tokens, flops_per_token, matmul_params, shape_for
+from roundtable.arms.sizing import Shape, flops_for_tokens, flops_per_token, matmul_params, shape_for
 from roundtable.forecast.arm import ArmCurves, forecast_arm
 from roundtable.forecast.size import ALPHA, BETA, SIZE_SHARE, A, B, SizeTerm, law
 from tests.forecast.test_curves import CONSTANT, LAW, synthetic
@@ -79,6 +79,3 @@ def test_a_rouge_forecast_has_no_size_step():
     fc = forecast_arm(ArmCurves("a", runs, budget=300.0, metric="rougeL", size=term), n_boot=10)
     assert fc.size is None and fc.size_delta(3000.0) == 0.0
 
-
-def test_the_rules_ratio_gives_back_the_tokens_of_a_token_budget():
-    assert math.sqrt(flops_for_tokens(1e6) * TOKENS_PER_PARAM / 6) == pytest.approx(1e6)
