@@ -8,7 +8,9 @@ seed) and, for an arm whose rate decays, of its one extra run at a share of the 
 the verdict's score is on the whole scored text, so the forecast is carried over by the
 ratio of the two at the main runs' end. Points at or above the bigram entropy of the
 training text are left out, and an arm whose runs end there, or have too few points
-below it, gets no forecast (``too_short``; data/entropy.py says why). For an arm sized
+below it, gets no forecast (``too_short``; data/entropy.py says why). The law's floor is
+the capacity floor of the arm's size (``ArmCurves.floor``, curvelaw.CAPACITY) where the
+runs record it and it lies below the curve. For an arm sized
 to its budget, the forecast at a larger budget is for the shape the sizing rule chooses
 there: the trained shape's plus the step ``size.py`` gives, SIZE_SHARE of which joins
 the scale.
@@ -18,8 +20,9 @@ Intervals: replicates perturb every point by the central fit's relative residual
 stretches), redo the choice of law (``curvelaw.select``) and refit. The forecast's
 *scale* at a budget adds four spreads in quadrature: the replicates' (robust sd); the
 alternatives' (the sd of the forecasts of the candidate laws the in-curve backtest
-cannot tell apart, ``curvelaw.plausible``, each fitted to all its points, and of the
-chosen law under each end of ``R_STAR_SPREAD``: where the choice matters, e.g. on a
+cannot tell apart, ``curvelaw.plausible``, each fitted to all its points, of the chosen
+law under each end of ``R_STAR_SPREAD``, and of its capacity floor at each end of
+``size.E_RANGE``: where the choice matters, e.g. on a
 curve still leaving its initial plateau or at many epochs, they disagree); and, with
 several seeds, the main runs' run-to-run spread; and GAIN_SHARE of the gain the law
 forecasts beyond the budget its fit reached. The interval is the central value plus or
@@ -44,6 +47,7 @@ import numpy as np
 
 from roundtable.forecast.curvelaw import (
     CANDIDATES,
+    CAPACITY,
     HOLDOUT,
     Candidate,
     CurvePoints,
@@ -54,7 +58,7 @@ from roundtable.forecast.curvelaw import (
 )
 from roundtable.forecast.law import higher_is_better
 from roundtable.forecast.schedule import LAMBDA, Schedule, areas, at_steps
-from roundtable.forecast.size import SIZE_SHARE, SizeTerm
+from roundtable.forecast.size import E_RANGE, SIZE_SHARE, SizeTerm, capacity_floor
 
 BLOCK = 3
 N_BOOT = 100
@@ -83,11 +87,12 @@ would promise an annealing gain that grows without bound with the budget. With a
 of a quarter of the main run, the gain of a complete anneal stays about the same at any
 longer budget (Hägele et al. 2024: a cooldown's gain is about the same at every length).
 None: lam = 0.999."""
-R_STAR_SPREAD = (2.0, 15.4)
+R_STAR_SPREAD: tuple[float | None, ...] = (4.0, None)
 """The repetition rule's R* is uncertain for small models: the chosen law is also fitted
-with repeats worth less (R* = 2) and worth as much as Muennighoff et al.'s large models
-found (R* = 15.4) around the central R* (``block.R_STAR_CENTRAL``), and the
-spread of their forecasts enters the scale; it grows with the epochs the target repeats."""
+with repeats worth less (R* = 4, which fitted small models' curves without a floor) and
+worth as much as fresh data (no rule) around the central R* (``block.R_STAR_CENTRAL``),
+and the spread of their forecasts enters the scale; it grows with the epochs the target
+repeats."""
 CALIBRATION = Path(__file__).with_name("calibration.json")
 _SUBSTEPS = 2048
 
@@ -136,6 +141,20 @@ class ArmCurves:
     """The main runs' mean score at their end on the scored text, in bits per byte."""
     bigram: float | None = None
     """The bigram entropy of the training text (data/entropy.py): the transient's gate."""
+    params: float | None = None
+    """The model's parameters (mean over the main runs), for its capacity floor."""
+
+    @property
+    def whole_text(self) -> bool:
+        """Bits per byte of the whole text, the score the transient gate and the capacity
+        floor are about (the runner gives ``bigram`` only for tasks that score it)."""
+        return self.bigram is not None and self.metric == "valid_bits_per_byte"
+
+    def floor(self, e: float | None = None) -> float | None:
+        """The capacity floor of the arm's size (forecast/size.py) in bits per byte, or None."""
+        if not self.whole_text or not self.params:
+            return None
+        return capacity_floor(self.params) if e is None else capacity_floor(self.params, e)
 
 
 def run_areas(schedule: Schedule, n_steps: float, bytes_per_step: float, unique, r_star,
@@ -326,7 +345,7 @@ def past_transient(arm: ArmCurves) -> ArmCurves:
     """The arm with its main runs' curve points at or above the bigram entropy left out
     (bits per byte only: data/entropy.py says why); the extra runs, which show the law
     a complete anneal at another length, are kept whole."""
-    if arm.bigram is None or arm.metric != "valid_bits_per_byte":
+    if not arm.whole_text:
         return arm
     ratio = _ratio([r for r in arm.runs if r.main])
     runs = []
@@ -340,12 +359,13 @@ def past_transient(arm: ArmCurves) -> ArmCurves:
 
 def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N_BOOT, seed: int = 0,
                  upto: float | None = None, memory: float | None = MEMORY,
-                 candidates: Sequence[Candidate] = CANDIDATES) -> CurveForecast:
+                 candidates: Sequence[Candidate] | None = None) -> CurveForecast:
     """Fit one arm's whole curves; read it with ``.value(T)``, ``.interval(T, 0.95)``.
 
     ``upto``: use only the main runs' points up to this share of their steps, as if
     they had stopped there (the comparison's own backtest). ``candidates``: the laws the
-    choice may take (``curvelaw.CANDIDATES``)."""
+    choice may take; None: ``curvelaw.CAPACITY`` where the arm's capacity floor is known
+    and below its curve, else ``curvelaw.CANDIDATES``."""
     mains = [r for r in arm.runs if r.main]
     top = max(mains, key=lambda r: r.steps)
     bps = top.train_bytes / max(top.steps, 1)
@@ -376,6 +396,10 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     points = _points(arm, bps, r_star, s1_end, lam)
     if upto is not None:  # the held-out share inside the choice is of what is kept
         points.share = np.where(points.main, points.share / upto, points.share)
+    floor = arm.floor()
+    points.floor = None if floor is None else floor / ratio  # the points score the curve subset
+    if candidates is None:
+        candidates = CAPACITY if points.capacity_fits() else CANDIDATES
     errors = holdout_errors(points, candidates)
     got = select(points, candidates, errors=errors)
     if got is None:
@@ -389,13 +413,18 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     if arm.unique:
         for other in R_STAR_SPREAD:
             ref = run_areas(sched, top.steps, bps, arm.unique, other, lam)[0]
-            law = fc.candidate.fit(_points(arm, bps, other, ref, lam))
+            law = fc.candidate.fit(replace(_points(arm, bps, other, ref, lam), floor=points.floor))
             if law is not None:
                 fc.alternatives.append((other, ref, law))
+    if fc.candidate.capacity:
+        for e in E_RANGE:
+            other_floor = replace(points, floor=arm.floor(e) / ratio)
+            law = fc.candidate.fit(other_floor) if other_floor.capacity_fits() else None
+            if law is not None:
+                fc.alternatives.append((r_star, s1_end, law))
     rng = np.random.default_rng([seed, len(points.y), sum(map(ord, arm.arm))])
     for y in _perturbed(points, fc.law, fc.candidate, rng, n_boot):
-        fc.replicates.append(select(CurvePoints(points.s1, points.s2, y, points.share, points.main, points.step),
-                                      candidates))
+        fc.replicates.append(select(replace(points, y=y), candidates))
     return fc
 
 
@@ -425,5 +454,6 @@ def curve_inputs(runs: Sequence[dict], metric: str, point_key: str, final_key: s
     bpb = [(r.get("final") or {}).get("valid_bits_per_byte") for r in runs
            if float(r.get("budget_share", 1.0)) == 1.0 and r.get("curve")]
     bpb = [v for v in bpb if v is not None]
+    params = [float(r["params"]) for r in runs if float(r.get("budget_share", 1.0)) == 1.0 and r.get("params")]
     return ArmCurves(arm, inputs, budget, unique, metric, bits_per_byte=float(np.mean(bpb)) if bpb else None,
-                     bigram=bigram)
+                     bigram=bigram, params=float(np.mean(params)) if params else None)

@@ -48,10 +48,10 @@ U the unique training bytes, R the repetitions beyond the first epoch. Their R* 
 was fitted on transformers of 10M-9B parameters, and how much a much smaller model
 loses is uncertain: the replicates spread R* evenly in 1/R* over [1/inf, 1/15.4] (five
 values, ``R_STAR_RANGE``), and the central fit takes the middle (R* = 30.8). The
-whole-curve forecast (``block.R_STAR_CENTRAL``) found the opposite on its calibration
-runs, R* = 4: small models gain less from repeats, not more. This range is not yet
-measured against that; the data block's forecasts at 10x the data lean optimistic where
-the text repeats many times.
+whole-curve forecast (``block.R_STAR_CENTRAL``) found R* = 15.4 best on its calibration
+runs once its law had a floor at the capacity of the model's size; this law's floor E is
+fitted to the final scores instead, and the range is not measured on data forecasts: at
+10x the data they may lean optimistic where the text repeats many times.
 D' never exceeds U * (1 + R*). Forecasts past ``EPOCHS_WARN`` epochs (Muennighoff: up
 to about 4 repeats are as good as fresh data) are flagged, since a model may also
 overfit, which no monotone law foresees.

@@ -22,9 +22,13 @@ the way one starting point can), then on a finer grid around the best.
 
 Which law extrapolates is chosen by the points themselves (``Candidate``): fitted from
 the first curve points on or only from a later share of each run (a small model's curve
-can sit on its initial plateau first, which no power law follows); by default without a
-floor L0 or with one fixed at half the lowest loss fitted (``CANDIDATES``; ``FLOORED``
-offers a fitted one, unshifted). Each candidate is
+can sit on its initial plateau first, which no power law follows). The floor L0 is where
+a short curve says least: fitted, it lands near the curve's end; left out, a small
+model's forecast runs on below what its size can reach. So L0 is fixed at the capacity
+floor of the model's size, E + A/N^alpha of the Chinchilla form (``CAPACITY``;
+forecast/size.py ``capacity_floor``), where the arm's size is known and the floor is below
+its curve; otherwise (and for ROUGE) the law has no floor or one fixed at half the
+lowest loss fitted (``CANDIDATES``); ``FLOORED`` offers a fitted one, unshifted. Each candidate is
 fitted without the main run's last points and scored on them (a backtest inside the
 curve); the best one is refitted on every point. The bootstrap (``arm.py``) repeats the
 choice in every replicate, so the interval includes it.
@@ -83,37 +87,53 @@ class Candidate:
     floor_share: float = 0.0
     """A floor fixed at this share of the lowest loss among the points fitted (0: none);
     with ``floor`` True the floor is fitted instead."""
+    capacity: bool = False
+    """The floor fixed at the points' capacity floor (``CurvePoints.floor``); no fit without one."""
 
     def fit(self, points: CurvePoints, use: np.ndarray | None = None) -> ScheduleLaw | None:
         """This candidate's law fitted to ``points`` (those of ``use`` and at or after ``start``)."""
         keep = points.share >= self.start - 1e-9
         if use is not None:
             keep &= use
-        off = self.floor_share * float(points.y[keep].min()) if self.floor_share and keep.any() else 0.0
+        if self.capacity:
+            if points.floor is None:
+                return None
+            off = points.floor
+        else:
+            off = self.floor_share * float(points.y[keep].min()) if self.floor_share and keep.any() else 0.0
         return fit(points.s1[keep], points.s2[keep], points.y[keep], floor=self.floor,
                    shift=self.shift_steps * points.step, offset=off)
 
     @property
     def name(self) -> str:
-        floor = ("floor" if self.floor else f"floor at {self.floor_share:g} of its lowest loss" if self.floor_share
-                 else "no floor")
+        floor = ("floor" if self.floor else "floor at its size's capacity" if self.capacity
+                 else f"floor at {self.floor_share:g} of its lowest loss" if self.floor_share else "no floor")
         return (f"{floor}, from {self.start:.0%} of each run"
                 + (f", S1 shifted by {self.shift_steps:g} steps" if self.shift_steps else ""))
 
 
+STARTS = (0.1, 0.3, 0.5)
+"""The shares of each run a candidate may fit from."""
+CAPACITY = tuple(Candidate(False, s, capacity=True) for s in STARTS)
+"""Laws with the floor fixed at the capacity floor of the arm's size (forecast/size.py):
+the law of the arms whose size is known, for bits per byte of the whole text. Chosen on
+the calibration forecasts of bench/forecast.py (both tiers, 32 forecasts): mean error
+0.050, against 0.093 for CANDIDATES and 0.272 for no floor at all under the same
+repetition rule (``block.R_STAR_CENTRAL``). A fitted floor lands near the end of a curve
+still leaving its plateau (far too pessimistic); no floor forecasts a small model on
+runs of thousands of steps far too low (it saturates); a floor at a fixed share of the
+lowest loss is right for one length of run only (0.5 for about 600 steps, 0.7 for
+2,000)."""
 FLOOR_SHARE = 0.5
-"""The fixed floor of the floored candidates, as a share of the lowest loss fitted."""
-CANDIDATES = tuple(Candidate(False, s, floor_share=f) for f in (0.0, FLOOR_SHARE) for s in (0.1, 0.3, 0.5))
-"""Laws without a floor, and with one fixed at FLOOR_SHARE of the lowest loss fitted; none
-with a fitted floor. Fitted to a curve that is still leaving its plateau, a fitted floor
-lands near the curve's end (above the loss longer training reaches) and the forecast is
-far too pessimistic; without any floor, a small model's loss on runs of thousands of steps
-was forecast 0.16 bits per byte too low on average at 4x (it saturates). The fixed floor
-lets the law bend without landing on the curve: chosen on the calibration forecasts of
-bench/forecast.py (both tiers), where shares of 0.5, 0.6, 0.7 and 0.8 gave mean errors of
-0.102, 0.108, 0.114 and 0.130 (no floor alone: 0.116); at many epochs the flattening also
-comes from the repetition rule (``block.R_STAR_CENTRAL``)."""
-FLOORED = tuple(Candidate(f, s, 0.0) for s in (0.1, 0.3, 0.5) for f in (True, False))
+"""The fixed floor of the floored fallback candidates, as a share of the lowest loss fitted."""
+CANDIDATES = tuple(Candidate(False, s, floor_share=f) for f in (0.0, FLOOR_SHARE) for s in STARTS)
+"""Laws without a floor, and with one fixed at FLOOR_SHARE of the lowest loss fitted: for
+an arm whose size is unknown or that already scores below its capacity floor, and for
+ROUGE, where the capacity floor (in bits per byte) has no meaning."""
+CAPACITY_MARGIN = 0.02
+"""The capacity floor is used where it is at least this share below every point fitted:
+a curve at or below it says the floor is wrong for this text (E is lower)."""
+FLOORED = tuple(Candidate(f, s, 0.0) for s in STARTS for f in (True, False))
 """The unshifted laws with and without a floor: for curves known to follow Tissue et
 al.'s law itself, as the tests' synthetic ones do. Every arm of a comparison is
 forecast with CANDIDATES."""
@@ -201,6 +221,12 @@ class CurvePoints:
     step: float = 0.0
     """S1 of one step at the full rate, in the points' scale: the unit of a candidate's
     shift (0: no shift)."""
+    floor: float | None = None
+    """The capacity floor of the arm's size in the points' loss (``CAPACITY``), or None."""
+
+    def capacity_fits(self) -> bool:
+        """Whether the capacity floor is known and below every point (``CAPACITY_MARGIN``)."""
+        return self.floor is not None and self.floor < (1.0 - CAPACITY_MARGIN) * float(np.min(self.y))
 
 
 def holdout_errors(points: CurvePoints, candidates=CANDIDATES) -> dict[Candidate, float]:

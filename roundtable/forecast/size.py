@@ -26,6 +26,9 @@ each corpus, its training share). With the 1e11 cells, runs of 18 to 650 steps s
 their first transient, the fit moves (A 74, alpha 0.38), but the step from 1 x 32 to 2 x
 64 at the same tokens moves by 0.06 only. How well the sum forecasts the rule's shape:
 ``python -m bench.forecast --sized`` (docs/forecast.md).
+
+The same form gives every arm's curve its floor: at a fixed size the loss against data
+flattens towards E + A/N^alpha (``capacity_floor``, used by curvelaw.CAPACITY).
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ R_STAR = 15.4
 """Effective data of repeated tokens in the fit (Muennighoff et al. 2023)."""
 SIZE_SHARE = 0.3
 """The share of |delta| that enters the forecast's scale (bench/forecast.py --sized)."""
+E_TEXT = 0.6
+"""E of the same form: the bits per byte no model size or data removes. It is no property
+of a model, so the grid's fit cannot give it for unseen text (its per-corpus Es are of
+the grid's texts); 0.6 is about what large models reach on English and code, and was
+chosen on the forecast bench's calibration forecasts (bench/forecast.py), where E of 0.3,
+0.4, 0.5 and 0.6 gave mean errors of 0.078, 0.064, 0.054 and 0.050."""
+E_RANGE = (0.3, 0.9)
+"""E's plausible span on unseen text: the capacity floor at each end is one of the
+alternatives whose spread joins a forecast's scale (forecast/arm.py)."""
 DATA_KINDS = ("tokens", "bytes", "steps")
 """Budget kinds that fix the training tokens: every shape trains the same tokens."""
 
@@ -51,6 +63,13 @@ def law(params: float, tokens: float, unique_tokens: float) -> float:
     u = min(unique_tokens, tokens)
     d_eff = u + u * R_STAR * (1 - math.exp(-(tokens / u - 1) / R_STAR))
     return A / params**ALPHA + B / d_eff**BETA
+
+
+def capacity_floor(params: float, e: float = E_TEXT) -> float:
+    """E + A / N^alpha: the bits per byte a model of ``params`` parameters approaches with
+    unlimited data. At a fixed size the form is L(D) = E + A/N^alpha + B/D'^beta, so its
+    curve against data flattens towards this floor, which a short curve cannot show."""
+    return e + A / max(float(params), 1.0) ** ALPHA
 
 
 @dataclass(frozen=True)
