@@ -48,6 +48,7 @@ import numpy as np
 from roundtable.forecast.curvelaw import (
     CANDIDATES,
     CAPACITY,
+    CAPACITY_MARGIN,
     HOLDOUT,
     Candidate,
     CurvePoints,
@@ -89,10 +90,11 @@ longer budget (Hägele et al. 2024: a cooldown's gain is about the same at every
 None: lam = 0.999."""
 R_STAR_SPREAD: tuple[float | None, ...] = (4.0, None)
 """The repetition rule's R* is uncertain for small models: the chosen law is also fitted
-with repeats worth less (R* = 4, which fitted small models' curves without a floor) and
-worth as much as fresh data (no rule) around the central R* (``block.R_STAR_CENTRAL``),
-and the spread of their forecasts enters the scale; it grows with the epochs the target
-repeats."""
+with repeats worth less (R* = 4) and worth as much as fresh data (no rule) around the
+central R* (``block.R_STAR_CENTRAL``), and the spread of their forecasts enters the scale;
+it grows with the epochs the target repeats."""
+R_STAR_SPREAD_FALLBACK: tuple[float | None, ...] = (2.0, 15.4)
+"""The same around the fallback laws' central R* (``block.R_STAR_FALLBACK``, 4)."""
 CALIBRATION = Path(__file__).with_name("calibration.json")
 _SUBSTEPS = 2048
 
@@ -142,7 +144,9 @@ class ArmCurves:
     bigram: float | None = None
     """The bigram entropy of the training text (data/entropy.py): the transient's gate."""
     params: float | None = None
-    """The model's parameters (mean over the main runs), for its capacity floor."""
+    """The model's parameters (mean over the main runs, frozen ones included), for its
+    capacity floor; None for an arm that starts pretrained (``ladder.py``): the floor's
+    law was fitted on models trained from scratch."""
 
     @property
     def whole_text(self) -> bool:
@@ -215,8 +219,10 @@ class CurveForecast:
     law: ScheduleLaw | None = None
     replicates: list[tuple[Candidate, ScheduleLaw] | None] = field(default_factory=list)
     alternatives: list[tuple[float | None, float, ScheduleLaw]] = field(default_factory=list)
-    """(R*, its S1 scale, law): every candidate law fitted to all its points, and the chosen
-    one under each end of ``R_STAR_SPREAD``: how much the answer depends on these choices."""
+    """(R*, its S1 scale, law): the plausible candidate laws (``curvelaw.plausible``) fitted
+    to all their points, the chosen one under each end of ``R_STAR_SPREAD`` and, with a
+    capacity floor, at each end of ``size.E_RANGE``: how much the answer depends on these
+    choices."""
     run_sd: float = 0.0
     """Run-to-run sd of the main runs' final loss (seeds), added for a new run."""
     fitted_at: float = 0.0
@@ -357,6 +363,20 @@ def past_transient(arm: ArmCurves) -> ArmCurves:
     return replace(arm, runs=runs)
 
 
+def capacity_applies(arm: ArmCurves) -> bool:
+    """Whether the arm's law takes its capacity floor (``curvelaw.CAPACITY``): its size is
+    known and the floor is at least ``CAPACITY_MARGIN`` below every curve point past the
+    first transient (the curve subset's points, carried to the whole text by the ratio)."""
+    floor = arm.floor()
+    if floor is None:
+        return False
+    losses = [r.loss for r in past_transient(arm).runs if len(r.loss)]
+    if not losses:
+        return False
+    ratio = _ratio([r for r in arm.runs if r.main])
+    return floor / ratio < (1.0 - CAPACITY_MARGIN) * float(np.min(np.concatenate(losses)))
+
+
 def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N_BOOT, seed: int = 0,
                  upto: float | None = None, memory: float | None = MEMORY,
                  candidates: Sequence[Candidate] | None = None) -> CurveForecast:
@@ -365,7 +385,7 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     ``upto``: use only the main runs' points up to this share of their steps, as if
     they had stopped there (the comparison's own backtest). ``candidates``: the laws the
     choice may take; None: ``curvelaw.CAPACITY`` where the arm's capacity floor is known
-    and below its curve, else ``curvelaw.CANDIDATES``."""
+    and below its curve (``capacity_applies``), else ``curvelaw.CANDIDATES``."""
     mains = [r for r in arm.runs if r.main]
     top = max(mains, key=lambda r: r.steps)
     bps = top.train_bytes / max(top.steps, 1)
@@ -383,6 +403,8 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
     fc.problem = too_short(arm)
     if fc.problem:
         return fc
+    if candidates is None:  # decided on every point, so that the backtest (upto) judges the same law
+        candidates = CAPACITY if capacity_applies(arm) else CANDIDATES
     arm = past_transient(arm)
     runs = arm.runs
     if upto is not None:
@@ -393,13 +415,16 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
                 r = RunInput(r.steps, r.train_bytes, r.schedule, r.at[keep], r.loss[keep], True, None)
             runs.append(r)
         arm = replace(arm, runs=runs)
-    points = _points(arm, bps, r_star, s1_end, lam)
-    if upto is not None:  # the held-out share inside the choice is of what is kept
-        points.share = np.where(points.main, points.share / upto, points.share)
     floor = arm.floor()
-    points.floor = None if floor is None else floor / ratio  # the points score the curve subset
-    if candidates is None:
-        candidates = CAPACITY if points.capacity_fits() else CANDIDATES
+
+    def points_at(rs, ref: float) -> CurvePoints:
+        p = _points(arm, bps, rs, ref, lam)
+        if upto is not None:  # the held-out share inside the choice is of what is kept
+            p.share = np.where(p.main, p.share / upto, p.share)
+        p.floor = None if floor is None else floor / ratio  # the points score the curve subset
+        return p
+
+    points = points_at(r_star, s1_end)
     errors = holdout_errors(points, candidates)
     got = select(points, candidates, errors=errors)
     if got is None:
@@ -411,9 +436,9 @@ def forecast_arm(arm: ArmCurves, *, r_star: float | None = None, n_boot: int = N
         if law is not None:
             fc.alternatives.append((r_star, s1_end, law))
     if arm.unique:
-        for other in R_STAR_SPREAD:
+        for other in R_STAR_SPREAD if fc.candidate.capacity else R_STAR_SPREAD_FALLBACK:
             ref = run_areas(sched, top.steps, bps, arm.unique, other, lam)[0]
-            law = fc.candidate.fit(replace(_points(arm, bps, other, ref, lam), floor=points.floor))
+            law = fc.candidate.fit(points_at(other, ref))
             if law is not None:
                 fc.alternatives.append((other, ref, law))
     if fc.candidate.capacity:

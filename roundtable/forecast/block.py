@@ -8,10 +8,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from roundtable.forecast.arm import MIN_EARLY, N_BOOT, ArmCurves, CurveForecast, forecast_arm, past_transient
+from roundtable.forecast.arm import (
+    MIN_EARLY,
+    N_BOOT,
+    ArmCurves,
+    CurveForecast,
+    capacity_applies,
+    forecast_arm,
+    past_transient,
+)
 from roundtable.forecast.backtest import crossover, effective_data_transferred
 from roundtable.forecast.bootstrap import forecast_data
-from roundtable.forecast.curvelaw import HOLDOUT, Candidate
+from roundtable.forecast.curvelaw import CANDIDATES, CAPACITY, HOLDOUT, Candidate
 from roundtable.forecast.law import EPOCHS_WARN, HORIZON, R_STAR_RANGE, DataPoint
 
 # -- the results.json block and its sentence -------------------------------------------
@@ -29,8 +37,24 @@ bytes, on which the rate's area S1 is summed (Muennighoff et al. 2023's value). 
 model's curve flattens after a few epochs, but mostly because it nears the capacity of
 its size (curvelaw.CAPACITY), not because repeats are worth less: with the capacity floor,
 R* of 15.4 forecast the calibration forecasts of bench/forecast.py best (mean error 0.050,
-against 0.133 for R* = 4 and 0.060 for no repetition rule). Without that floor
-(``curvelaw.CANDIDATES``) the rule has to do the flattening: 4 did best there."""
+against 0.133 for R* = 4 and 0.060 for no repetition rule)."""
+R_STAR_FALLBACK = 4.0
+"""R* for an arm forecast by the fallback laws (``curvelaw.CANDIDATES``: no capacity
+floor, e.g. a pretrained arm, or ROUGE): without that floor the repetition rule has to do
+the flattening, and 4 did best on the calibration corpus (bench/forecast.py prose: the
+curves of models of 20k-300k parameters flatten after 2-4 epochs, and 15.4 forecast them
+0.1-0.5 bits per byte too low at 8-19 epochs; on the 32 calibration forecasts of both
+tiers those laws' mean error is 0.103 with 4 and 0.221 with 15.4)."""
+
+
+def _law_family(ac: ArmCurves, candidates: Sequence[Candidate] | None,
+                r_star: float | None) -> tuple[Sequence[Candidate], float | None]:
+    """The laws an arm's choice may take and their central R*: the capacity floor's at
+    ``r_star`` where it applies, the fallback laws at R_STAR_FALLBACK otherwise (given
+    ``candidates`` are kept, at ``r_star``)."""
+    if candidates is not None:
+        return candidates, r_star
+    return (CAPACITY, r_star) if capacity_applies(ac) else (CANDIDATES, R_STAR_FALLBACK)
 
 
 REPEATED = "the data would be repeated"
@@ -66,7 +90,9 @@ def _arm_entry(fc: CurveForecast, ac: ArmCurves, target: float, no_backtest: str
              for st, v in zip(top.at, top.loss)]
     entry = {"metric": fc.metric, "value": fc.value(target), "ci80": fc.interval(target, 0.8),
              "ci95": fc.interval(target, 0.95), "scale": fc.scale(target), "steps": fc.steps_at(target),
-             "params": {**fc.law.params(), "law": fc.candidate.name, "floor": fc.candidate.floor or fc.candidate.capacity or fc.candidate.floor_share > 0,
+             "params": {**fc.law.params(), "law": fc.candidate.name,
+                        "floor": fc.candidate.floor or fc.candidate.capacity or fc.candidate.floor_share > 0,
+                        "capacity_floor": ac.floor() if fc.candidate.capacity else None, "model_params": ac.params,
                         "start": fc.candidate.start, "r_star": fc.r_star, "whole_over_subset": fc.ratio,
                         "conformal_factors": {str(k): v for k, v in fc.factors.items()},
                         "laws_chosen": _chosen(fc)},
@@ -101,7 +127,8 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
     ``--fractions`` points (three or more sizes) for the ``data`` and ``transfer``
     blocks; ``user_bytes``: the user's training bytes. ``candidates``: the laws each arm's
     choice may take (None: ``arm.forecast_arm``'s)."""
-    fcs = {a: forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed, candidates=candidates)
+    family = {a: _law_family(ac, candidates, r_star) for a, ac in arms.items()}
+    fcs = {a: forecast_arm(ac, r_star=family[a][1], n_boot=n_boot, seed=seed, candidates=family[a][0])
            for a, ac in arms.items()}
     bt = []
     missing: dict[str, str] = {}
@@ -112,8 +139,8 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
         if share is None:
             missing[a] = "no backtest: too few curve points past the first transient to leave any out"
             continue
-        b = forecast_arm(ac, r_star=r_star, n_boot=max(n_boot // 4, 10), seed=seed, upto=share,
-                         candidates=candidates)
+        b = forecast_arm(ac, r_star=family[a][1], n_boot=max(n_boot // 4, 10), seed=seed, upto=share,
+                         candidates=family[a][0])
         actual = fcs[a].measured[0]["value"]
         if b.law is None:
             missing[a] = f"no backtest: the fit of the curve up to {share:.0%} of its run failed"
@@ -134,7 +161,8 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
     for metric, by_arm in (also or {}).items():
         for a, ac in by_arm.items():
             if a in block["arms"]:
-                f = forecast_arm(ac, r_star=r_star, n_boot=n_boot, seed=seed, candidates=candidates)
+                laws, rs = _law_family(ac, candidates, r_star)
+                f = forecast_arm(ac, r_star=rs, n_boot=n_boot, seed=seed, candidates=laws)
                 block["arms"][a].setdefault("also", {})[metric] = _arm_entry(f, ac, target)
     if len(good) > 1:
         block["difference"] = _difference(good, target)

@@ -136,7 +136,7 @@ a curve at or below it says the floor is wrong for this text (E is lower)."""
 FLOORED = tuple(Candidate(f, s, 0.0) for s in STARTS for f in (True, False))
 """The unshifted laws with and without a floor: for curves known to follow Tissue et
 al.'s law itself, as the tests' synthetic ones do. Every arm of a comparison is
-forecast with CANDIDATES."""
+forecast with CAPACITY where it can be, else with CANDIDATES (``arm.forecast_arm``)."""
 HOLDOUT = 0.7
 """The choice's backtest: fitted on the main run's points up to this share of its steps
 (and every other run's), scored on the main run's later points."""

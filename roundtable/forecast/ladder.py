@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from roundtable.arms import starts_pretrained
 from roundtable.config.settings import BudgetConfig, parse_budget
 from roundtable.core.errors import UserError
 from roundtable.decide.verdict import per_doc
@@ -82,6 +83,8 @@ def _curves(runs: list[dict], arm: str, budget: float, unique: float, metric: st
         else (metric, metric)
     mine = [r for r in runs if r["arm"] == arm]
     got = curve_inputs(mine, metric, point_key, final_key, budget, unique, arm, bigram)
+    if got is not None and starts_pretrained(arm):
+        got.params = None  # the capacity floor's law was fitted on models trained from scratch
     sized = next((r["sizing"] for r in mine if r.get("sizing") and r.get("budget_share", 1.0) == 1.0), None)
     if got is not None and sized:
         got.size = SizeTerm.from_record(sized, kind)

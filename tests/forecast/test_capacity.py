@@ -69,7 +69,6 @@ def test_the_uncertain_e_widens_the_scale(monkeypatch):
     wide = forecast_arm(arm(law, PARAMS), n_boot=10)
     monkeypatch.setattr(arm_module, "E_RANGE", (E_TEXT, E_TEXT))
     narrow = forecast_arm(arm(law, PARAMS), n_boot=10)
-    assert narrow.value(3000.0) == pytest.approx(wide.value(3000.0))
     assert wide.scale(3000.0) > narrow.scale(3000.0)
     # at the ends of E's span the floor moves by the span, the forecast by less (the curve holds it)
     assert E_RANGE[0] < E_TEXT < E_RANGE[1]
@@ -82,4 +81,44 @@ def test_the_runs_give_the_arm_its_size():
              "curve": [{"step": s, "subset_bits_per_byte": 3.0 - s / 100} for s in (25, 50, 75, 100)],
              "final": {"valid_bits_per_byte": 2.0}} for p, share in ((1000, 1.0), (3000, 1.0), (9000, 0.25))]
     got = curve_inputs(runs, "valid_bits_per_byte", "subset_bits_per_byte", "valid_bits_per_byte", 100.0, None, "a")
-    assert got.params == pytest.approx(2000.0)  # the main runs' mean; the extra run is not the arm's size
+    assert got.params == pytest.approx(2000.0)  # the main runs' mean
+
+
+def test_the_floor_is_carried_to_the_curve_subset_and_kept_by_every_refit():
+    # the points score the curve subset, the floor is in bits per byte of the whole text:
+    # with the whole text 15% above the subset, the law's L0 is the floor / 1.15
+    law = capacity_law()
+    run = synthetic(dataclasses.replace(law, L0=law.L0 / 1.15), CONSTANT, 300, 300)
+    run = dataclasses.replace(run, final=float(run.loss[-1]) * 1.15)
+    a = ArmCurves("scratch-lstm", [run], budget=300.0, bits_per_byte=run.final, bigram=8.0, params=PARAMS,
+                  unique=100 * BPS)  # three epochs: the repetition rule's spread is fitted too
+    fc = forecast_arm(a, r_star=15.4, n_boot=20)
+    assert fc.ratio == pytest.approx(1.15) and fc.law.L0 * fc.ratio == pytest.approx(capacity_floor(PARAMS))
+    assert all(r is not None and r[0] in CAPACITY and r[1].L0 == fc.law.L0 for r in fc.replicates)
+    spread = [x for x in fc.alternatives if x[0] != 15.4]  # the fits at each end of R_STAR_SPREAD
+    assert {x[0] for x in spread} == set(arm_module.R_STAR_SPREAD)
+    assert all(x[2].L0 == pytest.approx(fc.law.L0) for x in spread)
+
+
+def test_the_comparison_floors_scratch_arms_at_their_size_and_not_pretrained_ones(tmp_path):
+    from roundtable.config.settings import BudgetConfig
+    from roundtable.forecast.block import R_STAR_CENTRAL, R_STAR_FALLBACK
+    from roundtable.forecast.ladder import build
+    from roundtable.tasks import task_class
+    from tests.helpers import finished_run
+
+    steps = 240
+    curve = [{"step": s, "subset_bits_per_byte": 2.0 + 3.0 * (s + 50) ** -0.3} for s in range(20, steps + 1, 20)]
+    runs = [finished_run(arm, steps=steps, train_bytes=steps * 1024, curve=curve, params=PARAMS,
+                         recipe={"name": arm, "schedule": "constant"},
+                         final={"valid_bits_per_byte": curve[-1]["subset_bits_per_byte"]})
+            for arm in ("scratch-lstm", "finetune")]
+    block = build(runs, [], task_class("lm")(), tmp_path, BudgetConfig(seconds=None, bytes=steps * 1024), "4x",
+                  {1.0: 10**7}, 8.0)
+    scratch, tuned = (block["arms"][a]["params"] for a in ("scratch-lstm", "finetune"))
+    assert scratch["law"].startswith("floor at its size's capacity") and scratch["r_star"] == R_STAR_CENTRAL
+    assert scratch["capacity_floor"] == pytest.approx(capacity_floor(PARAMS)) and scratch["model_params"] == PARAMS
+    # the same curve from a pretrained model: the floor's law was fitted on models trained from scratch
+    assert "capacity" not in tuned["law"] and tuned["r_star"] == R_STAR_FALLBACK
+    assert tuned["capacity_floor"] is None and tuned["model_params"] is None
+    assert block["arms"]["finetune"]["value"] != pytest.approx(block["arms"]["scratch-lstm"]["value"], abs=1e-3)
