@@ -126,7 +126,8 @@ def forecast_block(arms: Mapping[str, ArmCurves], target: float, *, also: Mappin
     same). ``target``: the budget to forecast (``unit``). ``data``: per arm, its
     ``--fractions`` points (three or more sizes) for the ``data`` and ``transfer``
     blocks; ``user_bytes``: the user's training bytes. ``candidates``: the laws each arm's
-    choice may take (None: ``arm.forecast_arm``'s)."""
+    choice may take (None: the capacity floor's at ``r_star`` where it applies, else the
+    fallback laws at R_STAR_FALLBACK: ``_law_family``)."""
     family = {a: _law_family(ac, candidates, r_star) for a, ac in arms.items()}
     fcs = {a: forecast_arm(ac, r_star=family[a][1], n_boot=n_boot, seed=seed, candidates=family[a][0])
            for a, ac in arms.items()}
