@@ -118,8 +118,8 @@ CAPACITY = tuple(Candidate(False, s, capacity=True) for s in STARTS)
 """Laws with the floor fixed at the capacity floor of the arm's size (forecast/size.py):
 the law of the arms whose size is known, for bits per byte of the whole text. Chosen on
 the calibration forecasts of bench/forecast.py (both tiers, 32 forecasts): mean error
-0.050, against 0.093 for CANDIDATES and 0.272 for no floor at all under the same
-repetition rule (``block.R_STAR_CENTRAL``). A fitted floor lands near the end of a curve
+0.050, against 0.103 for CANDIDATES (at their own R* of 4, ``block.R_STAR_FALLBACK``) and
+0.272 for no floor at all under the same repetition rule (``block.R_STAR_CENTRAL``). A fitted floor lands near the end of a curve
 still leaving its plateau (far too pessimistic); no floor forecasts a small model on
 runs of thousands of steps far too low (it saturates); a floor at a fixed share of the
 lowest loss is right for one length of run only (0.5 for about 600 steps, 0.7 for
@@ -128,8 +128,8 @@ FLOOR_SHARE = 0.5
 """The fixed floor of the floored fallback candidates, as a share of the lowest loss fitted."""
 CANDIDATES = tuple(Candidate(False, s, floor_share=f) for f in (0.0, FLOOR_SHARE) for s in STARTS)
 """Laws without a floor, and with one fixed at FLOOR_SHARE of the lowest loss fitted: for
-an arm whose size is unknown or that already scores below its capacity floor, and for
-ROUGE, where the capacity floor (in bits per byte) has no meaning."""
+an arm that starts pretrained, whose size is unknown or that already scores below its
+capacity floor, and for ROUGE, where the capacity floor (in bits per byte) has no meaning."""
 CAPACITY_MARGIN = 0.02
 """The capacity floor is used where it is at least this share below every point fitted:
 a curve at or below it says the floor is wrong for this text (E is lower)."""
